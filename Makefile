@@ -1,0 +1,40 @@
+# demandops: `make run` runs the whole chain, `make test` runs the tests. Both install on first use.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test ui serve clean lint constraints
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "demandops needs Python 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -c constraints.txt pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## the whole chain on the embedded default data
+	$(BIN)/demandops run
+
+test: $(STAMP)  ## every test, the end-to-end chain included
+	$(BIN)/pytest
+
+ui: $(STAMP)  ## Dagster UI on :3001 and MLflow UI on :5000
+	$(BIN)/demandops ui
+
+serve: $(STAMP)  ## the Production Bento (or the newest Staged one) on :3000
+	$(BIN)/demandops serve
+
+clean:  ## remove all runtime state (MLflow, Feast, Dagster, Bento stores)
+	rm -rf state
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+constraints: $(STAMP)  ## re-pin constraints.txt from the current environment
+	{ echo "# Exact versions demandops was tested with (pip freeze of the project venv)."; \
+	  echo "# Regenerate with: make constraints"; \
+	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -vE '^(setuptools|wheel)==' \
+	    | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > constraints.txt

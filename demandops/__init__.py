@@ -1,0 +1,1 @@
+"""demandops: the shared kernel (settings, the raw-data contract, errors, the simulator)."""

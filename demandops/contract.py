@@ -1,0 +1,93 @@
+"""The raw-data contract: what a sales partition looks like on disk and how it is read.
+
+Layout under the data folder (tracked by DVC as one directory):
+    sales/date=YYYY-MM-DD/part-0.parquet   one file per day: date, store_id, sku_id, units_sold,
+                                           optional price, on_promo
+    stores.parquet                         store_id, region, size
+    skus.parquet                           sku_id, category
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from demandops.errors import DataContractError
+
+REQUIRED_SALES_COLUMNS = ("date", "store_id", "sku_id", "units_sold")
+OPTIONAL_SALES_COLUMNS = ("price", "on_promo")
+SERIES_KEYS = ("store_id", "sku_id")
+SALES_DIRNAME = "sales"
+PARTITION_PREFIX = "date="
+
+
+def partition_path(data_dir: Path, day: date) -> Path:
+    """Where the sales of one day live."""
+    return data_dir / SALES_DIRNAME / f"{PARTITION_PREFIX}{day.isoformat()}" / "part-0.parquet"
+
+
+def partition_dates(data_dir: Path) -> list[date]:
+    """The days for which a sales partition exists, sorted."""
+    sales_dir = data_dir / SALES_DIRNAME
+    if not sales_dir.is_dir():
+        raise DataContractError(f"no sales folder at {sales_dir}: expected {SALES_DIRNAME}/date=YYYY-MM-DD/")
+    days = []
+    for child in sales_dir.iterdir():
+        if child.is_dir() and child.name.startswith(PARTITION_PREFIX):
+            try:
+                days.append(date.fromisoformat(child.name.removeprefix(PARTITION_PREFIX)))
+            except ValueError as exc:
+                raise DataContractError(f"bad partition folder name {child}: expected date=YYYY-MM-DD") from exc
+    return sorted(days)
+
+
+def read_sales_partition(data_dir: Path, day: date) -> pd.DataFrame:
+    """One day of sales, with the required columns checked."""
+    path = partition_path(data_dir, day)
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except FileNotFoundError as exc:
+        raise DataContractError(f"missing sales partition {path}") from exc
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataContractError(f"unreadable sales partition {path}: {exc}") from exc
+    missing = [c for c in REQUIRED_SALES_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataContractError(
+            f"{path} lacks required column(s) {missing}; expected at least {list(REQUIRED_SALES_COLUMNS)}"
+        )
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def read_sales(data_dir: Path, days: Iterable[date]) -> pd.DataFrame:
+    """Sales of several days as one frame."""
+    frames = [read_sales_partition(data_dir, day) for day in days]
+    if not frames:
+        raise DataContractError(f"no sales partitions requested from {data_dir}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_sales(data_dir: Path, sales: pd.DataFrame) -> list[Path]:
+    """Write sales as one Parquet file per day (deterministic bytes for the same input)."""
+    written = []
+    for day, day_frame in sales.groupby(sales["date"].dt.date, sort=True):
+        path = partition_path(data_dir, day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(day_frame.reset_index(drop=True), preserve_index=False)
+        pq.write_table(table, path)
+        written.append(path)
+    return written
+
+
+def read_master(data_dir: Path, name: str) -> pd.DataFrame:
+    """A master file (`stores` or `skus`)."""
+    path = data_dir / f"{name}.parquet"
+    try:
+        return pq.read_table(path).to_pandas()
+    except FileNotFoundError as exc:
+        raise DataContractError(f"missing master file {path}") from exc

@@ -1,0 +1,33 @@
+"""`demandops data ...`: create and inspect the dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from demandops import lineage
+from demandops.datasets import generate
+from demandops.settings import get_settings
+
+app = typer.Typer(help="Create and version the sales dataset.", no_args_is_help=True)
+
+
+@app.command("generate")
+def generate_command(
+    preset: Annotated[str, typer.Option(help="Simulator preset: small or default.")] = "default",
+    out: Annotated[Path | None, typer.Option(help="Target folder (default: the settings' data folder).")] = None,
+    track: Annotated[bool, typer.Option(help="Record the new version with DVC (dvc add).")] = True,
+) -> None:
+    """Write a seeded, deterministic simulated dataset as daily Parquet partitions."""
+    settings = get_settings()
+    data_dir = (out or settings.data).resolve()
+    if (data_dir / "sales").exists():
+        typer.echo(f"refusing to overwrite existing data in {data_dir}; remove it or choose --out", err=True)
+        raise typer.Exit(code=1)
+    partitions = generate(data_dir, preset)
+    typer.echo(f"wrote {partitions} daily partitions to {data_dir}")
+    if track:
+        version = lineage.track(settings.project_dir, data_dir)
+        typer.echo(f"dataset version (DVC md5): {version}")

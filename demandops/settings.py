@@ -1,0 +1,127 @@
+"""One typed settings object for every entry point, chosen by profile.
+
+Everything configurable is read here, once, from `DEMANDOPS_*` environment variables
+(nested fields use `__`, e.g. `DEMANDOPS_MODEL__HORIZON=7`). Nothing is read at import time:
+call `get_settings()` or build `Settings(...)` explicitly (tests do).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["local", "production"]
+DEFAULT_STATE_DIRNAME = "state"
+
+
+class ModelSettings(BaseModel):
+    """What is forecast and how the model is trained by default."""
+
+    name: str = "demand_forecaster"
+    horizon: int = Field(default=14, ge=1, le=90, description="Days forecast ahead.")
+    seasonal_period: int = Field(default=7, ge=1, description="Season length in days.")
+    holdout_days: int = Field(default=28, ge=1, description="Last origin days held out for evaluation.")
+    quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
+
+
+class LifecycleSettings(BaseModel):
+    """Guards of the model lifecycle (see lifecycle/states.py)."""
+
+    naive_margin: float = Field(
+        default=0.05, ge=0, lt=1, description="Required relative WAPE gain over seasonal naive."
+    )
+    coverage_band: tuple[float, float] = Field(default=(0.6, 0.95), description="Accepted p10-p90 interval coverage.")
+    promoters: list[str] = Field(default=["ci", "local-demo"], description="Actors allowed to promote to Production.")
+
+
+class ProductionServices(BaseModel):
+    """Servers used by the `production` profile."""
+
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/demandops"
+    redis_url: str = "127.0.0.1:6379"
+
+
+class Settings(BaseSettings):
+    """The single configuration object of demandops."""
+
+    model_config = SettingsConfigDict(env_prefix="DEMANDOPS_", env_nested_delimiter="__")
+
+    profile: Profile = "local"
+    project_dir: Path = Field(default_factory=Path.cwd, description="Repository root.")
+    state_dir: Path | None = Field(default=None, description="Runtime state (default state/).")
+    data_dir: Path | None = Field(default=None, description="DVC-tracked data (default data/).")
+    preset: str = Field(default="default", description="Simulator preset for `make run`.")
+    model: ModelSettings = ModelSettings()
+    lifecycle: LifecycleSettings = LifecycleSettings()
+    production: ProductionServices = ProductionServices()
+
+    # -- derived locations: all runtime state sits under one folder -------------------------
+    @property
+    def state(self) -> Path:
+        return (self.state_dir or self.project_dir / DEFAULT_STATE_DIRNAME).resolve()
+
+    @property
+    def data(self) -> Path:
+        return (self.data_dir or self.project_dir / "data").resolve()
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.state / "lake"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.state / "dagster"
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.state / "bentoml"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.state / "feast"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        if self.profile == "production":
+            return self.production.postgres_url
+        return f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return self.state / "mlflow" / "artifacts"
+
+    def ensure_state_dirs(self) -> None:
+        """Create the runtime folders; called by entry points, never at import."""
+        for path in (
+            self.lake_dir,
+            self.dagster_home,
+            self.bentoml_home,
+            self.feast_dir,
+            self.mlflow_artifact_root,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def child_env(self) -> dict[str, str]:
+        """Environment for child processes (bentoml serve, dagster dev, mlflow ui)."""
+        env = dict(os.environ)
+        env.update(
+            DEMANDOPS_PROFILE=self.profile,
+            DEMANDOPS_PROJECT_DIR=str(self.project_dir.resolve()),
+            DEMANDOPS_STATE_DIR=str(self.state),
+            DEMANDOPS_DATA_DIR=str(self.data),
+            DAGSTER_HOME=str(self.dagster_home),
+            BENTOML_HOME=str(self.bentoml_home),
+            BENTOML_DO_NOT_TRACK="True",
+        )
+        return env
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, loaded once per process."""
+    return Settings()

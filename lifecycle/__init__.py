@@ -1,0 +1,1 @@
+"""The model lifecycle: state machine, guards, MLflow registry adapter, audit log, CLI."""

@@ -1,0 +1,111 @@
+"""`demandops lifecycle ...`: the model lifecycle for people and CI.
+
+Exit codes: 0 success; 3 a guard refused; 4 illegal transition; 5 actor not authorized;
+6 model or version not found.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from demandops.errors import (
+    GuardRefusedError,
+    IllegalTransitionError,
+    ModelNotFoundError,
+    UnauthorizedActorError,
+)
+from demandops.settings import get_settings
+from lifecycle.registry import ModelRegistry
+from lifecycle.states import State
+
+EXIT_GUARD_REFUSED = 3
+EXIT_ILLEGAL_TRANSITION = 4
+EXIT_UNAUTHORIZED = 5
+EXIT_NOT_FOUND = 6
+EXIT_CODES = {
+    GuardRefusedError: EXIT_GUARD_REFUSED,
+    IllegalTransitionError: EXIT_ILLEGAL_TRANSITION,
+    UnauthorizedActorError: EXIT_UNAUTHORIZED,
+    ModelNotFoundError: EXIT_NOT_FOUND,
+}
+
+app = typer.Typer(help=__doc__, no_args_is_help=True)
+
+
+def open_registry() -> ModelRegistry:
+    settings = get_settings()
+    return ModelRegistry(
+        tracking_uri=settings.mlflow_tracking_uri,
+        model_name=settings.model.name,
+        lifecycle=settings.lifecycle,
+    )
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Every version of the model with its lifecycle state and aliases."""
+    versions = open_registry().versions()
+    rows = [
+        {
+            "version": v.version,
+            "state": str(v.state),
+            "aliases": v.aliases,
+            "dataset_version": v.tags.get("dataset_version", ""),
+            "bento_tag": v.tags.get("bento_tag", ""),
+        }
+        for v in versions
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no versions registered yet; run `make run`")
+    for row in rows:
+        aliases = ",".join(row["aliases"]) or "-"
+        typer.echo(f"v{row['version']:<4} {row['state']:<11} aliases={aliases:<20} bento={row['bento_tag'] or '-'}")
+
+
+@app.command()
+def history(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The audit log: every applied and refused transition, oldest first."""
+    registry = open_registry()
+    entries = registry.audit.history(registry.model_name)
+    if as_json:
+        typer.echo(json.dumps([asdict(e) for e in entries], indent=2, default=str))
+        return
+    for e in entries:
+        typer.echo(
+            f"{e.at:%Y-%m-%d %H:%M:%S} v{e.version} {e.from_state} -> {e.to_state} "
+            f"[{e.outcome}] by {e.actor}: {e.reason}"
+        )
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Option(help="Model version to move.")],
+    to: Annotated[str, typer.Option(help="Target state, e.g. production.")],
+    actor: Annotated[str, typer.Option(help="Who promotes (must be allow-listed for Production).")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "promoted from the CLI",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Move a version to another state through its guards; exits non-zero with the reason if refused."""
+    try:
+        target = State(to.capitalize())
+    except ValueError:
+        typer.echo(f"unknown state {to!r}; expected one of {', '.join(s.value.lower() for s in State)}", err=True)
+        raise typer.Exit(code=EXIT_ILLEGAL_TRANSITION) from None
+    try:
+        info = open_registry().transition(version, target, actor=actor, reason=reason, evidence={})
+    except tuple(EXIT_CODES) as refused:
+        typer.echo(f"refused: {refused}", err=True)
+        raise typer.Exit(code=EXIT_CODES[type(refused)]) from refused
+    if as_json:
+        typer.echo(json.dumps({"version": info.version, "state": str(info.state), "aliases": info.aliases}))
+    else:
+        typer.echo(f"version {info.version} is now {info.state} (aliases: {', '.join(info.aliases) or '-'})")

@@ -1,0 +1,125 @@
+"""The lifecycle state machine and its guards, as pure functions of recorded evidence."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from demandops.errors import IllegalTransitionError
+from demandops.settings import LifecycleSettings
+
+
+class State(StrEnum):
+    TRAINING = "Training"
+    TRAINED = "Trained"
+    FAILED = "Failed"
+    VALIDATED = "Validated"
+    REJECTED = "Rejected"
+    STAGED = "Staged"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+
+TRANSITIONS: Mapping[State, frozenset[State]] = {
+    State.TRAINING: frozenset({State.TRAINED, State.FAILED}),
+    State.TRAINED: frozenset({State.VALIDATED, State.REJECTED}),
+    State.VALIDATED: frozenset({State.STAGED, State.REJECTED}),
+    State.STAGED: frozenset({State.PRODUCTION, State.REJECTED}),
+    State.PRODUCTION: frozenset({State.ARCHIVED}),
+}
+# Registry aliases kept in step with the states that have one.
+ALIASES: Mapping[State, str] = {State.STAGED: "staging", State.PRODUCTION: "production"}
+
+
+def require_legal(current: State, target: State) -> None:
+    """Raise IllegalTransitionError unless current -> target is an edge of the machine."""
+    allowed = TRANSITIONS.get(current, frozenset())
+    if target not in allowed:
+        expected = ", ".join(sorted(allowed)) or "none (terminal state)"
+        raise IllegalTransitionError(
+            f"illegal transition {current} -> {target}; from {current} the allowed targets are: {expected}"
+        )
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    name: str
+    passed: bool
+    detail: str
+
+
+Evidence = Mapping[str, Any]
+Guard = Callable[[Evidence, LifecycleSettings, str], list[GuardResult]]
+
+
+def _number(evidence: Evidence, key: str) -> float:
+    value = evidence.get(key)
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def validation_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) -> list[GuardResult]:
+    """Trained -> Validated: checked data, beats seasonal naive, calibrated bands, no NaN."""
+    wape, naive = _number(evidence, "wape"), _number(evidence, "naive_wape")
+    required = (1 - settings.naive_margin) * naive
+    cov = _number(evidence, "coverage_p10_p90")
+    low, high = settings.coverage_band
+    return [
+        GuardResult(
+            "data_checks_passed",
+            evidence.get("data_checks_passed") is True,
+            f"dataset {evidence.get('dataset_version')}: checks passed = {evidence.get('data_checks_passed')}",
+        ),
+        GuardResult(
+            "beats_seasonal_naive",
+            wape <= required,
+            f"WAPE {wape:.4f} must be <= {required:.4f} (naive {naive:.4f} x {1 - settings.naive_margin:.2f})",
+        ),
+        GuardResult("coverage_in_band", low <= cov <= high, f"p10-p90 coverage {cov:.3f} must lie in [{low}, {high}]"),
+        GuardResult(
+            "no_nan",
+            evidence.get("has_nan") == 0 and not math.isnan(wape),
+            f"forecast NaN flag = {evidence.get('has_nan')}",
+        ),
+    ]
+
+
+def staging_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) -> list[GuardResult]:
+    """Validated -> Staged: a Bento was built for this version and its smoke test passed."""
+    return [
+        GuardResult("bento_built", bool(evidence.get("bento_tag")), f"bento tag {evidence.get('bento_tag')}"),
+        GuardResult(
+            "smoke_test_passed",
+            evidence.get("smoke_test_passed") is True,
+            f"smoke test: {evidence.get('smoke_test_detail', 'not run')}",
+        ),
+    ]
+
+
+def production_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) -> list[GuardResult]:
+    """Staged -> Production: only an allow-listed actor may promote."""
+    return [
+        GuardResult(
+            "actor_authorized",
+            actor in settings.promoters,
+            f"actor {actor!r}; allowed: {', '.join(settings.promoters)}",
+        )
+    ]
+
+
+GUARDS: Mapping[tuple[State, State], Guard] = {
+    (State.TRAINED, State.VALIDATED): validation_guards,
+    (State.VALIDATED, State.STAGED): staging_guards,
+    (State.STAGED, State.PRODUCTION): production_guards,
+}
+
+
+def evaluate_guards(
+    current: State, target: State, evidence: Evidence, settings: LifecycleSettings, actor: str
+) -> list[GuardResult]:
+    """Legality first, then every guard of the edge (an edge without guards passes)."""
+    require_legal(current, target)
+    guard = GUARDS.get((current, target))
+    return guard(evidence, settings, actor) if guard else []

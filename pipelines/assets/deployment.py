@@ -1,0 +1,57 @@
+"""Stage 7: the Bento of the Validated version, smoke-tested over HTTP, then Staged."""
+
+import dagster as dg
+
+from lifecycle.states import State
+from pipelines.resources import DemandopsResource
+from serving.build import build_in_child
+from serving.server import running_bento, smoke_test
+from training.tracking import download_bundle
+
+
+@dg.asset(io_manager_key="lake", group_name="deployment", kinds={"bentoml"})
+def bento(model_evaluation: dict, trained_model: dict, demandops: DemandopsResource) -> dg.Output[dict]:
+    """`bentoml build` of the validated version; a passing HTTP smoke test moves it to Staged."""
+    settings = demandops.settings()
+    version = trained_model["model_version"]
+    if model_evaluation["state"] != State.VALIDATED:
+        raise dg.Failure(
+            f"version {version} is {model_evaluation['state']}, not Validated: {model_evaluation['refusal']}"
+        )
+    bundle_root = settings.state / "bundles" / f"v{version}"
+    bundle = download_bundle(settings.mlflow_tracking_uri, trained_model["run_id"], bundle_root)
+    built = build_in_child(
+        settings,
+        bundle_dir=bundle_root / "bundle",
+        model_version=version,
+        lifecycle_state=str(State.VALIDATED),
+    )
+    with running_bento(settings, built.bento_tag, log_path=settings.state / "logs" / f"smoke-v{version}.log") as url:
+        smoke = smoke_test(
+            url,
+            store_id=bundle.meta.stores[0],
+            sku_id=bundle.meta.skus[0],
+            horizon=bundle.meta.horizon,
+            model_version=version,
+        )
+    registry = demandops.registry()
+    registry.annotate(version, {"bento_tag": built.bento_tag})
+    info = registry.transition(
+        version,
+        State.STAGED,
+        actor="pipeline",
+        reason="bento built and smoke-tested",
+        evidence={
+            "bento_tag": built.bento_tag,
+            "bento_model_tag": built.bento_model_tag,
+            "smoke_test_passed": smoke.passed,
+            "smoke_test_detail": smoke.detail,
+        },
+    )
+    value = {
+        "model_version": version,
+        "bento_tag": built.bento_tag,
+        "state": str(info.state),
+        "smoke_test": smoke.detail,
+    }
+    return dg.Output(value, metadata=value)

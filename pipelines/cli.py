@@ -1,0 +1,112 @@
+"""The `demandops` command: run the chain, open the UIs, serve the model, manage data and lifecycle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from demandops.data_cli import app as data_app
+from demandops.errors import DemandopsError
+from demandops.settings import get_settings
+from lifecycle.cli import app as lifecycle_app
+from lifecycle.cli import open_registry
+from lifecycle.states import ALIASES, State
+
+app = typer.Typer(help="demandops: demand forecasting from raw sales to a served model.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(lifecycle_app, name="lifecycle")
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+@app.command()
+def run(
+    promote_first: Annotated[bool, typer.Option(help="Promote to Production when none is there yet.")] = True,
+) -> None:
+    """Materialize the whole asset graph in-process on the configured data (what `make run` does)."""
+    from pipelines.run import run_chain  # heavy imports only for this command
+
+    settings = get_settings()
+    try:
+        summary = run_chain(settings, promote_first=promote_first)
+    except DemandopsError as failed:
+        typer.echo(f"demandops run failed: {failed}", err=True)
+        raise typer.Exit(code=1) from failed
+    typer.echo(f"""
+demandops run {summary.run_id} finished.
+  dataset version   {summary.dataset_version}  (data.dvc)
+  new model         {get_settings().model.name} v{summary.model_version}: {summary.state}
+  its Bento         {summary.bento_tag}
+  in Production     v{summary.production_version}
+Where to look:
+  make ui           Dagster UI at http://127.0.0.1:3001 (assets, checks, runs), MLflow UI at http://127.0.0.1:5000
+  make serve        serves the Production Bento at http://127.0.0.1:3000 (Swagger at /)
+  curl -s -X POST localhost:3000/forecast -H 'content-type: application/json' \\
+       -d '{{"items": [{{"store_id": "S000", "sku_id": "P0000", "horizon": 7}}]}}'
+  demandops lifecycle status | history
+  runtime state     {settings.state}""")
+
+
+@app.command()
+def serve(port: Annotated[int, typer.Option(help="HTTP port.")] = 3000) -> None:
+    """Serve the Production Bento, or the newest Staged one when nothing is in Production."""
+    registry = open_registry()
+    chosen = registry.by_alias(ALIASES[State.PRODUCTION])
+    if chosen is None:
+        staged = [v for v in registry.versions() if v.state == State.STAGED]
+        chosen = staged[-1] if staged else None
+    if chosen is None or not chosen.tags.get("bento_tag"):
+        typer.echo("no Production or Staged version with a Bento; run `make run` first", err=True)
+        raise typer.Exit(code=1)
+    tag = chosen.tags["bento_tag"]
+    typer.echo(f"serving {tag} (model v{chosen.version}, {chosen.state}) on http://127.0.0.1:{port}")
+    os.execve(_tool("bentoml"), [_tool("bentoml"), "serve", tag, "--port", str(port)], get_settings().child_env())
+
+
+@app.command()
+def ui(
+    dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3001,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+) -> None:
+    """The Dagster UI on workspace.yaml and the MLflow UI, until interrupted."""
+    settings = get_settings()
+    settings.ensure_state_dirs()
+    env = settings.child_env()
+    mlflow_ui = subprocess.Popen(
+        [
+            _tool("mlflow"),
+            "ui",
+            "--backend-store-uri",
+            settings.mlflow_tracking_uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(mlflow_port),
+        ],
+        env=env,
+    )
+    try:
+        subprocess.run(
+            [
+                _tool("dagster"),
+                "dev",
+                "-w",
+                str(settings.project_dir / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(dagster_port),
+            ],
+            env=env,
+            check=False,
+        )
+    finally:
+        mlflow_ui.terminate()
+        mlflow_ui.wait()

@@ -1,0 +1,49 @@
+"""Dagster resources: the one settings object, and the stores derived from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from feast import FeatureStore
+
+from demandops.settings import Settings
+from feature_repo.store import open_store
+from lifecycle.registry import ModelRegistry
+
+
+class DemandopsResource(dg.ConfigurableResource):
+    """Where state and data live, per profile; the settings object seen from Dagster."""
+
+    profile: str = "local"
+    project_dir: str
+    state_dir: str
+    data_dir: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DemandopsResource:
+        return cls(
+            profile=settings.profile,
+            project_dir=str(settings.project_dir),
+            state_dir=str(settings.state),
+            data_dir=str(settings.data),
+        )
+
+    def settings(self) -> Settings:
+        return Settings(
+            profile=self.profile,
+            project_dir=Path(self.project_dir),
+            state_dir=Path(self.state_dir),
+            data_dir=Path(self.data_dir),
+        )
+
+    def feature_store(self) -> FeatureStore:
+        return open_store(self.settings())
+
+    def registry(self) -> ModelRegistry:
+        settings = self.settings()
+        return ModelRegistry(
+            tracking_uri=settings.mlflow_tracking_uri,
+            model_name=settings.model.name,
+            lifecycle=settings.lifecycle,
+        )

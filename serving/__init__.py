@@ -1,0 +1,1 @@
+"""The BentoML forecasting service, its schemas, the Bento build and its smoke test."""

@@ -1,0 +1,101 @@
+"""Run a built Bento as a local HTTP server, and smoke-test it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from demandops.errors import DemandopsError
+from demandops.settings import Settings
+
+READY_TIMEOUT_S = 180.0
+POLL_INTERVAL_S = 0.25
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_command(bento_tag: str, *, host: str, port: int) -> list[str]:
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    return [str(bentoml_cli), "serve", bento_tag, "--host", host, "--port", str(port)]
+
+
+@contextmanager
+def running_bento(settings: Settings, bento_tag: str, *, log_path: Path) -> Iterator[str]:
+    """Serve bento_tag on a free loopback port until the block ends; yields the base URL."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            serve_command(bento_tag, host="127.0.0.1", port=port),
+            env=settings.child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_ready(base_url, process, log_path)
+        yield base_url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_until_ready(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DemandopsError(f"bento server exited with {process.returncode}; log:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet; the deadline bounds the wait
+        time.sleep(POLL_INTERVAL_S)
+    raise DemandopsError(f"bento server not ready after {READY_TIMEOUT_S}s; log:\n{log_path.read_text()[-3000:]}")
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    passed: bool
+    detail: str
+    response: list[dict]
+
+
+def smoke_test(base_url: str, *, store_id: str, sku_id: str, horizon: int, model_version: str) -> SmokeResult:
+    """One real forecast request: right shape, right version, ordered quantiles."""
+    reply = httpx.post(
+        f"{base_url}/forecast",
+        timeout=60,
+        json={"items": [{"store_id": store_id, "sku_id": sku_id, "horizon": horizon}]},
+    )
+    if reply.status_code != 200:
+        return SmokeResult(False, f"HTTP {reply.status_code}: {reply.text[:500]}", [])
+    body = reply.json()
+    problems = []
+    if len(body) != 1 or len(body[0]["forecast"]) != horizon:
+        problems.append(f"expected 1 item with {horizon} days")
+    elif body[0]["model_version"] != model_version:
+        problems.append(f"served version {body[0]['model_version']}, expected {model_version}")
+    elif not all(d["p10"] <= d["p50"] <= d["p90"] for d in body[0]["forecast"]):
+        problems.append("quantiles cross")
+    detail = "; ".join(problems) or f"{store_id}/{sku_id}: {horizon} days, p10<=p50<=p90, version {model_version}"
+    return SmokeResult(not problems, detail, body)

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from demandops.contract import partition_dates, partition_path, read_sales
+from demandops.errors import DataContractError
+from demandops.settings import Settings
+
+
+def test_reads_back_the_requested_days(project_with_data: Settings) -> None:
+    days = partition_dates(project_with_data.data)
+    frame = read_sales(project_with_data.data, days[:3])
+    assert sorted(frame["date"].dt.date.unique()) == days[:3]
+
+
+def test_corrupt_file_is_named(project_with_data: Settings) -> None:
+    day = partition_dates(project_with_data.data)[0]
+    path = partition_path(project_with_data.data, day)
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(DataContractError, match=str(path)):
+        read_sales(project_with_data.data, [day])
+
+
+def test_missing_required_column_is_named(project_with_data: Settings) -> None:
+    day = partition_dates(project_with_data.data)[0]
+    path = partition_path(project_with_data.data, day)
+    pd.read_parquet(path).drop(columns=["units_sold"]).to_parquet(path)
+    with pytest.raises(DataContractError, match="units_sold"):
+        read_sales(project_with_data.data, [day])
+
+
+def test_missing_partition_is_named(project_with_data: Settings) -> None:
+    with pytest.raises(DataContractError, match="date=1999-01-01"):
+        read_sales(project_with_data.data, [date(1999, 1, 1)])

@@ -1,0 +1,109 @@
+"""The production profile against the real PostgreSQL and Redis on localhost."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import psycopg2
+import pytest
+import redis
+
+from demandops.settings import ProductionServices, Settings
+from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
+from feature_repo.store import feature_source_path, open_store
+from lifecycle.registry import ModelRegistry
+from lifecycle.states import State
+from serving.predictor import online_features
+from training.features import compute_features
+from training.tracking import use_experiment
+
+pytestmark = pytest.mark.production
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_HOST, REDIS_PORT, REDIS_TEST_DB = "127.0.0.1", 6379, 13
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    try:
+        admin = psycopg2.connect(ADMIN_DSN, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at {ADMIN_DSN} cannot be reached: {exc}")
+    admin.autocommit = True
+    name = f"demandops_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture
+def redis_db() -> Iterator[str]:
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.skip(f"Redis at {REDIS_HOST}:{REDIS_PORT} cannot be reached: {exc}")
+    client.flushdb()
+    yield f"{REDIS_HOST}:{REDIS_PORT},db={REDIS_TEST_DB}"
+    client.flushdb()
+
+
+def production_settings(tmp_path: Path, *, postgres_url: str = "", redis_url: str = "") -> Settings:
+    services = ProductionServices(
+        postgres_url=postgres_url or ProductionServices().postgres_url,
+        redis_url=redis_url or ProductionServices().redis_url,
+    )
+    return Settings(profile="production", project_dir=tmp_path, production=services)
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+def test_lifecycle_runs_on_the_postgres_mlflow_backend(tmp_path: Path, database: str) -> None:
+    settings = production_settings(tmp_path, postgres_url=database)
+    settings.ensure_state_dirs()
+    assert settings.mlflow_tracking_uri == database
+    use_experiment(database, settings.mlflow_artifact_root, "prod-test")
+    with mlflow.start_run() as run:
+        info = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+    registry = ModelRegistry(tracking_uri=database, model_name="demand_forecaster", lifecycle=settings.lifecycle)
+    version = registry.register(model_uri=info.model_uri, run_id=run.info.run_id, tags={}).version
+    registry.transition(version, State.REJECTED, actor="pipeline", reason="test", evidence={"why": "test"})
+    assert registry.get(version).state == State.REJECTED
+    with psycopg2.connect(database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT from_state, to_state, outcome FROM demandops_lifecycle_audit ORDER BY id")
+        assert cur.fetchall() == [("Training", "Trained", "applied"), ("Trained", "Rejected", "applied")]
+
+
+def test_feast_materializes_into_redis_and_serves_online(
+    tmp_path: Path, redis_db: str, small_sales: pd.DataFrame
+) -> None:
+    settings = production_settings(tmp_path, redis_url=redis_db)
+    settings.ensure_state_dirs()
+    features = compute_features(small_sales)
+    features.to_parquet(feature_source_path(settings), index=False)
+    store = open_store(settings)
+    assert store.config.online_store.type == "redis"
+    store.apply(feature_objects(feature_source_path(settings)))
+    latest = features["event_timestamp"].max()
+    store.materialize(
+        start_date=(latest - timedelta(days=2)).to_pydatetime(),
+        end_date=(latest + timedelta(days=1)).to_pydatetime(),
+    )
+    assert redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB).dbsize() > 0
+    pairs = [("S000", "P0000"), ("S001", "P0003")]
+    online = online_features(store, FEATURE_SERVICE_NAME, pairs)
+    assert list(zip(online["store_id"], online["sku_id"], strict=True)) == pairs
+    assert (online["event_timestamp"] == latest).all()

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from training.bundle import ForecasterBundle
+from training.dataset import split_by_origin
+from training.evaluate import evaluate_holdout
+from training.model import DemandForecaster, pinball_loss
+from training.train import TrainConfig, train_forecaster
+
+
+def test_quantiles_never_cross_even_untrained() -> None:
+    torch.manual_seed(1)
+    model = DemandForecaster(n_stores=3, n_skus=4, n_numeric=5, horizon=6)
+    out = model(torch.randint(0, 3, (64,)), torch.randint(0, 4, (64,)), torch.randn(64, 5) * 10, torch.rand(64, 6, 7))
+    assert out.shape == (64, 6, 3)
+    assert torch.all(out[..., 0] <= out[..., 1]) and torch.all(out[..., 1] <= out[..., 2])
+
+
+def test_pinball_loss_is_zero_only_for_a_perfect_forecast() -> None:
+    target = torch.tensor([[1.0, 2.0]])
+    q = torch.tensor([0.1, 0.5, 0.9])
+    perfect = target.unsqueeze(-1).repeat(1, 1, 3)
+    assert pinball_loss(perfect, target, q).item() == 0.0
+    assert pinball_loss(perfect + 1, target, q).item() > 0.0
+
+
+@pytest.fixture(scope="module")
+def trained(small_training_set: pd.DataFrame):
+    fit, holdout = split_by_origin(small_training_set, horizon=7, holdout_origins=14)
+    config = TrainConfig(horizon=7, epochs=25, validation_origins=14, seed=3)
+    return train_forecaster(fit, config, feature_service="demand_forecast_v1", dataset_version="test"), holdout
+
+
+def test_training_learns_and_beats_seasonal_naive(trained) -> None:
+    result, holdout = trained
+    assert result.history[result.best_epoch - 1]["val_pinball"] < result.history[0]["val_pinball"]
+    metrics = evaluate_holdout(result.bundle, holdout, period=7)
+    assert metrics["wape"] < metrics["naive_wape"]
+    assert metrics["quantiles_ordered"] == 1.0 and metrics["has_nan"] == 0.0
+    assert 0.4 < metrics["coverage_p10_p90"] < 0.98
+
+
+def test_training_is_deterministic_for_a_seed(small_training_set: pd.DataFrame) -> None:
+    fit, _ = split_by_origin(small_training_set, horizon=7, holdout_origins=14)
+    config = TrainConfig(horizon=7, epochs=2, validation_origins=14, seed=5)
+    a = train_forecaster(fit, config, feature_service="s", dataset_version="v").history
+    b = train_forecaster(fit, config, feature_service="s", dataset_version="v").history
+    assert a == b
+
+
+def test_bundle_round_trip_predicts_identically(trained, tmp_path: Path) -> None:
+    result, holdout = trained
+    loaded = ForecasterBundle.load(result.bundle.save(tmp_path / "bundle"))
+    np.testing.assert_array_equal(loaded.predict(holdout), result.bundle.predict(holdout))
+    assert loaded.unknown_ids(["S000", "S999"], ["P0000"]) == ["store S999"]

@@ -1,0 +1,1 @@
+"""Feature engineering, datasets, the forecasting network, its training loop, baselines, metrics."""

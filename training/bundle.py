@@ -1,0 +1,89 @@
+"""The forecaster bundle: weights plus everything needed to predict, in one folder.
+
+The same bundle is logged to MLflow, imported into the BentoML model store and loaded by the
+service, so offline and served predictions come from identical code and numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from training.dataset import to_tensors
+from training.model import DemandForecaster
+
+WEIGHTS_FILE = "weights.pt"
+META_FILE = "bundle.json"
+
+
+@dataclass
+class BundleMeta:
+    horizon: int
+    quantiles: list[float]
+    stores: list[str]
+    skus: list[str]
+    n_numeric: int
+    hidden: int
+    embedding_dim: int
+    feature_service: str
+    dataset_version: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class ForecasterBundle:
+    """A trained network with its vocabularies; predicts in units sold."""
+
+    def __init__(self, model: DemandForecaster, meta: BundleMeta):
+        self.model = model.eval()
+        self.meta = meta
+        self.store_index = {s: i for i, s in enumerate(meta.stores)}
+        self.sku_index = {s: i for i, s in enumerate(meta.skus)}
+
+    def unknown_ids(self, store_ids: list[str], sku_ids: list[str]) -> list[str]:
+        """Store and SKU ids this model was not trained on, in first-seen order."""
+        unknown = [f"store {s}" for s in dict.fromkeys(store_ids) if s not in self.store_index]
+        unknown += [f"sku {s}" for s in dict.fromkeys(sku_ids) if s not in self.sku_index]
+        return unknown
+
+    @torch.no_grad()
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """Quantile forecasts (rows, horizon, 3) in units for rows of features with event_timestamp."""
+        tensors = to_tensors(
+            features,
+            store_index=self.store_index,
+            sku_index=self.sku_index,
+            horizon=self.meta.horizon,
+            with_target=False,
+        )
+        scaled = self.model(tensors.store, tensors.sku, tensors.numeric, tensors.calendar)
+        units = scaled.float() * tensors.scale[:, None, None]
+        return units.clamp(min=0.0).numpy()
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(self.model.state_dict(), directory / WEIGHTS_FILE)
+        (directory / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> ForecasterBundle:
+        meta = BundleMeta(**json.loads((directory / META_FILE).read_text()))
+        model = build_model(meta)
+        model.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+        return cls(model, meta)
+
+
+def build_model(meta: BundleMeta) -> DemandForecaster:
+    return DemandForecaster(
+        n_stores=len(meta.stores),
+        n_skus=len(meta.skus),
+        n_numeric=meta.n_numeric,
+        horizon=meta.horizon,
+        hidden=meta.hidden,
+        embedding_dim=meta.embedding_dim,
+    )

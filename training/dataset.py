@@ -1,0 +1,106 @@
+"""Training examples: entity rows with their labels, and their conversion to tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from demandops.contract import SERIES_KEYS
+from training.features import FEATURE_NAMES, MIN_HISTORY_DAYS, series_scale, target_calendar
+
+
+def label_columns(horizon: int) -> list[str]:
+    return [f"y_{h}" for h in range(1, horizon + 1)]
+
+
+def entity_rows(sales: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """One row per (store, sku, origin day) with complete history and the next `horizon` days as labels."""
+    sales = sales.sort_values([*SERIES_KEYS, "date"], ignore_index=True)
+    by_series = sales.groupby(list(SERIES_KEYS), sort=False)["units_sold"]
+    rows = sales[[*SERIES_KEYS]].copy()
+    rows["event_timestamp"] = pd.to_datetime(sales["date"]).dt.tz_localize("UTC")
+    for h in range(1, horizon + 1):
+        rows[f"y_{h}"] = by_series.shift(-h)
+    position = by_series.cumcount()
+    complete = (position >= MIN_HISTORY_DAYS - 1) & rows[label_columns(horizon)].notna().all(axis=1)
+    return rows[complete].reset_index(drop=True)
+
+
+def split_by_origin(frame: pd.DataFrame, horizon: int, holdout_origins: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Earlier origins for fitting, the last `holdout_origins` days for holdout.
+
+    A gap of `horizon` days keeps fitting labels from overlapping the holdout period.
+    """
+    origins = np.sort(frame["event_timestamp"].unique())
+    if len(origins) <= holdout_origins + horizon:
+        raise ValueError(f"need more than {holdout_origins + horizon} origin days to split, got {len(origins)}")
+    first_holdout = origins[-holdout_origins]
+    last_fit = origins[-holdout_origins - horizon]
+    fit = frame[frame["event_timestamp"] <= last_fit]
+    holdout = frame[frame["event_timestamp"] >= first_holdout]
+    return fit.reset_index(drop=True), holdout.reset_index(drop=True)
+
+
+@dataclass
+class Tensors:
+    """Model inputs of many rows, kept as whole tensors and sliced by batch."""
+
+    store: torch.Tensor
+    sku: torch.Tensor
+    numeric: torch.Tensor
+    calendar: torch.Tensor
+    scale: torch.Tensor
+    target: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return self.store.shape[0]
+
+    def _map(self, fn) -> Tensors:
+        fields = (self.store, self.sku, self.numeric, self.calendar, self.scale, self.target)
+        return Tensors(*(None if t is None else fn(t) for t in fields))
+
+    def take(self, index: torch.Tensor) -> Tensors:
+        return self._map(lambda t: t[index])
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> Tensors:
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> Tensors:
+        return self._map(torch.Tensor.pin_memory)
+
+
+def numeric_inputs(features: pd.DataFrame) -> np.ndarray:
+    """Scaled numeric model inputs: history relative to the series scale, log price, promo."""
+    scale = series_scale(features)[:, None]
+    history = features[[f for f in FEATURE_NAMES if f not in ("price", "on_promo")]].to_numpy("float64") / scale
+    log_price = np.log(features["price"].fillna(1.0).clip(lower=1e-3).to_numpy("float64"))[:, None]
+    promo = features["on_promo"].fillna(0.0).to_numpy("float64")[:, None]
+    numeric = np.concatenate([history, np.log(scale), log_price, promo], axis=1)
+    return np.nan_to_num(numeric, nan=0.0).astype("float32")
+
+
+def to_tensors(
+    frame: pd.DataFrame,
+    *,
+    store_index: dict[str, int],
+    sku_index: dict[str, int],
+    horizon: int,
+    with_target: bool,
+) -> Tensors:
+    """Tensors for the rows of a frame holding features (and labels when with_target)."""
+    scale = series_scale(frame).astype("float32")
+    target = None
+    if with_target:
+        labels = frame[label_columns(horizon)].to_numpy("float32")
+        target = torch.from_numpy(labels / scale[:, None])
+    return Tensors(
+        store=torch.from_numpy(frame["store_id"].map(store_index).to_numpy("int64")),
+        sku=torch.from_numpy(frame["sku_id"].map(sku_index).to_numpy("int64")),
+        numeric=torch.from_numpy(numeric_inputs(frame)),
+        calendar=torch.from_numpy(target_calendar(frame["event_timestamp"], horizon)),
+        scale=torch.from_numpy(scale),
+        target=target,
+    )
