@@ -76,8 +76,11 @@ def ui(
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
 ) -> None:
     """The Dagster UI on workspace.yaml and the MLflow UI, until interrupted."""
+    from demandops.datasets import ensure_dataset
+
     settings = get_settings()
     settings.ensure_state_dirs()
+    ensure_dataset(settings)  # the asset graph's partitions are the days found in data/
     env = settings.child_env()
     mlflow_ui = subprocess.Popen(
         [
