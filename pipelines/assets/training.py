@@ -18,17 +18,17 @@ EXPERIMENT = "demand_forecaster"
 
 
 class TrainingConfig(dg.Config):
-    """Hyperparameters, editable in the Launchpad."""
+    """Hyperparameters, editable in the Launchpad; defaults come from training.train.TrainConfig."""
 
-    epochs: int = 30
-    batch_size: int = 512
-    learning_rate: float = 3e-3
-    hidden: int = 128
-    embedding_dim: int = 8
-    patience: int = 5
-    seed: int = 0
-    device: str = "auto"
-    compile: bool = False
+    epochs: int = TrainConfig.epochs
+    batch_size: int = TrainConfig.batch_size
+    learning_rate: float = TrainConfig.learning_rate
+    hidden: int = TrainConfig.hidden
+    embedding_dim: int = TrainConfig.embedding_dim
+    patience: int = TrainConfig.patience
+    seed: int = TrainConfig.seed
+    device: str = TrainConfig.device
+    compile: bool = TrainConfig.compile
 
 
 @dg.asset(deps=[online_features], io_manager_key="lake", group_name="training", kinds={"feast", "parquet"})

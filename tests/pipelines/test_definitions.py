@@ -69,3 +69,13 @@ def test_a_bad_partition_blocks_everything_downstream(tracked: Settings) -> None
         assert not evaluation.passed
         assert "expect_column_values_to_be_between(units_sold)" in str(evaluation.metadata["failed"].value)
         assert instance.get_latest_materialization_event(dg.AssetKey("sales_features")) is None
+
+
+def test_launchpad_config_maps_onto_the_training_loop_config() -> None:
+    from pipelines.assets.training import TrainingConfig
+    from training.train import TrainConfig
+
+    edited = TrainingConfig(epochs=3, learning_rate=0.01, device="cpu")
+    config = TrainConfig(horizon=7, **edited.model_dump())
+    assert (config.epochs, config.learning_rate, config.device) == (3, 0.01, "cpu")
+    assert TrainingConfig().model_dump() == {k: getattr(TrainConfig(horizon=1), k) for k in TrainingConfig.model_fields}
