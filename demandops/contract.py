@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from demandops.errors import DataContractError
 
 REQUIRED_SALES_COLUMNS = ("date", "store_id", "sku_id", "units_sold")
-OPTIONAL_SALES_COLUMNS = ("price", "on_promo")
+OPTIONAL_SALES_COLUMNS = ("price", "on_promo", "stock_on_hand")
 SERIES_KEYS = ("store_id", "sku_id")
 SALES_DIRNAME = "sales"
 PARTITION_PREFIX = "date="
@@ -72,14 +72,19 @@ def read_sales(data_dir: Path, days: Iterable[date]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def write_sales(data_dir: Path, sales: pd.DataFrame) -> list[Path]:
-    """Write sales as one Parquet file per day (deterministic bytes for the same input)."""
+def write_sales(data_dir: Path, sales: pd.DataFrame, days: Iterable[date] | None = None) -> list[Path]:
+    """Write sales as one Parquet file per day (deterministic bytes for the same input).
+
+    With `days`, every one of those days gets a file, an empty one where nothing was sold
+    (all stores closed), so that each calendar day of a daily partitioning has its partition.
+    """
+    by_day = {day: frame for day, frame in sales.groupby(sales["date"].dt.date, sort=True)}
     written = []
-    for day, day_frame in sales.groupby(sales["date"].dt.date, sort=True):
+    for day in sorted(set(by_day) | set(days or ())):
+        frame = by_day.get(day, sales.iloc[0:0])
         path = partition_path(data_dir, day)
         path.parent.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pandas(day_frame.reset_index(drop=True), preserve_index=False)
-        pq.write_table(table, path)
+        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), path)
         written.append(path)
     return written
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from demandops import lineage
-from demandops.datasets import generate
+from demandops.datasets import append_days, generate
 from demandops.settings import get_settings
 
 app = typer.Typer(help="Create and version the sales dataset.", no_args_is_help=True)
@@ -16,7 +16,7 @@ app = typer.Typer(help="Create and version the sales dataset.", no_args_is_help=
 
 @app.command("generate")
 def generate_command(
-    preset: Annotated[str, typer.Option(help="Simulator preset: small or default.")] = "default",
+    preset: Annotated[str, typer.Option(help="Simulator preset: small, default or large.")] = "default",
     out: Annotated[Path | None, typer.Option(help="Target folder (default: the settings' data folder).")] = None,
     track: Annotated[bool, typer.Option(help="Record the new version with DVC (dvc add).")] = True,
 ) -> None:
@@ -30,4 +30,18 @@ def generate_command(
     typer.echo(f"wrote {partitions} daily partitions to {data_dir}")
     if track:
         version = lineage.track(settings.project_dir, data_dir)
+        typer.echo(f"dataset version (DVC md5): {version}")
+
+
+@app.command("append")
+def append_command(
+    days: Annotated[int, typer.Option(help="How many new days of sales to emit.")] = 1,
+    track: Annotated[bool, typer.Option(help="Record the new version with DVC (dvc add).")] = True,
+) -> None:
+    """Emit the next N days of a simulated dataset as new daily partitions, the way new sales arrive."""
+    settings = get_settings()
+    new_days = append_days(settings.data, days)
+    typer.echo(f"appended {len(new_days)} partitions: {new_days[0]} .. {new_days[-1]}")
+    if track:
+        version = lineage.track(settings.project_dir, settings.data)
         typer.echo(f"dataset version (DVC md5): {version}")

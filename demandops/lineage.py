@@ -79,3 +79,9 @@ def pull(project_dir: Path, data_dir: Path) -> bool:
     except (CheckoutError, DownloadError):
         return False
     return data_dir.is_dir()
+
+
+def checkout(project_dir: Path, data_dir: Path) -> str:
+    """Make data_dir match its `.dvc` file again (e.g. after checking out an older data.dvc)."""
+    Repo(str(project_dir)).checkout(targets=[str(dvc_file(data_dir))], force=True)
+    return dataset_version(project_dir, data_dir)

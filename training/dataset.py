@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from demandops.contract import SERIES_KEYS
-from training.features import FEATURE_NAMES, MIN_HISTORY_DAYS, series_scale, target_calendar
+from training.features import FEATURE_NAMES, MIN_HISTORY_DAYS, complete_calendar, series_scale, target_calendar
 
 
 def label_columns(horizon: int) -> list[str]:
@@ -18,7 +18,7 @@ def label_columns(horizon: int) -> list[str]:
 
 def entity_rows(sales: pd.DataFrame, horizon: int) -> pd.DataFrame:
     """One row per (store, sku, origin day) with complete history and the next `horizon` days as labels."""
-    sales = sales.sort_values([*SERIES_KEYS, "date"], ignore_index=True)
+    sales = complete_calendar(sales)
     by_series = sales.groupby(list(SERIES_KEYS), sort=False)["units_sold"]
     rows = sales[[*SERIES_KEYS]].copy()
     rows["event_timestamp"] = pd.to_datetime(sales["date"]).dt.tz_localize("UTC")
@@ -82,6 +82,19 @@ def numeric_inputs(features: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(numeric, nan=0.0).astype("float32")
 
 
+def _indices(ids: pd.Series, vocabulary: dict[str, int], kind: str) -> np.ndarray:
+    codes = ids.map(vocabulary)
+    if codes.isna().any():
+        unknown = sorted(ids[codes.isna()].unique())[:5]
+        raise KeyError(f"{kind} ids unknown to the model: {unknown}; keep only known series (known_series)")
+    return codes.to_numpy("int64")
+
+
+def known_series(frame: pd.DataFrame, stores: list[str], skus: list[str]) -> pd.Series:
+    """Rows whose store and SKU the model has embeddings for."""
+    return frame["store_id"].isin(stores) & frame["sku_id"].isin(skus)
+
+
 def to_tensors(
     frame: pd.DataFrame,
     *,
@@ -97,8 +110,8 @@ def to_tensors(
         labels = frame[label_columns(horizon)].to_numpy("float32")
         target = torch.from_numpy(labels / scale[:, None])
     return Tensors(
-        store=torch.from_numpy(frame["store_id"].map(store_index).to_numpy("int64")),
-        sku=torch.from_numpy(frame["sku_id"].map(sku_index).to_numpy("int64")),
+        store=torch.from_numpy(_indices(frame["store_id"], store_index, "store")),
+        sku=torch.from_numpy(_indices(frame["sku_id"], sku_index, "sku")),
         numeric=torch.from_numpy(numeric_inputs(frame)),
         calendar=torch.from_numpy(target_calendar(frame["event_timestamp"], horizon)),
         scale=torch.from_numpy(scale),

@@ -7,13 +7,17 @@ import pandas as pd
 
 from training.baselines import seasonal_naive
 from training.bundle import ForecasterBundle
-from training.dataset import label_columns
+from training.dataset import known_series, label_columns
 from training.metrics import bias, coverage, pinball, wape
 
 
 def evaluate_holdout(bundle: ForecasterBundle, holdout: pd.DataFrame, *, period: int) -> dict[str, float]:
     """Headline metrics of the model and of seasonal naive on the same holdout rows."""
     horizon = bundle.meta.horizon
+    # Series launched after the fitting window have no embedding yet: they are counted, not scored.
+    known = known_series(holdout, bundle.meta.stores, bundle.meta.skus)
+    unseen_rows = int((~known).sum())
+    holdout = holdout[known]
     actual = holdout[label_columns(horizon)].to_numpy("float64")
     forecast = bundle.predict(holdout).astype("float64")
     naive = seasonal_naive(holdout, horizon, period)
@@ -32,4 +36,5 @@ def evaluate_holdout(bundle: ForecasterBundle, holdout: pd.DataFrame, *, period:
         "quantiles_ordered": float(np.all((p10 <= p50) & (p50 <= p90))),
         "has_nan": float(np.isnan(forecast).any()),
         "rows": float(len(holdout)),
+        "rows_unseen_series": float(unseen_rows),
     }

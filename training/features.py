@@ -21,6 +21,27 @@ MIN_HISTORY_DAYS = max(max(LAGS), max(WINDOWS))
 CALENDAR_WIDTH = 7
 
 
+def complete_calendar(sales: pd.DataFrame) -> pd.DataFrame:
+    """Every day from each series' first to last row, sorted; a day without a row sold nothing.
+
+    Closed stores and gaps in a file leave days without rows; lags count days, not rows.
+    """
+    keys = list(SERIES_KEYS)
+    sales = sales.assign(date=pd.to_datetime(sales["date"]))
+    bounds = sales.groupby(keys, sort=True)["date"].agg(["min", "max"]).reset_index()
+    lengths = ((bounds["max"] - bounds["min"]).dt.days + 1).to_numpy()
+    offsets = np.concatenate([np.arange(n) for n in lengths]) if len(lengths) else np.array([], dtype=int)
+    full = bounds.loc[bounds.index.repeat(lengths), keys].reset_index(drop=True)
+    full["date"] = np.repeat(bounds["min"].to_numpy(), lengths) + pd.to_timedelta(offsets, unit="D")
+    out = full.merge(sales, on=[*keys, "date"], how="left", validate="one_to_one")
+    out["units_sold"] = out["units_sold"].fillna(0.0)
+    if "price" in out:
+        out["price"] = out.groupby(keys, sort=False)["price"].transform(lambda p: p.ffill().bfill())
+    if "on_promo" in out:
+        out["on_promo"] = out["on_promo"].astype("boolean").fillna(False).astype(bool)
+    return out
+
+
 def _units_by_series(sales: pd.DataFrame) -> pd.core.groupby.SeriesGroupBy:
     return sales.groupby(list(SERIES_KEYS), sort=False)["units_sold"]
 
@@ -52,7 +73,7 @@ def on_promo(sales: pd.DataFrame) -> pd.Series:
 
 def compute_features(sales: pd.DataFrame) -> pd.DataFrame:
     """All history and price features for every (store, sku, day) row of `sales`."""
-    sales = sales.sort_values([*SERIES_KEYS, "date"], ignore_index=True)
+    sales = complete_calendar(sales)
     out = sales[[*SERIES_KEYS]].copy()
     out["event_timestamp"] = pd.to_datetime(sales["date"]).dt.tz_localize("UTC")
     for k in LAGS:

@@ -38,3 +38,38 @@ def test_ensure_dataset_generates_tracks_pushes_and_pulls(settings: Settings) ->
 
     shutil.rmtree(settings.data)
     assert ensure_dataset(settings) == version
+
+
+def test_ingestion_sees_exactly_an_older_checked_out_version(project_with_data: Settings) -> None:
+    import dagster as dg
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from demandops.datasets import append_days
+    from pipelines.definitions import build_definitions
+    from pipelines.run import open_instance
+
+    s = project_with_data
+    old_version = lineage.track(s.project_dir, s.data)
+    old_record = lineage.dvc_file(s.data).read_text()
+    old_days = partition_dates(s.data)
+    append_days(s.data, 3)
+    assert lineage.track(s.project_dir, s.data) != old_version
+
+    lineage.dvc_file(s.data).write_text(old_record)  # what `git checkout <rev> -- data.dvc` does
+    assert lineage.checkout(s.project_dir, s.data) == old_version
+    assert partition_dates(s.data) == old_days
+
+    s.ensure_state_dirs()
+    job = build_definitions(s).resolve_implicit_global_asset_job_def()
+    with open_instance(s) as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey("raw_sales")],
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: old_days[0].isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: old_days[-1].isoformat(),
+            },
+        )
+    materializations = result.asset_materializations_for_node("raw_sales")
+    assert sorted(m.partition for m in materializations) == [d.isoformat() for d in old_days]
+    assert {m.metadata["dataset_version"].value for m in materializations} == {old_version}

@@ -1,13 +1,23 @@
+"""The simulator's properties show up in the data it writes, as configured."""
+
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+import pytest
 
-from demandops.datasets import generate
-from demandops.simulator import PRESETS, simulate
+from demandops.contract import partition_dates, read_sales
+from demandops.datasets import ORACLE_FILE, append_days, generate, oracle_dir
+from demandops.errors import DataContractError
+from demandops.simulator import PRESETS, SimulatedData, extended, simulate
+
+
+@pytest.fixture(scope="module")
+def default_data() -> SimulatedData:
+    return simulate(PRESETS["default"])
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -19,27 +29,95 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 def test_same_preset_writes_identical_bytes(tmp_path: Path) -> None:
-    generate(tmp_path / "a", "small")
-    generate(tmp_path / "b", "small")
+    generate(tmp_path / "a" / "data", "small")
+    generate(tmp_path / "b" / "data", "small")
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
 
 
-def test_one_row_per_series_and_day(small_sales: pd.DataFrame) -> None:
-    preset = PRESETS["small"]
-    assert len(small_sales) == preset.n_stores * preset.n_skus * preset.n_days
-    assert not small_sales.duplicated(["date", "store_id", "sku_id"]).any()
-    assert (small_sales["units_sold"] >= 0).all()
+def test_rows_are_unique_non_negative_and_censored_by_stock(default_data: SimulatedData) -> None:
+    sales = default_data.sales
+    assert not sales.duplicated(["date", "store_id", "sku_id"]).any()
+    assert (sales["units_sold"] >= 0).all()
+    assert (sales["units_sold"] <= sales["stock_on_hand"]).all()
 
 
-def test_weekly_seasonality_and_promotion_uplift_are_present() -> None:
-    sales = simulate(PRESETS["default"]).sales
+def test_stockouts_censor_sales_below_the_oracle(default_data: SimulatedData) -> None:
+    merged = default_data.sales.merge(default_data.oracle, on=["date", "store_id", "sku_id"])
+    sold_out = merged["stock_on_hand"] == 0
+    assert 0.001 < sold_out.mean() < 0.1
+    assert merged.loc[sold_out, "units_sold"].sum() == 0
+    assert merged.loc[sold_out, "expected_units"].mean() > 0.1  # demand existed, sales were censored
+    assert merged["units_sold"].sum() < merged["expected_units"].sum()
+
+
+def test_slow_movers_are_intermittent(default_data: SimulatedData) -> None:
+    zero_share = default_data.sales.groupby("sku_id")["units_sold"].apply(lambda u: (u == 0).mean())
+    expected_slow = PRESETS["default"].slow_mover_share * PRESETS["default"].n_skus
+    assert (zero_share >= 0.3).sum() >= expected_slow * 0.8
+
+
+def test_promotions_lift_demand_and_leave_a_dip(default_data: SimulatedData) -> None:
+    oracle = default_data.oracle.merge(default_data.sales[["date", "store_id", "sku_id", "on_promo"]])
+    oracle = oracle.sort_values(["store_id", "sku_id", "date"])
+    by_series = oracle.groupby(["store_id", "sku_id"])["on_promo"]
+    just_after = ~oracle["on_promo"] & by_series.shift(1, fill_value=False)
+    relative = oracle["expected_units"] / oracle.groupby(["store_id", "sku_id"])["expected_units"].transform("median")
+    assert relative[oracle["on_promo"]].median() > 1.25
+    assert relative[just_after].median() < 0.85
+
+
+def test_weekly_and_annual_seasonality_by_category(default_data: SimulatedData) -> None:
+    sales = default_data.sales.merge(default_data.skus[["sku_id", "category"]])
     by_day = sales.groupby(sales["date"].dt.dayofweek)["units_sold"].mean()
     assert by_day[5] > 1.15 * by_day[1]  # Saturday sells clearly more than Tuesday
-    promo = sales.groupby("on_promo")["units_sold"].mean()
-    assert promo[True] > 1.2 * promo[False]
+    drinks = sales[sales["category"] == "beverages"]
+    by_month = drinks.groupby(drinks["date"].dt.month)["units_sold"].mean()
+    assert by_month[7] > 1.2 * by_month[1]  # summer drinks
 
 
-def test_prices_are_positive_and_discounted_on_promotion(small_sales: pd.DataFrame) -> None:
-    assert (small_sales["price"] > 0).all()
-    relative = small_sales["price"] / small_sales.groupby("sku_id")["price"].transform("median")
-    assert np.median(relative[small_sales["on_promo"]]) < 0.85
+def test_holidays_close_stores_or_lift_demand(default_data: SimulatedData) -> None:
+    sales = default_data.sales
+    assert not (sales["date"] == pd.Timestamp("2023-12-25")).any()
+    daily = sales.groupby("date")["units_sold"].sum()
+    assert daily[pd.Timestamp("2023-12-24")] > 1.3 * daily[pd.Timestamp("2023-12-17")]
+
+
+def test_launches_discontinuations_and_store_closures(default_data: SimulatedData) -> None:
+    sales, preset = default_data.sales, PRESETS["default"]
+    first, last = sales.groupby("sku_id")["date"].min(), sales.groupby("sku_id")["date"].max()
+    assert (first > pd.Timestamp(preset.start) + pd.Timedelta(days=30)).any()
+    assert (last < sales["date"].max() - pd.Timedelta(days=30)).any()
+    rows_per_store_day = sales.groupby(["date", "store_id"]).size().unstack(fill_value=0)
+    holidays = rows_per_store_day.index.strftime("%m-%d").isin(["12-25", "01-01"])
+    assert (rows_per_store_day[~holidays] == 0).to_numpy().sum() > 0  # a store closed on an ordinary day
+
+
+def test_oracle_sits_beside_the_data_not_inside(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    generate(data_dir, "small")
+    assert (oracle_dir(data_dir) / ORACLE_FILE).is_file()
+    assert not list(data_dir.rglob("*oracle*")) and not list(data_dir.rglob("expected_demand*"))
+
+
+def test_every_calendar_day_has_a_partition(tmp_path: Path) -> None:
+    generate(tmp_path / "data", "small")
+    days = partition_dates(tmp_path / "data")
+    assert len(days) == PRESETS["small"].n_days and days[0] == PRESETS["small"].start
+
+
+def test_append_emits_exactly_the_next_days_and_keeps_the_old_ones(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    generate(data_dir, "small")
+    before = _digest(data_dir / "sales")
+    new_days = append_days(data_dir, 4)
+    assert new_days[0] == date(2023, 5, 31) and len(new_days) == 4
+    after = _digest(data_dir / "sales")
+    assert {k: after[k] for k in before} == before and len(after) == len(before) + 4
+    longer = simulate(extended(PRESETS["small"], 4)).sales
+    pd.testing.assert_frame_equal(read_sales(data_dir, partition_dates(data_dir)), longer)
+
+
+def test_append_refuses_data_that_was_not_simulated(tmp_path: Path) -> None:
+    (tmp_path / "data" / "sales").mkdir(parents=True)
+    with pytest.raises(DataContractError, match="simulation.json"):
+        append_days(tmp_path / "data", 2)
