@@ -53,14 +53,17 @@ def read_sales_partition(data_dir: Path, day: date) -> pd.DataFrame:
         frame = pq.read_table(path).to_pandas()
     except FileNotFoundError as exc:
         raise DataContractError(f"missing sales partition {path}") from exc
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise DataContractError(f"unreadable sales partition {path}: {exc}") from exc
     missing = [c for c in REQUIRED_SALES_COLUMNS if c not in frame.columns]
     if missing:
         raise DataContractError(
             f"{path} lacks required column(s) {missing}; expected at least {list(REQUIRED_SALES_COLUMNS)}"
         )
-    frame["date"] = pd.to_datetime(frame["date"])
+    try:
+        frame["date"] = pd.to_datetime(frame["date"], format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise DataContractError(f"{path}: column date holds values that are not ISO dates ({exc})") from exc
     return frame
 
 
@@ -72,16 +75,10 @@ def read_sales(data_dir: Path, days: Iterable[date]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def write_sales(data_dir: Path, sales: pd.DataFrame, days: Iterable[date] | None = None) -> list[Path]:
-    """Write sales as one Parquet file per day (deterministic bytes for the same input).
-
-    With `days`, every one of those days gets a file, an empty one where nothing was sold
-    (all stores closed), so that each calendar day of a daily partitioning has its partition.
-    """
-    by_day = {day: frame for day, frame in sales.groupby(sales["date"].dt.date, sort=True)}
+def write_sales(data_dir: Path, sales: pd.DataFrame) -> list[Path]:
+    """Write sales as one Parquet file per day that has rows (deterministic bytes for the same input)."""
     written = []
-    for day in sorted(set(by_day) | set(days or ())):
-        frame = by_day.get(day, sales.iloc[0:0])
+    for day, frame in sales.groupby(sales["date"].dt.date, sort=True):
         path = partition_path(data_dir, day)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), path)

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from demandops import lineage
-from demandops.contract import SALES_DIRNAME, partition_dates, partition_path, write_sales
+from demandops.contract import SALES_DIRNAME, partition_dates, write_sales
 from demandops.errors import DataContractError
 from demandops.settings import Settings
 from demandops.simulator import PRESETS, Preset, SimulatedData, extended, simulate
@@ -38,16 +37,17 @@ def _write_table(frame, path: Path) -> None:
 
 
 def _write(data: SimulatedData, data_dir: Path, preset: Preset, *, from_day: date | None = None) -> int:
-    """Master files, manifest, oracle, and the sales partitions from `from_day` on."""
-    calendar = [d.date() for d in pd.date_range(preset.start, periods=preset.n_days, freq="D")]
-    days = [d for d in calendar if from_day is None or d >= from_day]
-    sales = data.sales[data.sales["date"].dt.date.isin(set(days))]
+    """Master files, manifest, oracle, and the sales partitions from `from_day` on.
+
+    A day on which every store was closed has no rows, and so no partition.
+    """
+    sales = data.sales if from_day is None else data.sales[data.sales["date"].dt.date >= from_day]
     _write_table(data.stores, data_dir / "stores.parquet")
     _write_table(data.skus, data_dir / "skus.parquet")
     manifest = {**asdict(preset), "start": preset.start.isoformat()}
     (data_dir / SIMULATION_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     _write_table(data.oracle, oracle_dir(data_dir) / ORACLE_FILE)
-    return len(write_sales(data_dir, sales, days))
+    return len(write_sales(data_dir, sales))
 
 
 def generate(data_dir: Path, preset: str) -> int:
@@ -71,14 +71,12 @@ def append_days(data_dir: Path, days: int) -> list[date]:
         raise ValueError(f"--days must be at least 1, got {days}")
     preset = read_manifest(data_dir)
     longer = extended(preset, days)
-    data = simulate(longer)
-    calendar = {d.date() for d in pd.date_range(longer.start, periods=longer.n_days, freq="D")}
-    new_days = sorted(calendar - set(partition_dates(data_dir)))
-    clash = [d for d in new_days if partition_path(data_dir, d).exists()]
+    first_new = preset.start + timedelta(days=preset.n_days)
+    clash = [d for d in partition_dates(data_dir) if d >= first_new]
     if clash:
         raise DataContractError(f"refusing to overwrite existing partitions {clash[:3]}")
-    _write(data, data_dir, longer, from_day=new_days[0])
-    return new_days
+    _write(simulate(longer), data_dir, longer, from_day=first_new)
+    return [d for d in partition_dates(data_dir) if d >= first_new]
 
 
 def ensure_dataset(settings: Settings) -> str:

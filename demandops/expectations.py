@@ -1,15 +1,22 @@
-"""The Great Expectations suite that gates raw sales (GX 1.x: suite, validation definition, checkpoint)."""
+"""The Great Expectations suites that gate raw sales (GX 1.x: suite, validation definition, checkpoint).
+
+Two suites: one on the rows themselves, one on a per-day profile derived from them (rows of the
+day and mean units per category, each relative to the trailing mean of earlier days), which is
+how a truncated file or a change of units shows up.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import great_expectations as gx
 import pandas as pd
 
 from demandops.contract import REQUIRED_SALES_COLUMNS
+from demandops.settings import GateSettings
 
-SUITE_NAME = "raw_sales_suite"
+PARTITION_COLUMN = "_partition"  # the day of the file a row was read from
+NUMERIC_TYPES = ["float64", "float32", "int64", "int32", "Float64", "Int64"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +26,7 @@ class ExpectationOutcome:
     success: bool
     unexpected_count: int
     sample: list
+    unexpected_index: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -31,48 +39,81 @@ class ValidationReport:
         return [o for o in self.outcomes if not o.success]
 
 
-def raw_sales_suite() -> gx.ExpectationSuite:
-    """Schema, non-null keys, non-negative units, one row per (date, store, sku)."""
-    suite = gx.ExpectationSuite(name=SUITE_NAME)
-    suite.add_expectation(
-        gx.expectations.ExpectTableColumnsToMatchSet(column_set=list(REQUIRED_SALES_COLUMNS), exact_match=False)
-    )
+def raw_sales_suite(*, columns: list[str], stores: list[str], skus: list[str]) -> gx.ExpectationSuite:
+    """Schema and types, non-null keys, units >= 0, price > 0, unique rows, right day, known ids."""
+    e = gx.expectations
+    suite = gx.ExpectationSuite(name="raw_sales_suite")
+    suite.add_expectation(e.ExpectTableColumnsToMatchSet(column_set=list(REQUIRED_SALES_COLUMNS), exact_match=False))
     for column in REQUIRED_SALES_COLUMNS:
-        suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column=column))
-    suite.add_expectation(gx.expectations.ExpectColumnValuesToBeOfType(column="units_sold", type_="float64"))
-    suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(column="units_sold", min_value=0))
-    suite.add_expectation(gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=["date", "store_id", "sku_id"]))
+        suite.add_expectation(e.ExpectColumnValuesToNotBeNull(column=column))
+    suite.add_expectation(e.ExpectColumnValuesToBeInTypeList(column="units_sold", type_list=NUMERIC_TYPES))
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="units_sold", min_value=0))
+    if "price" in columns:
+        suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="price", min_value=0, strict_min=True))
+    suite.add_expectation(e.ExpectCompoundColumnsToBeUnique(column_list=["date", "store_id", "sku_id"]))
+    suite.add_expectation(e.ExpectColumnPairValuesToBeEqual(column_A="date", column_B=PARTITION_COLUMN))
+    suite.add_expectation(e.ExpectColumnValuesToBeInSet(column="store_id", value_set=stores))
+    suite.add_expectation(e.ExpectColumnValuesToBeInSet(column="sku_id", value_set=skus))
     return suite
 
 
-def validate_sales(frame: pd.DataFrame) -> ValidationReport:
-    """Run the suite through a GX checkpoint on an in-memory frame."""
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
-    batch = (
-        context.data_sources.add_pandas("sales")
-        .add_dataframe_asset("raw_sales")
-        .add_batch_definition_whole_dataframe("partitions")
-    )
-    suite = context.suites.add(raw_sales_suite())
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="raw_sales_validation", data=batch, suite=suite)
-    )
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(name="raw_sales_checkpoint", validation_definitions=[definition])
-    )
-    result = checkpoint.run(batch_parameters={"dataframe": frame})
-    outcomes = [
-        ExpectationOutcome(
-            expectation=r.expectation_config.type,
-            column=str(
-                r.expectation_config.kwargs.get("column") or r.expectation_config.kwargs.get("column_list") or ""
-            ),
-            success=bool(r.success),
-            unexpected_count=int(r.result.get("unexpected_count") or 0),
-            sample=list(r.result.get("partial_unexpected_list") or [])[:5],
+def daily_profile_suite(settings: GateSettings) -> gx.ExpectationSuite:
+    """Each day's row count and per-category mean units stay near their trailing means."""
+    e = gx.expectations
+    suite = gx.ExpectationSuite(name="raw_sales_daily_profile")
+    low, high = settings.row_count_band
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="rows_ratio", min_value=low, max_value=high))
+    low, high = settings.category_mean_band
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="category_mean_ratio", min_value=low, max_value=high))
+    return suite
+
+
+class SalesValidator:
+    """One ephemeral GX context with a checkpoint per suite, reused for every batch of a run."""
+
+    def __init__(self, *, columns: list[str], stores: list[str], skus: list[str], gate: GateSettings):
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = {"globally": False}
+        source = self.context.data_sources.add_pandas("sales")
+        self._rows = self._checkpoint(source, "rows", raw_sales_suite(columns=columns, stores=stores, skus=skus))
+        self._profile = self._checkpoint(source, "profile", daily_profile_suite(gate), result_format="COMPLETE")
+
+    def _checkpoint(self, source, name: str, suite: gx.ExpectationSuite, result_format: str = "SUMMARY"):
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=self.context.suites.add(suite))
         )
-        for run in result.run_results.values()
-        for r in run.results
-    ]
+        return self.context.checkpoints.add(
+            gx.Checkpoint(name=f"{name}_checkpoint", validation_definitions=[definition], result_format=result_format)
+        )
+
+    def validate_rows(self, frame: pd.DataFrame) -> ValidationReport:
+        return _report(self._rows.run(batch_parameters={"dataframe": frame}))
+
+    def validate_profile(self, profile: pd.DataFrame) -> ValidationReport:
+        return _report(self._profile.run(batch_parameters={"dataframe": profile}))
+
+
+def _report(result) -> ValidationReport:
+    outcomes = []
+    for run in result.run_results.values():
+        for r in run.results:
+            kwargs = r.expectation_config.kwargs
+            column = kwargs.get("column") or kwargs.get("column_list") or kwargs.get("column_A") or ""
+            outcomes.append(
+                ExpectationOutcome(
+                    expectation=r.expectation_config.type,
+                    column=str(column),
+                    success=bool(r.success),
+                    unexpected_count=int(r.result.get("unexpected_count") or 0),
+                    sample=list(r.result.get("partial_unexpected_list") or [])[:5],
+                    unexpected_index=list(r.result.get("unexpected_index_list") or []),
+                )
+            )
     return ValidationReport(success=bool(result.success), outcomes=outcomes)
+
+
+def validate_sales(frame: pd.DataFrame, *, stores: list[str], skus: list[str]) -> ValidationReport:
+    """Validate rows that carry their partition day in PARTITION_COLUMN (one-off convenience)."""
+    validator = SalesValidator(columns=list(frame.columns), stores=stores, skus=skus, gate=GateSettings())
+    return validator.validate_rows(frame)

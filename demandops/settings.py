@@ -29,6 +29,22 @@ class ModelSettings(BaseModel):
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
 
 
+class GateSettings(BaseModel):
+    """Bounds of the data-quality gate on raw sales (see demandops/expectations.py)."""
+
+    trailing_days: int = Field(default=28, ge=2, description="History the daily profile is compared with.")
+    min_history_days: int = Field(default=7, ge=1, description="Days of history before profile bounds apply.")
+    row_count_band: tuple[float, float] = Field(
+        default=(0.6, 1.5), description="Accepted rows of a day relative to the trailing mean."
+    )
+    category_mean_band: tuple[float, float] = Field(
+        default=(0.25, 4.0), description="Accepted mean units per category relative to the trailing mean."
+    )
+    min_category_rows: int = Field(
+        default=30, ge=1, description="Rows a category needs on a day before its mean is judged (noise below)."
+    )
+
+
 class LifecycleSettings(BaseModel):
     """Guards of the model lifecycle (see lifecycle/states.py)."""
 
@@ -57,6 +73,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(default=None, description="DVC-tracked data (default data/).")
     preset: str = Field(default="default", description="Simulator preset for `make run`.")
     model: ModelSettings = ModelSettings()
+    gate: GateSettings = GateSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     production: ProductionServices = ProductionServices()
 

@@ -7,23 +7,23 @@ import dagster as dg
 from demandops.settings import Settings, get_settings
 from pipelines.assets.deployment import bento
 from pipelines.assets.features import online_features, sales_features
-from pipelines.assets.ingestion import build_raw_sales
+from pipelines.assets.ingestion import raw_sales
 from pipelines.assets.training import trained_model, training_set
 from pipelines.assets.validation import model_evaluation
-from pipelines.checks import build_raw_sales_check
+from pipelines.checks import check_raw_sales_expectations
 from pipelines.io_managers import LakeIOManager
-from pipelines.partitions import sales_partitions
 from pipelines.resources import DemandopsResource
+from pipelines.sensors import new_sales_days
 
-DOWNSTREAM_ASSETS = [sales_features, online_features, training_set, trained_model, model_evaluation, bento]
+ASSETS = [raw_sales, sales_features, online_features, training_set, trained_model, model_evaluation, bento]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Assets, checks and resources for one profile's settings."""
-    partitions = sales_partitions(settings)
+    """Assets, checks, the sensor and resources for one profile's settings."""
     return dg.Definitions(
-        assets=[build_raw_sales(partitions), *DOWNSTREAM_ASSETS],
-        asset_checks=[build_raw_sales_check(partitions)],
+        assets=ASSETS,
+        asset_checks=[check_raw_sales_expectations],
+        sensors=[new_sales_days],
         resources={
             "demandops": DemandopsResource.from_settings(settings),
             "lake": LakeIOManager(base_dir=str(settings.lake_dir)),

@@ -1,20 +1,31 @@
-"""Daily partitions of raw sales: one per day found in the data folder."""
+"""Sales partitions: one per day found under data/sales, registered as they arrive."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from demandops.contract import partition_dates
 from demandops.settings import Settings
 
+# Dynamic, so that appended or imported days appear without reloading the code location.
+SALES_DAYS = dg.DynamicPartitionsDefinition(name="sales_days")
 
-def sales_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
-    """First to last day present under data/sales (new days appear when the location reloads)."""
-    days = partition_dates(settings.data)
-    if not days:
-        raise ValueError(f"no sales partitions under {settings.data}; run `demandops data generate` first")
-    return dg.DailyPartitionsDefinition(
-        start_date=days[0].isoformat(), end_date=(days[-1] + timedelta(days=1)).isoformat()
-    )
+
+def unregistered_days(instance: dg.DagsterInstance, settings: Settings) -> tuple[list[str], list[str]]:
+    """(days on disk not yet registered, days refused because they lie in the future)."""
+    known = set(instance.get_dynamic_partitions(SALES_DAYS.name))
+    today = datetime.now(UTC).date()
+    on_disk = partition_dates(settings.data)
+    new = [d.isoformat() for d in on_disk if d.isoformat() not in known and d <= today]
+    future = [d.isoformat() for d in on_disk if d > today]
+    return new, future
+
+
+def register_days(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
+    """Register every past day on disk as a partition; returns the ones added."""
+    new, _future = unregistered_days(instance, settings)
+    if new:
+        instance.add_dynamic_partitions(SALES_DAYS.name, new)
+    return new

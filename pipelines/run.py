@@ -8,12 +8,15 @@ import dagster as dg
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from demandops.contract import partition_dates
 from demandops.datasets import ensure_dataset
 from demandops.errors import DemandopsError
 from demandops.settings import Settings
 from lifecycle.states import State
+from pipelines.assets.ingestion import gate_ledger
 from pipelines.definitions import build_definitions
-from pipelines.partitions import sales_partitions
+from pipelines.lineage import RAW_SALES
+from pipelines.partitions import SALES_DAYS, register_days
 from pipelines.resources import DemandopsResource
 
 DEMO_ACTOR = "local-demo"
@@ -40,17 +43,23 @@ class ChainSummary:
 
 
 def run_chain(settings: Settings, *, promote_first: bool = True) -> ChainSummary:
-    """Every asset over every partition in one run; raises naming the failed step."""
+    """Gate the new or changed days, then every downstream asset, in one run; raises naming the failed step."""
     settings.ensure_state_dirs()
     version = ensure_dataset(settings)
-    keys = sales_partitions(settings).get_partition_keys()
+    resource = DemandopsResource.from_settings(settings)
     job = build_definitions(settings).resolve_implicit_global_asset_job_def()
     with open_instance(settings) as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        register_days(instance, settings)
+        known = set(instance.get_dynamic_partitions(SALES_DAYS.name))
+        days = [d for d in partition_dates(settings.data) if d.isoformat() in known]
+        pending = [d.isoformat() for d in gate_ledger(resource).needs_gate(settings.data, days)]
+        selection = [key for key in job.asset_layer.executable_asset_keys if pending or key != RAW_SALES]
+        tags = (
+            {ASSET_PARTITION_RANGE_START_TAG: min(pending), ASSET_PARTITION_RANGE_END_TAG: max(pending)}
+            if pending
+            else {}
         )
+        result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection, tags=tags)
     if not result.success:
         failures = [
             f"{e.step_key}: {e.step_failure_data.error.message.strip() if e.step_failure_data.error else ''}"
@@ -59,7 +68,7 @@ def run_chain(settings: Settings, *, promote_first: bool = True) -> ChainSummary
         ]
         raise DemandopsError(f"run {result.run_id} failed:\n" + "\n".join(failures))
     deployed = result.output_for_node("bento")
-    registry = DemandopsResource.from_settings(settings).registry()
+    registry = resource.registry()
     if promote_first and registry.by_alias("production") is None:
         registry.transition(
             deployed["model_version"],

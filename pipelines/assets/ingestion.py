@@ -1,4 +1,4 @@
-"""Stage 1: raw sales from the DVC-tracked data folder, one daily partition at a time."""
+"""Stage 1 and 2: raw sales from the DVC-tracked data folder, through the Great Expectations gate."""
 
 from datetime import date
 
@@ -6,36 +6,44 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from demandops.contract import read_sales
+from demandops.gate import GateLedger, gate_days
 from demandops.lineage import dataset_version
+from pipelines.io_managers import GATE_DIRNAME
+from pipelines.partitions import SALES_DAYS
 from pipelines.resources import DemandopsResource
 
 
-def build_raw_sales(partitions_def: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
-    """The raw_sales asset over the given days (a backfill of many days runs as one run)."""
+def gate_ledger(demandops: DemandopsResource) -> GateLedger:
+    return GateLedger(demandops.settings().lake_dir / "raw_sales" / GATE_DIRNAME)
 
-    @dg.asset(
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        io_manager_key="lake",
-        group_name="ingestion",
-        kinds={"dvc", "parquet"},
+
+@dg.asset(
+    partitions_def=SALES_DAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="lake",
+    group_name="ingestion",
+    kinds={"dvc", "parquet"},
+)
+def raw_sales(context: AssetExecutionContext, demandops: DemandopsResource) -> dg.Output[dict[str, pd.DataFrame]]:
+    """Daily sales that passed the gate; failing days are quarantined with a report, the rest flow on."""
+    settings = demandops.settings()
+    version = dataset_version(settings.project_dir, settings.data)
+    ledger = gate_ledger(demandops)
+    result = gate_days(settings.data, [date.fromisoformat(k) for k in context.partition_keys], ledger, settings.gate)
+    for verdict in result.verdicts.values():
+        ledger.record(verdict, dataset_version=version, run_id=context.run_id)
+    for day in result.quarantined:
+        first = result.verdicts[day].failures[0]
+        context.log.warning(f"quarantined {day}: {first['expectation']}({first['column']}) e.g. {first['sample'][:2]}")
+    return dg.Output(
+        result.accepted,
+        metadata={
+            "dataset_version": version,
+            "days": len(context.partition_keys),
+            "accepted_days": len(result.accepted),
+            "quarantined_days": result.quarantined,
+            "quarantine_reports": {d: result.verdicts[d].failures for d in result.quarantined[:20]},
+            "rows": sum(len(f) for f in result.accepted.values()),
+            "gate_ledger": dg.MetadataValue.path(str(ledger.directory)),
+        },
     )
-    def raw_sales(context: AssetExecutionContext, demandops: DemandopsResource) -> dg.Output[pd.DataFrame]:
-        """Daily point-of-sale rows, read from data/ at the DVC version recorded in data.dvc."""
-        settings = demandops.settings()
-        version = dataset_version(settings.project_dir, settings.data)
-        days = [date.fromisoformat(key) for key in context.partition_keys]
-        frame = read_sales(settings.data, days)
-        return dg.Output(
-            frame,
-            metadata={
-                "dataset_version": version,
-                "rows": len(frame),
-                "days": len(days),
-                "series": int(frame.groupby(["store_id", "sku_id"]).ngroups),
-                "units_sold": float(frame["units_sold"].sum()),
-            },
-        )
-
-    return raw_sales

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext
 
 from feature_repo.definitions import FEATURE_SERVICE_NAME
 from pipelines.assets.features import online_features
+from pipelines.assets.ingestion import gate_ledger
 from pipelines.lineage import latest_metadata, raw_sales_lineage
 from pipelines.resources import DemandopsResource
 from training.dataset import entity_rows, split_by_origin
@@ -45,7 +46,9 @@ def training_set(
     if len(joined) != len(entities):
         raise ValueError(f"Feast returned {len(joined)} rows for {len(entities)} entity rows")
     joined = joined.sort_values(["store_id", "sku_id", "event_timestamp"], ignore_index=True)
-    lineage = raw_sales_lineage(context.instance, context.asset_partition_keys_for_input("raw_sales"))
+    lineage = raw_sales_lineage(
+        context.instance, gate_ledger(demandops), context.asset_partition_keys_for_input("raw_sales")
+    )
     return dg.Output(
         joined,
         metadata={

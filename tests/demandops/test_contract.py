@@ -11,7 +11,7 @@ from demandops.settings import Settings
 
 
 def test_reads_back_the_requested_days(project_with_data: Settings) -> None:
-    days = partition_dates(project_with_data.data)[1:4]  # 1 January is a holiday: an empty partition
+    days = partition_dates(project_with_data.data)[:3]
     frame = read_sales(project_with_data.data, days)
     assert sorted(frame["date"].dt.date.unique()) == days
 

@@ -46,6 +46,7 @@ def test_ingestion_sees_exactly_an_older_checked_out_version(project_with_data: 
 
     from demandops.datasets import append_days
     from pipelines.definitions import build_definitions
+    from pipelines.partitions import register_days
     from pipelines.run import open_instance
 
     s = project_with_data
@@ -62,6 +63,7 @@ def test_ingestion_sees_exactly_an_older_checked_out_version(project_with_data: 
     s.ensure_state_dirs()
     job = build_definitions(s).resolve_implicit_global_asset_job_def()
     with open_instance(s) as instance:
+        register_days(instance, s)
         result = job.execute_in_process(
             instance=instance,
             asset_selection=[dg.AssetKey("raw_sales")],

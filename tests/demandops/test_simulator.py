@@ -99,10 +99,13 @@ def test_oracle_sits_beside_the_data_not_inside(tmp_path: Path) -> None:
     assert not list(data_dir.rglob("*oracle*")) and not list(data_dir.rglob("expected_demand*"))
 
 
-def test_every_calendar_day_has_a_partition(tmp_path: Path) -> None:
+def test_every_day_with_sales_has_a_partition(
+    tmp_path: Path,
+) -> None:
     generate(tmp_path / "data", "small")
     days = partition_dates(tmp_path / "data")
-    assert len(days) == PRESETS["small"].n_days and days[0] == PRESETS["small"].start
+    sold = sorted(simulate(PRESETS["small"]).sales["date"].dt.date.unique())
+    assert days == sold and date(2023, 1, 1) not in days  # New Year: every store closed, no partition
 
 
 def test_append_emits_exactly_the_next_days_and_keeps_the_old_ones(tmp_path: Path) -> None:

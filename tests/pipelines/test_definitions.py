@@ -1,4 +1,4 @@
-"""The code location: one connected graph, and a gate that really blocks."""
+"""The code location: one connected graph, a gate that quarantines, and a sensor that ingests only new days."""
 
 from __future__ import annotations
 
@@ -9,19 +9,16 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from demandops import lineage
 from demandops.contract import partition_dates, partition_path
+from demandops.datasets import append_days
 from demandops.settings import Settings
 from pipelines.definitions import build_definitions
+from pipelines.partitions import SALES_DAYS, register_days
+from pipelines.resources import DemandopsResource
 from pipelines.run import open_instance
+from pipelines.sensors import new_sales_days
 
-CHAIN = [
-    "raw_sales",
-    "sales_features",
-    "online_features",
-    "training_set",
-    "trained_model",
-    "model_evaluation",
-    "bento",
-]
+CHAIN = ["raw_sales", "sales_features", "online_features", "training_set", "trained_model", "model_evaluation", "bento"]
+RAW, FEATURES = dg.AssetKey("raw_sales"), dg.AssetKey("sales_features")
 
 
 @pytest.fixture
@@ -31,44 +28,76 @@ def tracked(project_with_data: Settings) -> Settings:
     return project_with_data
 
 
+def ingest(settings: Settings, instance: dg.DagsterInstance, first: str, last: str, *assets: dg.AssetKey):
+    register_days(instance, settings)
+    job = build_definitions(settings).resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=list(assets),
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+    )
+
+
 def test_every_stage_is_one_connected_graph(tracked: Settings) -> None:
     defs = build_definitions(tracked)
     graph = defs.resolve_asset_graph()
-    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == set(CHAIN)
-    downstream_of_raw = {k.to_user_string() for k in graph.asset_dep_graph["downstream"][dg.AssetKey("raw_sales")]}
-    assert {"sales_features", "training_set"} <= downstream_of_raw
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(CHAIN)
+    assert {"sales_features", "training_set"} <= {k.to_user_string() for k in graph.asset_dep_graph["downstream"][RAW]}
     assert graph.get(dg.AssetKey("bento")).parent_keys == {
         dg.AssetKey("model_evaluation"),
         dg.AssetKey("trained_model"),
     }
-    [check] = defs.resolve_asset_graph().asset_check_keys
+    [check] = graph.asset_check_keys
     assert check.name == "check_raw_sales_expectations"
+    assert defs.resolve_sensor_def("new_sales_days") is not None
 
 
-def test_a_bad_partition_blocks_everything_downstream(tracked: Settings) -> None:
+def test_bad_day_is_quarantined_validated_data_untouched_and_a_fix_releases_it(tracked: Settings) -> None:
     days = partition_dates(tracked.data)
-    bad = partition_path(tracked.data, days[5])
-    frame = pd.read_parquet(bad)
-    frame.loc[0, "units_sold"] = -4.0
-    frame.to_parquet(bad)
-    lineage.track(tracked.project_dir, tracked.data)
-    job = build_definitions(tracked).resolve_implicit_global_asset_job_def()
+    first, last = days[0].isoformat(), days[-1].isoformat()
+    bad_day = days[40]
+    lake_file = tracked.lake_dir / "raw_sales" / f"{bad_day.isoformat()}.parquet"
     with open_instance(tracked) as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            asset_selection=[dg.AssetKey("raw_sales"), dg.AssetKey("sales_features")],
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: days[0].isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: days[-1].isoformat(),
-            },
-        )
-        assert not result.success
-        [evaluation] = result.get_asset_check_evaluations()
-        assert not evaluation.passed
-        assert "expect_column_values_to_be_between(units_sold)" in str(evaluation.metadata["failed"].value)
-        assert instance.get_latest_materialization_event(dg.AssetKey("sales_features")) is None
+        assert ingest(tracked, instance, first, last, RAW).success
+        validated = lake_file.read_bytes()
+
+        source = partition_path(tracked.data, bad_day)
+        original = source.read_bytes()
+        pd.read_parquet(source).assign(units_sold=-1.0).to_parquet(source, index=False)
+        lineage.track(tracked.project_dir, tracked.data)
+        result = ingest(tracked, instance, first, last, RAW, FEATURES)
+        assert result.success, "other days continue downstream"
+        [raw] = [m for m in result.asset_materializations_for_node("raw_sales") if m.partition == bad_day.isoformat()]
+        assert raw.metadata["quarantined_days"].value == [bad_day.isoformat()]
+        report = raw.metadata["quarantine_reports"].value[bad_day.isoformat()]
+        assert report[0]["expectation"] == "expect_column_values_to_be_between" and report[0]["column"] == "units_sold"
+        assert lake_file.read_bytes() == validated, "the validated version of that day stays in the lake"
+        assert instance.get_latest_materialization_event(FEATURES) is not None
+
+        source.write_bytes(original)
+        lineage.track(tracked.project_dir, tracked.data)
+        assert ingest(tracked, instance, bad_day.isoformat(), bad_day.isoformat(), RAW).success
+        ledger_entry = (tracked.lake_dir / "raw_sales" / "_gate" / f"{bad_day.isoformat()}.json").read_text()
+        assert '"status": "accepted"' in ledger_entry
+
+
+def test_sensor_registers_and_ingests_only_new_days(tracked: Settings) -> None:
+    resources = {"demandops": DemandopsResource.from_settings(tracked)}
+    days = partition_dates(tracked.data)
+    with open_instance(tracked) as instance:
+        assert ingest(tracked, instance, days[0].isoformat(), days[-1].isoformat(), RAW).success
+        idle = new_sales_days(dg.build_sensor_context(instance=instance, resources=resources))
+        assert idle.run_requests == [] and idle.dynamic_partitions_requests == []
+
+        new_days = [d.isoformat() for d in append_days(tracked.data, 3)]
+        lineage.track(tracked.project_dir, tracked.data)
+        result = new_sales_days(dg.build_sensor_context(instance=instance, resources=resources))
+        [added] = result.dynamic_partitions_requests
+        assert added.partitions_def_name == SALES_DAYS.name and list(added.partition_keys) == new_days
+        [request] = result.run_requests
+        assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == new_days[0]
+        assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == new_days[-1]
 
 
 def test_launchpad_config_maps_onto_the_training_loop_config() -> None:

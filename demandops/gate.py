@@ -1,0 +1,235 @@
+"""The ingestion gate: which days of raw sales are accepted, and a readable report for the rest.
+
+A day is read from its file, checked by the Great Expectations suites and either accepted or
+quarantined. The ledger keeps one verdict per day, and remembers the last accepted content of a
+day even when a later version of its file is quarantined, so validated data is never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from demandops.contract import partition_path, read_sales_partition
+from demandops.errors import DataContractError
+from demandops.expectations import PARTITION_COLUMN, ExpectationOutcome, SalesValidator
+from demandops.settings import GateSettings
+
+UNREADABLE = "readable_partition_with_required_columns"
+PROFILE_COLUMNS = ["day", "category", "rows", "category_mean", "category_rows"]
+
+
+@dataclass
+class DayVerdict:
+    day: str
+    accepted: bool
+    rows: int
+    source_md5: str
+    failures: list[dict] = field(default_factory=list)
+    profile: dict = field(default_factory=dict)  # rows and mean units per category, for later days' bounds
+
+
+@dataclass
+class GateResult:
+    accepted: dict[str, pd.DataFrame]
+    verdicts: dict[str, DayVerdict]
+
+    @property
+    def quarantined(self) -> list[str]:
+        return sorted(day for day, v in self.verdicts.items() if not v.accepted)
+
+
+def file_md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+def _failure(outcome: ExpectationOutcome, count: int | None = None, sample: list | None = None) -> dict:
+    return {
+        "expectation": outcome.expectation,
+        "column": outcome.column,
+        "unexpected_count": outcome.unexpected_count if count is None else count,
+        "sample": [str(v) for v in (outcome.sample if sample is None else sample)][:5],
+    }
+
+
+def day_profiles(frames: dict[str, pd.DataFrame], categories: pd.Series) -> pd.DataFrame:
+    """One row per (day, category): the day's row count and the category's mean units."""
+    rows = []
+    for day, frame in frames.items():
+        # Non-numeric units are the row suite's finding; the profile only needs numbers.
+        units = pd.to_numeric(frame["units_sold"], errors="coerce")
+        by_category = frame.assign(units_sold=units, category=frame["sku_id"].map(categories)).groupby("category")[
+            "units_sold"
+        ]
+        stats = by_category.agg(["mean", "size"])
+        if stats.empty:  # an empty file: one row so that its row count is judged
+            stats = pd.DataFrame({"mean": [0.0], "size": [0]}, index=["(none)"])
+        rows += [
+            {"day": day, "category": cat, "rows": len(frame), "category_mean": float(m), "category_rows": int(n)}
+            for cat, m, n in zip(stats.index, stats["mean"], stats["size"], strict=True)
+        ]
+    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
+def profile_ratios(current: pd.DataFrame, history: pd.DataFrame, gate: GateSettings) -> pd.DataFrame:
+    """Each day's rows and category means relative to the trailing mean of earlier days."""
+    parts = [history, current] if len(history) else [current]
+    both = pd.concat(parts, ignore_index=True).sort_values("day", kind="stable")
+    day_rows = both.drop_duplicates("day").set_index("day")["rows"]
+    trailing = day_rows.shift(1).rolling(gate.trailing_days, min_periods=gate.min_history_days).mean()
+    by_cat = both.set_index("day").groupby("category")["category_mean"]
+    cat_trailing = by_cat.transform(
+        lambda s: s.shift(1).rolling(gate.trailing_days, min_periods=gate.min_history_days).mean()
+    )
+    ratio = both["category_mean"].to_numpy(dtype="float64") / cat_trailing.to_numpy(dtype="float64")
+    # A category mean over a handful of rows is noise, not evidence of a change of units.
+    judged = both["category_rows"].to_numpy(dtype="float64") >= gate.min_category_rows
+    both = both.assign(
+        rows_ratio=both["day"].map(day_rows / trailing).to_numpy(dtype="float64"),
+        category_mean_ratio=np.where(judged, ratio, np.nan),
+    )
+    return both[both["day"].isin(set(current["day"]))].reset_index(drop=True)
+
+
+def run_gate(
+    data_dir: Path,
+    days: Iterable[date],
+    *,
+    validator: SalesValidator,
+    categories: pd.Series,
+    history: pd.DataFrame,
+    gate: GateSettings,
+) -> GateResult:
+    """Verdicts for the given days: one fast check of all of them, per-day checks only on failure."""
+    verdicts: dict[str, DayVerdict] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    for day in days:
+        key, md5 = day.isoformat(), file_md5(partition_path(data_dir, day))
+        try:
+            frames[key] = read_sales_partition(data_dir, day).assign(**{PARTITION_COLUMN: pd.Timestamp(day)})
+        except DataContractError as unreadable:
+            verdicts[key] = DayVerdict(
+                key,
+                False,
+                0,
+                md5,
+                [{"expectation": UNREADABLE, "column": "", "unexpected_count": 0, "sample": [str(unreadable)]}],
+            )
+    if not frames:
+        return GateResult({}, verdicts)
+    profiles = day_profiles(frames, categories)
+    ratios = profile_ratios(profiles, history, gate)
+    profile_failures = _profile_failures(validator.validate_profile(ratios.drop(columns=["category"])), ratios)
+    combined_ok = validator.validate_rows(pd.concat(frames.values(), ignore_index=True)).success
+    for key, frame in frames.items():
+        failures = [] if combined_ok else [_failure(o) for o in validator.validate_rows(frame).failed]
+        failures += profile_failures.get(key, [])
+        profile = profiles[profiles["day"] == key]
+        verdicts[key] = DayVerdict(
+            key,
+            not failures,
+            len(frame),
+            file_md5(partition_path(data_dir, date.fromisoformat(key))),
+            failures,
+            {
+                "rows": len(frame),
+                "categories": {
+                    c: [m, n]
+                    for c, m, n in zip(
+                        profile["category"], profile["category_mean"], profile["category_rows"], strict=True
+                    )
+                },
+            },
+        )
+    accepted = {k: f.drop(columns=[PARTITION_COLUMN]) for k, f in frames.items() if verdicts[k].accepted}
+    return GateResult(accepted, verdicts)
+
+
+def _profile_failures(report, ratios: pd.DataFrame) -> dict[str, list[dict]]:
+    """Failed profile expectations, attributed to the days of the offending profile rows."""
+    by_day: dict[str, list[dict]] = {}
+    for outcome in report.failed:
+        offending = ratios.iloc[outcome.unexpected_index] if outcome.unexpected_index else ratios.iloc[0:0]
+        for day, rows in offending.groupby("day"):
+            sample = [f"{c}: ratio {r:.2f}" for c, r in zip(rows["category"], rows[outcome.column], strict=True)]
+            by_day.setdefault(day, []).append(_failure(outcome, count=len(rows), sample=sample))
+    return by_day
+
+
+class GateLedger:
+    """One JSON verdict per day; `accepted` keeps the last accepted version of that day."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def _path(self, day: str) -> Path:
+        return self.directory / f"{day}.json"
+
+    def read(self, day: str) -> dict | None:
+        path = self._path(day)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def record(self, verdict: DayVerdict, *, dataset_version: str, run_id: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        previous = self.read(verdict.day) or {}
+        entry = {
+            **asdict(verdict),
+            "dataset_version": dataset_version,
+            "run_id": run_id,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        self._path(verdict.day).write_text(
+            json.dumps(
+                {
+                    "status": "accepted" if verdict.accepted else "quarantined",
+                    "latest": entry,
+                    "accepted": entry if verdict.accepted else previous.get("accepted"),
+                },
+                indent=2,
+                default=str,
+            )
+        )
+
+    def needs_gate(self, data_dir: Path, days: Iterable[date]) -> list[date]:
+        """Days never gated, or whose file changed since its latest verdict."""
+        return [
+            d
+            for d in days
+            if (e := self.read(d.isoformat())) is None
+            or e["latest"]["source_md5"] != file_md5(partition_path(data_dir, d))
+        ]
+
+    def history(self, before: str, days: int) -> pd.DataFrame:
+        """Profiles of the latest accepted days before `before`, for the trailing bounds."""
+        entries = [self.read(p.stem) for p in sorted(self.directory.glob("*.json")) if p.stem < before]
+        accepted = [e["accepted"] for e in entries if e and e.get("accepted")][-days:]
+        rows = [
+            {"day": a["day"], "category": c, "rows": a["profile"]["rows"], "category_mean": m, "category_rows": n}
+            for a in accepted
+            for c, (m, n) in a["profile"].get("categories", {}).items()
+        ]
+        return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
+EMPTY_HISTORY = pd.DataFrame(columns=PROFILE_COLUMNS)
+
+
+def gate_days(data_dir: Path, days: list[date], ledger: GateLedger, gate: GateSettings) -> GateResult:
+    """Run the gate on `days` with the master data of data_dir and the ledger's accepted history."""
+    from demandops.contract import read_master
+
+    stores, skus = read_master(data_dir, "stores"), read_master(data_dir, "skus")
+    readable = next((partition_path(data_dir, d) for d in days if partition_path(data_dir, d).is_file()), None)
+    columns = list(pd.read_parquet(readable).columns) if readable else []
+    validator = SalesValidator(columns=columns, stores=list(stores["store_id"]), skus=list(skus["sku_id"]), gate=gate)
+    history = ledger.history(before=min(days).isoformat(), days=gate.trailing_days) if days else EMPTY_HISTORY
+    return run_gate(
+        data_dir, days, validator=validator, categories=skus.set_index("sku_id")["category"], history=history, gate=gate
+    )
