@@ -163,6 +163,16 @@ def _profile_failures(report, ratios: pd.DataFrame) -> dict[str, list[dict]]:
     return by_day
 
 
+def profile_rows(verdicts: list[dict]) -> pd.DataFrame:
+    """Profile rows (day, category, ...) of accepted verdicts, as the trailing bounds use them."""
+    rows = [
+        {"day": v["day"], "category": c, "rows": v["profile"]["rows"], "category_mean": m, "category_rows": n}
+        for v in verdicts
+        for c, (m, n) in v["profile"].get("categories", {}).items()
+    ]
+    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
 class GateLedger:
     """One JSON verdict per day; `accepted` keeps the last accepted version of that day."""
 
@@ -210,26 +220,40 @@ class GateLedger:
         """Profiles of the latest accepted days before `before`, for the trailing bounds."""
         entries = [self.read(p.stem) for p in sorted(self.directory.glob("*.json")) if p.stem < before]
         accepted = [e["accepted"] for e in entries if e and e.get("accepted")][-days:]
-        rows = [
-            {"day": a["day"], "category": c, "rows": a["profile"]["rows"], "category_mean": m, "category_rows": n}
-            for a in accepted
-            for c, (m, n) in a["profile"].get("categories", {}).items()
-        ]
-        return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
-
-
-EMPTY_HISTORY = pd.DataFrame(columns=PROFILE_COLUMNS)
+        return profile_rows(accepted)
 
 
 def gate_days(data_dir: Path, days: list[date], ledger: GateLedger, gate: GateSettings) -> GateResult:
-    """Run the gate on `days` with the master data of data_dir and the ledger's accepted history."""
+    """Run the gate on `days`, `gate.batch_days` at a time so memory stays bounded on long ranges.
+
+    The master data of data_dir defines the known ids; the trailing bounds start from the
+    ledger's accepted history and move on with the days accepted here.
+    """
     from demandops.contract import read_master
 
+    days = sorted(days)
+    if not days:
+        return GateResult({}, {})
     stores, skus = read_master(data_dir, "stores"), read_master(data_dir, "skus")
     readable = next((partition_path(data_dir, d) for d in days if partition_path(data_dir, d).is_file()), None)
     columns = list(pd.read_parquet(readable).columns) if readable else []
     validator = SalesValidator(columns=columns, stores=list(stores["store_id"]), skus=list(skus["sku_id"]), gate=gate)
-    history = ledger.history(before=min(days).isoformat(), days=gate.trailing_days) if days else EMPTY_HISTORY
-    return run_gate(
-        data_dir, days, validator=validator, categories=skus.set_index("sku_id")["category"], history=history, gate=gate
-    )
+    categories = skus.set_index("sku_id")["category"]
+    history = ledger.history(before=days[0].isoformat(), days=gate.trailing_days)
+    result = GateResult({}, {})
+    for start in range(0, len(days), gate.batch_days):
+        batch = run_gate(
+            data_dir,
+            days[start : start + gate.batch_days],
+            validator=validator,
+            categories=categories,
+            history=history,
+            gate=gate,
+        )
+        result.accepted.update(batch.accepted)
+        result.verdicts.update(batch.verdicts)
+        accepted = [asdict(v) for v in batch.verdicts.values() if v.accepted]
+        parts = [frame for frame in (history, profile_rows(accepted)) if len(frame)]
+        recent = pd.concat(parts, ignore_index=True) if parts else history
+        history = recent[recent["day"].isin(sorted(set(recent["day"]))[-gate.trailing_days :])]
+    return result

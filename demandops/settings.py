@@ -40,6 +40,7 @@ class GateSettings(BaseModel):
     category_mean_band: tuple[float, float] = Field(
         default=(0.25, 4.0), description="Accepted mean units per category relative to the trailing mean."
     )
+    batch_days: int = Field(default=31, ge=1, description="Days validated together; bounds the gate's memory.")
     min_category_rows: int = Field(
         default=30, ge=1, description="Rows a category needs on a day before its mean is judged (noise below)."
     )

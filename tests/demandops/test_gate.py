@@ -132,3 +132,22 @@ def test_ledger_keeps_the_last_accepted_version_and_releases_a_fixed_day(data_di
     for verdict in gate_days(data_dir, [bad], ledger, GATE).verdicts.values():
         ledger.record(verdict, dataset_version="v3", run_id="r3")
     assert ledger.read(bad.isoformat())["status"] == "accepted"
+
+
+def test_batching_does_not_change_any_verdict(data_dir: Path) -> None:
+    bad = partition_dates(data_dir)[35]
+    rewrite(data_dir, bad, lambda f: f.head(len(f) // 3))
+    one_pass = gate_days(
+        data_dir,
+        partition_dates(data_dir),
+        GateLedger(data_dir.parent / "a"),
+        GATE.model_copy(update={"batch_days": 1000}),
+    )
+    weekly = gate_days(
+        data_dir,
+        partition_dates(data_dir),
+        GateLedger(data_dir.parent / "b"),
+        GATE.model_copy(update={"batch_days": 7}),
+    )
+    assert weekly.quarantined == one_pass.quarantined == [bad.isoformat()]
+    assert {k: v.failures for k, v in weekly.verdicts.items()} == {k: v.failures for k, v in one_pass.verdicts.items()}
