@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -31,7 +33,7 @@ def new_sales_days(context: dg.SensorEvaluationContext, demandops: DemandopsReso
         first, last = min(pending), max(pending)
         requests.append(
             dg.RunRequest(
-                run_key=f"{first}..{last}:{len(pending)}:{'|'.join(pending)[-64:]}",
+                run_key=f"{first}..{last}:{hashlib.md5('|'.join(pending).encode()).hexdigest()}",
                 tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
             )
         )
