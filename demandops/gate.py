@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from demandops.contract import partition_path, read_sales_partition
+from demandops.contract import partition_path, read_master, read_sales_partition
 from demandops.errors import DataContractError
 from demandops.expectations import PARTITION_COLUMN, ExpectationOutcome, SalesValidator
 from demandops.settings import GateSettings
@@ -229,8 +229,6 @@ def gate_days(data_dir: Path, days: list[date], ledger: GateLedger, gate: GateSe
     The master data of data_dir defines the known ids; the trailing bounds start from the
     ledger's accepted history and move on with the days accepted here.
     """
-    from demandops.contract import read_master
-
     days = sorted(days)
     if not days:
         return GateResult({}, {})

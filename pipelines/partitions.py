@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from demandops.contract import partition_dates
+from demandops.gate import GateLedger
 from demandops.settings import Settings
 
 # Dynamic, so that appended or imported days appear without reloading the code location.
@@ -29,3 +30,12 @@ def register_days(instance: dg.DagsterInstance, settings: Settings) -> list[str]
     if new:
         instance.add_dynamic_partitions(SALES_DAYS.name, new)
     return new
+
+
+def days_to_gate(
+    instance: dg.DagsterInstance, settings: Settings, ledger: GateLedger, also_known: list[str]
+) -> list[str]:
+    """Registered days (plus `also_known`, about to be registered) that are new to the gate or changed."""
+    known = set(instance.get_dynamic_partitions(SALES_DAYS.name)) | set(also_known)
+    days = [d for d in partition_dates(settings.data) if d.isoformat() in known]
+    return [d.isoformat() for d in ledger.needs_gate(settings.data, days)]

@@ -8,7 +8,6 @@ import dagster as dg
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from demandops.contract import partition_dates
 from demandops.datasets import ensure_dataset
 from demandops.errors import DemandopsError
 from demandops.settings import Settings
@@ -16,7 +15,7 @@ from lifecycle.states import State
 from pipelines.assets.ingestion import gate_ledger
 from pipelines.definitions import build_definitions
 from pipelines.lineage import RAW_SALES
-from pipelines.partitions import SALES_DAYS, register_days
+from pipelines.partitions import days_to_gate, register_days
 from pipelines.resources import DemandopsResource
 
 DEMO_ACTOR = "local-demo"
@@ -50,9 +49,7 @@ def run_chain(settings: Settings, *, promote_first: bool = True) -> ChainSummary
     job = build_definitions(settings).resolve_implicit_global_asset_job_def()
     with open_instance(settings) as instance:
         register_days(instance, settings)
-        known = set(instance.get_dynamic_partitions(SALES_DAYS.name))
-        days = [d for d in partition_dates(settings.data) if d.isoformat() in known]
-        pending = [d.isoformat() for d in gate_ledger(resource).needs_gate(settings.data, days)]
+        pending = days_to_gate(instance, settings, gate_ledger(resource), also_known=[])
         selection = [key for key in job.asset_layer.executable_asset_keys if pending or key != RAW_SALES]
         tags = (
             {ASSET_PARTITION_RANGE_START_TAG: min(pending), ASSET_PARTITION_RANGE_END_TAG: max(pending)}

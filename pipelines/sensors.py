@@ -7,10 +7,9 @@ import hashlib
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from demandops.contract import partition_dates
 from pipelines.assets.features import online_features, sales_features
 from pipelines.assets.ingestion import gate_ledger, raw_sales
-from pipelines.partitions import SALES_DAYS, unregistered_days
+from pipelines.partitions import SALES_DAYS, days_to_gate, unregistered_days
 from pipelines.resources import DemandopsResource
 
 
@@ -25,9 +24,7 @@ def new_sales_days(context: dg.SensorEvaluationContext, demandops: DemandopsReso
     new, future = unregistered_days(context.instance, settings)
     if future:
         context.log.warning(f"ignoring {len(future)} partitions dated in the future: {future[:5]}")
-    known = set(context.instance.get_dynamic_partitions(SALES_DAYS.name)) | set(new)
-    days = [d for d in partition_dates(settings.data) if d.isoformat() in known]
-    pending = [d.isoformat() for d in gate_ledger(demandops).needs_gate(settings.data, days)]
+    pending = days_to_gate(context.instance, settings, gate_ledger(demandops), also_known=new)
     requests = []
     if pending:
         first, last = min(pending), max(pending)
