@@ -1,14 +1,18 @@
 """The raw-data contract: what a sales partition looks like on disk and how it is read.
 
 Layout under the data folder (tracked by DVC as one directory):
-    sales/date=YYYY-MM-DD/part-0.parquet   one file per day: date, store_id, sku_id, units_sold,
-                                           optional price, on_promo
-    stores.parquet                         store_id, region, size
-    skus.parquet                           sku_id, category
+    sales/date=YYYY-MM-DD/part-0.parquet   one file per period (day, week or month, named by its
+                                           first day): date, store_id, sku_id, units_sold,
+                                           optional price, on_promo, stock_on_hand
+    stores.parquet                         store_id, optional region, size
+    skus.parquet                           sku_id, optional category
+    dataset.json                           optional: frequency (D, W or M) and provenance;
+                                           absent means daily data
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -18,12 +22,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from demandops.errors import DataContractError
+from demandops.frequency import Frequency, check_frequency
 
 REQUIRED_SALES_COLUMNS = ("date", "store_id", "sku_id", "units_sold")
 OPTIONAL_SALES_COLUMNS = ("price", "on_promo", "stock_on_hand")
 SERIES_KEYS = ("store_id", "sku_id")
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"  # store and SKU ids, as the serving API accepts them
 SALES_DIRNAME = "sales"
 PARTITION_PREFIX = "date="
+DATASET_MANIFEST = "dataset.json"
+
+
+def recorded_frequency(data_dir: Path) -> Frequency:
+    """The frequency the data folder declares in dataset.json; daily when it declares none."""
+    path = data_dir / DATASET_MANIFEST
+    if not path.is_file():
+        return "D"
+    try:
+        return check_frequency(json.loads(path.read_text()).get("frequency", "D"))
+    except (ValueError, AttributeError) as exc:
+        raise DataContractError(f"{path}: {exc}; expected a JSON object with frequency D, W or M") from exc
 
 
 def partition_path(data_dir: Path, day: date) -> Path:

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from demandops import lineage
-from demandops.datasets import append_days, generate
+from demandops.datasets import append_days, generate, import_sales
+from demandops.errors import DemandopsError
+from demandops.frequency import Frequency
 from demandops.settings import get_settings
 
 app = typer.Typer(help="Create and version the sales dataset.", no_args_is_help=True)
@@ -45,3 +47,43 @@ def append_command(
     if track:
         version = lineage.track(settings.project_dir, settings.data)
         typer.echo(f"dataset version (DVC md5): {version}")
+
+
+@app.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(help="Sales file: CSV or Parquet (see docs/data-contract.md).")],
+    frequency: Annotated[Frequency, typer.Option(help="D (daily), W (weekly) or M (monthly).")] = "D",
+    stores: Annotated[Path | None, typer.Option(help="Store master file (store_id, optional region, size).")] = None,
+    skus: Annotated[Path | None, typer.Option(help="SKU master file (sku_id, optional category).")] = None,
+    date_format: Annotated[
+        str | None, typer.Option(help="strptime format of the date column when it is not YYYY-MM-DD.")
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="Replace the current dataset (it stays in DVC).")] = False,
+    append: Annotated[bool, typer.Option(help="Add new periods to the current dataset.")] = False,
+) -> None:
+    """Check your own sales file against the contract, write it as partitions and record a DVC version."""
+    if replace and append:
+        typer.echo("choose one of --replace and --append", err=True)
+        raise typer.Exit(code=2)
+    settings = get_settings()
+    mode = "replace" if replace else "append" if append else "new"
+    try:
+        done = import_sales(
+            settings.project_dir,
+            settings.data,
+            path.resolve(),
+            frequency=frequency,
+            stores=stores,
+            skus=skus,
+            date_format=date_format,
+            mode=mode,
+        )
+    except DemandopsError as refused:
+        typer.echo(f"import refused, nothing was changed: {refused}", err=True)
+        raise typer.Exit(code=1) from refused
+    typer.echo(
+        f"imported {done.rows} rows in {done.periods} {done.frequency} partitions ({done.first} .. {done.last}), "
+        f"{done.masters} master data, into {settings.data}\ndataset version (DVC md5): {done.version}"
+    )
+    if done.replaced_version:
+        typer.echo(f"the replaced dataset is version {done.replaced_version} in the DVC cache and remote")

@@ -8,16 +8,29 @@ written beside the data folder, never inside it, so the pipeline cannot read it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+import shutil
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Literal
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from demandops import lineage
-from demandops.contract import SALES_DIRNAME, partition_dates, write_sales
+from demandops.contract import (
+    DATASET_MANIFEST,
+    SALES_DIRNAME,
+    partition_dates,
+    read_master,
+    recorded_frequency,
+    write_sales,
+)
 from demandops.errors import DataContractError
+from demandops.frequency import Frequency
+from demandops.gate import file_md5
+from demandops.importing import read_user_master, read_user_sales
 from demandops.settings import Settings
 from demandops.simulator import PRESETS, Preset, SimulatedData, extended, simulate
 
@@ -77,6 +90,130 @@ def append_days(data_dir: Path, days: int) -> list[date]:
         raise DataContractError(f"refusing to overwrite existing partitions {clash[:3]}")
     _write(simulate(longer), data_dir, longer, from_day=first_new)
     return [d for d in partition_dates(data_dir) if d >= first_new]
+
+
+ImportMode = Literal["new", "replace", "append"]
+STORE_COLUMNS = ("region", "size")
+SKU_COLUMNS = ("category",)
+UNCATEGORIZED = "uncategorized"
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    frequency: Frequency
+    rows: int
+    periods: int
+    first: date
+    last: date
+    masters: str
+    version: str
+    replaced_version: str | None
+
+
+def _masters(
+    sales: pd.DataFrame, data_dir: Path, mode: ImportMode, stores: Path | None, skus: Path | None
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Store and SKU masters covering every id: the user's files, the dataset's, or derived from the sales."""
+    keep = mode == "append"
+    derived = keep and _manifest(data_dir).get("masters") == "derived"
+    tables = []
+    for name, key, user_file, optional in (
+        ("stores", "store_id", stores, STORE_COLUMNS),
+        ("skus", "sku_id", skus, SKU_COLUMNS),
+    ):
+        ids = set(sales[key])
+        old = read_master(data_dir, name) if keep else pd.DataFrame({key: pd.Series(dtype=str)})
+        if user_file is not None:
+            table = read_user_master(user_file, key, ids | set(old[key]), optional)
+        elif keep and not derived:
+            unknown = sorted(ids - set(old[key]))
+            if unknown:
+                raise DataContractError(
+                    f"{key}(s) {unknown[:5]} are not in {data_dir / name}.parquet; pass --{name} with them"
+                )
+            table = old
+        else:
+            table = pd.DataFrame({key: sorted(ids | set(old[key]))})
+        if name == "skus":
+            table = table.assign(category=table.get("category", UNCATEGORIZED)).fillna({"category": UNCATEGORIZED})
+        tables.append(table)
+    given = "provided" if stores is not None or skus is not None or (keep and not derived) else "derived"
+    return tables[0], tables[1], given
+
+
+def import_sales(
+    project_dir: Path,
+    data_dir: Path,
+    source: Path,
+    *,
+    frequency: Frequency,
+    stores: Path | None = None,
+    skus: Path | None = None,
+    date_format: str | None = None,
+    mode: ImportMode = "new",
+) -> ImportSummary:
+    """Check a user's sales file against the contract, write it as partitions, record the DVC version.
+
+    Nothing stored is lost: `new` refuses to touch an existing dataset, `replace` pushes the
+    current version to the DVC remote before swapping the folder, and `append` refuses periods
+    that already exist. A file that breaks the contract changes nothing.
+    """
+    sales = read_user_sales(source, frequency, date_format=date_format)
+    exists = (data_dir / SALES_DIRNAME).is_dir()
+    if exists and mode == "new":
+        raise DataContractError(f"{data_dir} already holds a dataset; pass --replace or --append")
+    if mode == "append":
+        if not exists:
+            raise DataContractError(f"nothing to append to: {data_dir} holds no dataset")
+        if recorded_frequency(data_dir) != frequency:
+            raise DataContractError(f"{data_dir} holds {recorded_frequency(data_dir)} data, not {frequency}")
+        clash = sorted(set(sales["date"].dt.date) & set(partition_dates(data_dir)))
+        if clash:
+            raise DataContractError(
+                f"{source} holds periods the dataset already has: {clash[:5]}; append only new ones"
+            )
+    store_master, sku_master, masters = _masters(sales, data_dir, mode, stores, skus)
+    record = {"file": source.name, "md5": file_md5(source), "rows": len(sales)}
+    earlier = _manifest(data_dir).get("imports", []) if mode == "append" else []
+    manifest = {"frequency": frequency, "masters": masters, "imports": [*earlier, record]}
+    lineage.ensure_repo(project_dir, remote_dir=project_dir / LOCAL_REMOTE_DIRNAME)
+    replaced = None
+    if exists and mode == "replace":
+        # Record and push what is there first, so the replaced dataset stays restorable by its version.
+        replaced = lineage.track(project_dir, data_dir)
+        lineage.push(project_dir)
+    # A new dataset is written beside the old one and swapped in only when complete.
+    target = data_dir if mode == "append" else data_dir.with_name(f"{data_dir.name}.importing")
+    if target != data_dir:
+        shutil.rmtree(target, ignore_errors=True)
+    _write_table(store_master, target / "stores.parquet")
+    _write_table(sku_master, target / "skus.parquet")
+    (target / DATASET_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_sales(target, sales)
+    if target != data_dir:
+        shutil.rmtree(oracle_dir(data_dir), ignore_errors=True)  # the oracle belonged to simulated data
+        shutil.rmtree(data_dir, ignore_errors=True)
+        target.rename(data_dir)
+    version = lineage.track(project_dir, data_dir)
+    lineage.push(project_dir)
+    periods = sorted(set(sales["date"].dt.date))
+    return ImportSummary(frequency, len(sales), len(periods), periods[0], periods[-1], masters, version, replaced)
+
+
+def _manifest(data_dir: Path) -> dict:
+    path = data_dir / DATASET_MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def resolve_frequency(settings: Settings) -> Frequency:
+    """The data's frequency; a configured frequency must agree with what the data declares."""
+    recorded = recorded_frequency(settings.data)
+    if settings.frequency is not None and settings.frequency != recorded:
+        raise DataContractError(
+            f"configured frequency {settings.frequency} but {settings.data} holds {recorded} data; "
+            "unset DEMANDOPS_FREQUENCY or import the data again with the right --frequency"
+        )
+    return recorded
 
 
 def ensure_dataset(settings: Settings) -> str:

@@ -8,14 +8,18 @@ how a truncated file or a change of units shows up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import great_expectations as gx
 import pandas as pd
+from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.core.run_identifier import RunIdentifier
 
 from demandops.contract import REQUIRED_SALES_COLUMNS
 from demandops.settings import GateSettings
 
-PARTITION_COLUMN = "_partition"  # the day of the file a row was read from
+PARTITION_COLUMN = "_partition"  # the period label of the file a row was read from
+DOCS_SITE = "quarantine"
 NUMERIC_TYPES = ["float64", "float32", "int64", "int32", "Float64", "Int64"]
 
 
@@ -33,6 +37,7 @@ class ExpectationOutcome:
 class ValidationReport:
     success: bool
     outcomes: list[ExpectationOutcome]
+    docs: list[str] = field(default_factory=list)  # Data Docs pages of this validation, when rendered
 
     @property
     def failed(self) -> list[ExpectationOutcome]:
@@ -69,22 +74,58 @@ def daily_profile_suite(settings: GateSettings) -> gx.ExpectationSuite:
 
 
 class SalesValidator:
-    """One ephemeral GX context with a checkpoint per suite, reused for every batch of a run."""
+    """One ephemeral GX context with a checkpoint per suite, reused for every batch of a run.
 
-    def __init__(self, *, columns: list[str], stores: list[str], skus: list[str], gate: GateSettings):
+    With docs_dir, the validations of quarantined partitions can also be rendered as a GX Data
+    Docs site there (`document`), one page per partition and suite.
+    """
+
+    def __init__(
+        self,
+        *,
+        columns: list[str],
+        stores: list[str],
+        skus: list[str],
+        gate: GateSettings,
+        docs_dir: Path | None = None,
+    ):
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = {"globally": False}
         source = self.context.data_sources.add_pandas("sales")
-        self._rows = self._checkpoint(source, "rows", raw_sales_suite(columns=columns, stores=stores, skus=skus))
-        self._profile = self._checkpoint(source, "profile", daily_profile_suite(gate), result_format="COMPLETE")
+        suites = {
+            "rows": self.context.suites.add(raw_sales_suite(columns=columns, stores=stores, skus=skus)),
+            "profile": self.context.suites.add(daily_profile_suite(gate)),
+        }
+        self._rows = self._checkpoint(source, "rows", suites["rows"])
+        self._profile = self._checkpoint(source, "profile", suites["profile"], result_format="COMPLETE")
+        self._documented = {}
+        if docs_dir is not None:
+            self.context.add_data_docs_site(
+                DOCS_SITE,
+                {
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+            docs = [UpdateDataDocsAction(name="quarantine_docs", site_names=[DOCS_SITE])]
+            self._documented = {
+                name: self._checkpoint(source, f"{name}_documented", suite, actions=docs)
+                for name, suite in suites.items()
+            }
 
-    def _checkpoint(self, source, name: str, suite: gx.ExpectationSuite, result_format: str = "SUMMARY"):
+    def _checkpoint(self, source, name: str, suite, result_format: str = "SUMMARY", actions=()):
         batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
         definition = self.context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=self.context.suites.add(suite))
+            gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite)
         )
         return self.context.checkpoints.add(
-            gx.Checkpoint(name=f"{name}_checkpoint", validation_definitions=[definition], result_format=result_format)
+            gx.Checkpoint(
+                name=f"{name}_checkpoint",
+                validation_definitions=[definition],
+                result_format=result_format,
+                actions=list(actions),
+            )
         )
 
     def validate_rows(self, frame: pd.DataFrame) -> ValidationReport:
@@ -92,6 +133,19 @@ class SalesValidator:
 
     def validate_profile(self, profile: pd.DataFrame) -> ValidationReport:
         return _report(self._profile.run(batch_parameters={"dataframe": profile}))
+
+    def document(self, suite: str, frame: pd.DataFrame, partition: str) -> list[str]:
+        """Validate again with the Data Docs action; returns the rendered pages (file URLs)."""
+        if not self._documented:
+            return []
+        result = self._documented[suite].run(
+            batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=partition)
+        )
+        return [
+            site["site_url"]
+            for identifier in result.run_results
+            for site in self.context.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE)
+        ]
 
 
 def _report(result) -> ValidationReport:

@@ -34,6 +34,7 @@ class DayVerdict:
     source_md5: str
     failures: list[dict] = field(default_factory=list)
     profile: dict = field(default_factory=dict)  # rows and mean units per category, for later days' bounds
+    docs: list[str] = field(default_factory=list)  # GX Data Docs pages of a quarantined day
 
 
 @dataclass
@@ -83,10 +84,10 @@ def profile_ratios(current: pd.DataFrame, history: pd.DataFrame, gate: GateSetti
     parts = [history, current] if len(history) else [current]
     both = pd.concat(parts, ignore_index=True).sort_values("day", kind="stable")
     day_rows = both.drop_duplicates("day").set_index("day")["rows"]
-    trailing = day_rows.shift(1).rolling(gate.trailing_days, min_periods=gate.min_history_days).mean()
+    trailing = day_rows.shift(1).rolling(gate.trailing_partitions, min_periods=gate.min_history_partitions).mean()
     by_cat = both.set_index("day").groupby("category")["category_mean"]
     cat_trailing = by_cat.transform(
-        lambda s: s.shift(1).rolling(gate.trailing_days, min_periods=gate.min_history_days).mean()
+        lambda s: s.shift(1).rolling(gate.trailing_partitions, min_periods=gate.min_history_partitions).mean()
     )
     ratio = both["category_mean"].to_numpy(dtype="float64") / cat_trailing.to_numpy(dtype="float64")
     # A category mean over a handful of rows is noise, not evidence of a change of units.
@@ -129,9 +130,12 @@ def run_gate(
     profile_failures = _profile_failures(validator.validate_profile(ratios.drop(columns=["category"])), ratios)
     combined_ok = validator.validate_rows(pd.concat(frames.values(), ignore_index=True)).success
     for key, frame in frames.items():
-        failures = [] if combined_ok else [_failure(o) for o in validator.validate_rows(frame).failed]
-        failures += profile_failures.get(key, [])
+        row_failures = [] if combined_ok else [_failure(o) for o in validator.validate_rows(frame).failed]
+        failures = row_failures + profile_failures.get(key, [])
         profile = profiles[profiles["day"] == key]
+        docs = validator.document("rows", frame, key) if row_failures else []
+        if key in profile_failures:
+            docs += validator.document("profile", ratios[ratios["day"] == key].drop(columns=["category"]), key)
         verdicts[key] = DayVerdict(
             key,
             not failures,
@@ -147,6 +151,7 @@ def run_gate(
                     )
                 },
             },
+            docs,
         )
     accepted = {k: f.drop(columns=[PARTITION_COLUMN]) for k, f in frames.items() if verdicts[k].accepted}
     return GateResult(accepted, verdicts)
@@ -223,11 +228,14 @@ class GateLedger:
         return profile_rows(accepted)
 
 
-def gate_days(data_dir: Path, days: list[date], ledger: GateLedger, gate: GateSettings) -> GateResult:
-    """Run the gate on `days`, `gate.batch_days` at a time so memory stays bounded on long ranges.
+def gate_days(
+    data_dir: Path, days: list[date], ledger: GateLedger, gate: GateSettings, *, docs_dir: Path | None = None
+) -> GateResult:
+    """Run the gate on `days`, `gate.batch_partitions` at a time so memory stays bounded on long ranges.
 
     The master data of data_dir defines the known ids; the trailing bounds start from the
-    ledger's accepted history and move on with the days accepted here.
+    ledger's accepted history and move on with the days accepted here. With docs_dir, each
+    quarantined day's validation is rendered there as GX Data Docs.
     """
     days = sorted(days)
     if not days:
@@ -235,14 +243,16 @@ def gate_days(data_dir: Path, days: list[date], ledger: GateLedger, gate: GateSe
     stores, skus = read_master(data_dir, "stores"), read_master(data_dir, "skus")
     readable = next((partition_path(data_dir, d) for d in days if partition_path(data_dir, d).is_file()), None)
     columns = list(pd.read_parquet(readable).columns) if readable else []
-    validator = SalesValidator(columns=columns, stores=list(stores["store_id"]), skus=list(skus["sku_id"]), gate=gate)
+    validator = SalesValidator(
+        columns=columns, stores=list(stores["store_id"]), skus=list(skus["sku_id"]), gate=gate, docs_dir=docs_dir
+    )
     categories = skus.set_index("sku_id")["category"]
-    history = ledger.history(before=days[0].isoformat(), days=gate.trailing_days)
+    history = ledger.history(before=days[0].isoformat(), days=gate.trailing_partitions)
     result = GateResult({}, {})
-    for start in range(0, len(days), gate.batch_days):
+    for start in range(0, len(days), gate.batch_partitions):
         batch = run_gate(
             data_dir,
-            days[start : start + gate.batch_days],
+            days[start : start + gate.batch_partitions],
             validator=validator,
             categories=categories,
             history=history,
@@ -253,5 +263,5 @@ def gate_days(data_dir: Path, days: list[date], ledger: GateLedger, gate: GateSe
         accepted = [asdict(v) for v in batch.verdicts.values() if v.accepted]
         parts = [frame for frame in (history, profile_rows(accepted)) if len(frame)]
         recent = pd.concat(parts, ignore_index=True) if parts else history
-        history = recent[recent["day"].isin(sorted(set(recent["day"]))[-gate.trailing_days :])]
+        history = recent[recent["day"].isin(sorted(set(recent["day"]))[-gate.trailing_partitions :])]
     return result

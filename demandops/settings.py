@@ -15,34 +15,86 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from demandops.frequency import Frequency
+
 Profile = Literal["local", "production"]
 DEFAULT_STATE_DIRNAME = "state"
 
 
 class ModelSettings(BaseModel):
-    """What is forecast and how the model is trained by default."""
+    """What is forecast."""
 
     name: str = "demand_forecaster"
-    horizon: int = Field(default=14, ge=1, le=90, description="Days forecast ahead.")
-    seasonal_period: int = Field(default=7, ge=1, description="Season length in days.")
-    holdout_days: int = Field(default=28, ge=1, description="Last origin days held out for evaluation.")
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
 
 
-class GateSettings(BaseModel):
-    """Bounds of the data-quality gate on raw sales (see demandops/expectations.py)."""
+class Cadence(BaseModel):
+    """How data of one frequency is forecast; every count is in periods of that frequency."""
 
-    trailing_days: int = Field(default=28, ge=2, description="History the daily profile is compared with.")
-    min_history_days: int = Field(default=7, ge=1, description="Days of history before profile bounds apply.")
+    horizon: int = Field(ge=1, le=90, description="Periods forecast ahead.")
+    seasonal_period: int = Field(ge=1, description="Season length (also the seasonal-naive baseline's).")
+    holdout_periods: int = Field(ge=1, description="Last origins held out for evaluation.")
+    validation_periods: int = Field(ge=1, description="Origins before the holdout used for early stopping.")
+    lags: tuple[int, ...] = Field(description="Lag features; the seasonal-naive lags are added to these.")
+    windows: tuple[int, ...] = Field(description="Rolling mean and standard deviation windows.")
+    feature_ttl_periods: int = Field(ge=1, description="How stale an online feature row may be when served.")
+
+
+class DailyCadence(Cadence):
+    horizon: int = 14
+    seasonal_period: int = 7
+    holdout_periods: int = 28
+    validation_periods: int = 28
+    lags: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 14, 28)
+    windows: tuple[int, ...] = (7, 28)
+    feature_ttl_periods: int = 7
+
+
+class WeeklyCadence(Cadence):
+    horizon: int = 8
+    seasonal_period: int = 52
+    holdout_periods: int = 8
+    validation_periods: int = 8
+    lags: tuple[int, ...] = (1, 2, 3, 4, 8, 13, 26)
+    windows: tuple[int, ...] = (4, 13)
+    feature_ttl_periods: int = 3
+
+
+class MonthlyCadence(Cadence):
+    horizon: int = 3
+    seasonal_period: int = 12
+    holdout_periods: int = 6
+    validation_periods: int = 6
+    lags: tuple[int, ...] = (1, 2, 3, 6)
+    windows: tuple[int, ...] = (3, 12)
+    feature_ttl_periods: int = 2
+
+
+class Cadences(BaseModel):
+    """One cadence per frequency, e.g. `DEMANDOPS_CADENCES__M__HORIZON=6`."""
+
+    D: DailyCadence = DailyCadence()
+    W: WeeklyCadence = WeeklyCadence()
+    M: MonthlyCadence = MonthlyCadence()
+
+
+class GateSettings(BaseModel):
+    """Bounds of the data-quality gate on raw sales (see demandops/expectations.py).
+
+    Counts are in partitions: one partition is one period (day, week or month) of sales.
+    """
+
+    trailing_partitions: int = Field(default=28, ge=2, description="History a partition's profile is compared with.")
+    min_history_partitions: int = Field(default=7, ge=1, description="History needed before profile bounds apply.")
     row_count_band: tuple[float, float] = Field(
-        default=(0.6, 1.5), description="Accepted rows of a day relative to the trailing mean."
+        default=(0.6, 1.5), description="Accepted rows of a partition relative to the trailing mean."
     )
     category_mean_band: tuple[float, float] = Field(
         default=(0.25, 4.0), description="Accepted mean units per category relative to the trailing mean."
     )
-    batch_days: int = Field(default=31, ge=1, description="Days validated together; bounds the gate's memory.")
+    batch_partitions: int = Field(default=31, ge=1, description="Partitions validated together; bounds memory.")
     min_category_rows: int = Field(
-        default=30, ge=1, description="Rows a category needs on a day before its mean is judged (noise below)."
+        default=30, ge=1, description="Rows a category needs in a partition before its mean is judged (noise below)."
     )
 
 
@@ -73,10 +125,18 @@ class Settings(BaseSettings):
     state_dir: Path | None = Field(default=None, description="Runtime state (default state/).")
     data_dir: Path | None = Field(default=None, description="DVC-tracked data (default data/).")
     preset: str = Field(default="default", description="Simulator preset for `make run`.")
+    frequency: Frequency | None = Field(
+        default=None, description="Sales frequency; by default the dataset's own (data/dataset.json), else D."
+    )
+    cadences: Cadences = Cadences()
     model: ModelSettings = ModelSettings()
     gate: GateSettings = GateSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     production: ProductionServices = ProductionServices()
+
+    def cadence(self, frequency: Frequency) -> Cadence:
+        """The configured cadence of a frequency."""
+        return getattr(self.cadences, frequency)
 
     # -- derived locations: all runtime state sits under one folder -------------------------
     @property

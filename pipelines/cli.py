@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -42,14 +43,14 @@ def run(
     typer.echo(f"""
 demandops run {summary.run_id} finished.
   dataset version   {summary.dataset_version}  (data.dvc)
-  new model         {get_settings().model.name} v{summary.model_version}: {summary.state}
+  new model         {get_settings().model.name} v{summary.model_version}: {summary.state} ({summary.frequency} data)
   its Bento         {summary.bento_tag}
   in Production     v{summary.production_version}
 Where to look:
   make ui           Dagster UI at http://127.0.0.1:3001 (assets, checks, runs), MLflow UI at http://127.0.0.1:5000
   make serve        serves the Production Bento at http://127.0.0.1:3000 (Swagger at /)
   curl -s -X POST localhost:3000/forecast -H 'content-type: application/json' \\
-       -d '{{"items": [{{"store_id": "S000", "sku_id": "P0000", "horizon": 7}}]}}'
+       -d '{json.dumps({"items": [summary.example_item]})}'
   demandops lifecycle status | history
   runtime state     {settings.state}""")
 

@@ -39,6 +39,8 @@ class ChainSummary:
     state: str
     bento_tag: str
     production_version: str | None
+    frequency: str
+    example_item: dict
 
 
 def run_chain(settings: Settings, *, promote_first: bool = True) -> ChainSummary:
@@ -82,4 +84,6 @@ def run_chain(settings: Settings, *, promote_first: bool = True) -> ChainSummary
         state=str(registry.get(deployed["model_version"]).state),
         bento_tag=deployed["bento_tag"],
         production_version=production.version if production else None,
+        frequency=deployed["frequency"],
+        example_item=deployed["example_item"],
     )

@@ -8,19 +8,22 @@ import pandas as pd
 from feast import FeatureStore
 
 from demandops.errors import FeatureStoreError, UnknownSeriesError
+from demandops.frequency import PERIOD_NAMES
 from serving.schemas import ForecastItem, ForecastResult, QuantileForecast
 from training.bundle import ForecasterBundle
-from training.features import FEATURE_NAMES, target_dates
+from training.features import target_dates
 
 
-def online_features(store: FeatureStore, service_name: str, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """Latest features of each (store, sku) pair, with the day they describe, in one lookup."""
+def online_features(
+    store: FeatureStore, service_name: str, feature_names: list[str], pairs: Sequence[tuple[str, str]]
+) -> pd.DataFrame:
+    """Latest features of each (store, sku) pair, with the period they describe, in one lookup."""
     response = store.get_online_features(
         features=store.get_feature_service(service_name),
         entity_rows=[{"store_id": s, "sku_id": k} for s, k in pairs],
     ).to_dict(include_event_timestamps=True)
-    frame = pd.DataFrame({name: response[name] for name in ["store_id", "sku_id", *FEATURE_NAMES]})
-    stamps = pd.DataFrame({n: response[f"{n}__ts"] for n in FEATURE_NAMES}).max(axis=1)
+    frame = pd.DataFrame({name: response[name] for name in ["store_id", "sku_id", *feature_names]})
+    stamps = pd.DataFrame({n: response[f"{n}__ts"] for n in feature_names}).max(axis=1)
     missing = frame.loc[stamps <= 0, ["store_id", "sku_id"]]
     if not missing.empty:
         pairs_missing = ", ".join(f"{s}/{k}" for s, k in missing.itertuples(index=False))
@@ -41,19 +44,21 @@ class Predictor:
         horizon = self.bundle.meta.horizon
         too_long = [i for i in items if i.horizon > horizon]
         if too_long:
-            raise ValueError(f"horizon {too_long[0].horizon} exceeds this model's horizon of {horizon} days")
+            period = PERIOD_NAMES[self.bundle.meta.frequency]
+            raise ValueError(f"horizon {too_long[0].horizon} exceeds this model's horizon of {horizon} {period}s")
         unknown = self.bundle.unknown_ids([i.store_id for i in items], [i.sku_id for i in items])
         if unknown:
             raise UnknownSeriesError(unknown)
         pairs = list(dict.fromkeys((i.store_id, i.sku_id) for i in items))
-        features = online_features(self.store, self.bundle.meta.feature_service, pairs)
+        meta = self.bundle.meta
+        features = online_features(self.store, meta.feature_service, meta.spec.feature_names, pairs)
         quantiles = self.bundle.predict(features)
         row_of = {pair: n for n, pair in enumerate(pairs)}
         return [self._result(item, features, quantiles, row_of[(item.store_id, item.sku_id)]) for item in items]
 
     def _result(self, item: ForecastItem, features: pd.DataFrame, quantiles, row: int) -> ForecastResult:
         origin = features["event_timestamp"].iloc[row].tz_localize(None)
-        days = target_dates(origin, item.horizon)
+        days = target_dates(origin, item.horizon, self.bundle.meta.frequency)
         return ForecastResult(
             store_id=item.store_id,
             sku_id=item.sku_id,

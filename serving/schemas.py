@@ -6,7 +6,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+from demandops.contract import ID_PATTERN
+
 MAX_HORIZON = 90
 
 
@@ -17,7 +18,9 @@ class ForecastItem(BaseModel):
 
     store_id: str = Field(pattern=ID_PATTERN, description="Store id as in the store master file.")
     sku_id: str = Field(pattern=ID_PATTERN, description="SKU id as in the SKU master file.")
-    horizon: int = Field(ge=1, le=MAX_HORIZON, description="Days to forecast, at most the model horizon.")
+    horizon: int = Field(
+        ge=1, le=MAX_HORIZON, description="Periods to forecast (days, weeks or months: the model's frequency)."
+    )
 
 
 class QuantileForecast(BaseModel):

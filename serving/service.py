@@ -65,4 +65,5 @@ class DemandForecastService:
             "feature_service": self.bundle.meta.feature_service,
             "dataset_version": self.bundle.meta.dataset_version,
             "horizon": self.bundle.meta.horizon,
+            "frequency": self.bundle.meta.frequency,
         }

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from training.dataset import to_tensors
+from training.features import FeatureSpec
 from training.model import DemandForecaster
 
 WEIGHTS_FILE = "weights.pt"
@@ -32,7 +33,15 @@ class BundleMeta:
     embedding_dim: int
     feature_service: str
     dataset_version: str
+    frequency: str = "D"
+    lags: list[int] = field(default_factory=lambda: list(FeatureSpec().lags))
+    windows: list[int] = field(default_factory=lambda: list(FeatureSpec().windows))
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> FeatureSpec:
+        """The features this model reads, in periods of its frequency."""
+        return FeatureSpec(frequency=self.frequency, lags=tuple(self.lags), windows=tuple(self.windows))
 
 
 class ForecasterBundle:
@@ -59,6 +68,7 @@ class ForecasterBundle:
             sku_index=self.sku_index,
             horizon=self.meta.horizon,
             with_target=False,
+            spec=self.meta.spec,
         )
         scaled = self.model(tensors.store, tensors.sku, tensors.numeric, tensors.calendar)
         units = scaled.float() * tensors.scale[:, None, None]
@@ -84,6 +94,7 @@ def build_model(meta: BundleMeta) -> DemandForecaster:
         n_skus=len(meta.skus),
         n_numeric=meta.n_numeric,
         horizon=meta.horizon,
+        calendar_width=meta.spec.calendar_width,
         hidden=meta.hidden,
         embedding_dim=meta.embedding_dim,
     )

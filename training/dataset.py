@@ -9,34 +9,34 @@ import pandas as pd
 import torch
 
 from demandops.contract import SERIES_KEYS
-from training.features import FEATURE_NAMES, MIN_HISTORY_DAYS, complete_calendar, series_scale, target_calendar
+from training.features import DAILY, FeatureSpec, complete_calendar, series_scale, target_calendar
 
 
 def label_columns(horizon: int) -> list[str]:
     return [f"y_{h}" for h in range(1, horizon + 1)]
 
 
-def entity_rows(sales: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """One row per (store, sku, origin day) with complete history and the next `horizon` days as labels."""
-    sales = complete_calendar(sales)
+def entity_rows(sales: pd.DataFrame, horizon: int, spec: FeatureSpec = DAILY) -> pd.DataFrame:
+    """One row per (store, sku, origin period) with complete history and the next `horizon` periods as labels."""
+    sales = complete_calendar(sales, spec.frequency)
     by_series = sales.groupby(list(SERIES_KEYS), sort=False)["units_sold"]
     rows = sales[[*SERIES_KEYS]].copy()
     rows["event_timestamp"] = pd.to_datetime(sales["date"]).dt.tz_localize("UTC")
     for h in range(1, horizon + 1):
         rows[f"y_{h}"] = by_series.shift(-h)
     position = by_series.cumcount()
-    complete = (position >= MIN_HISTORY_DAYS - 1) & rows[label_columns(horizon)].notna().all(axis=1)
+    complete = (position >= spec.min_history - 1) & rows[label_columns(horizon)].notna().all(axis=1)
     return rows[complete].reset_index(drop=True)
 
 
 def split_by_origin(frame: pd.DataFrame, horizon: int, holdout_origins: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Earlier origins for fitting, the last `holdout_origins` days for holdout.
+    """Earlier origins for fitting, the last `holdout_origins` origins for holdout.
 
-    A gap of `horizon` days keeps fitting labels from overlapping the holdout period.
+    A gap of `horizon` periods keeps fitting labels from overlapping the holdout period.
     """
     origins = np.sort(frame["event_timestamp"].unique())
     if len(origins) <= holdout_origins + horizon:
-        raise ValueError(f"need more than {holdout_origins + horizon} origin days to split, got {len(origins)}")
+        raise ValueError(f"need more than {holdout_origins + horizon} origins to split, got {len(origins)}")
     first_holdout = origins[-holdout_origins]
     last_fit = origins[-holdout_origins - horizon]
     fit = frame[frame["event_timestamp"] <= last_fit]
@@ -72,10 +72,10 @@ class Tensors:
         return self._map(torch.Tensor.pin_memory)
 
 
-def numeric_inputs(features: pd.DataFrame) -> np.ndarray:
+def numeric_inputs(features: pd.DataFrame, spec: FeatureSpec = DAILY) -> np.ndarray:
     """Scaled numeric model inputs: history relative to the series scale, log price, promo."""
-    scale = series_scale(features)[:, None]
-    history = features[[f for f in FEATURE_NAMES if f not in ("price", "on_promo")]].to_numpy("float64") / scale
+    scale = series_scale(features, spec)[:, None]
+    history = features[spec.history_features].to_numpy("float64") / scale
     log_price = np.log(features["price"].fillna(1.0).clip(lower=1e-3).to_numpy("float64"))[:, None]
     promo = features["on_promo"].fillna(0.0).to_numpy("float64")[:, None]
     numeric = np.concatenate([history, np.log(scale), log_price, promo], axis=1)
@@ -102,9 +102,10 @@ def to_tensors(
     sku_index: dict[str, int],
     horizon: int,
     with_target: bool,
+    spec: FeatureSpec = DAILY,
 ) -> Tensors:
     """Tensors for the rows of a frame holding features (and labels when with_target)."""
-    scale = series_scale(frame).astype("float32")
+    scale = series_scale(frame, spec).astype("float32")
     target = None
     if with_target:
         labels = frame[label_columns(horizon)].to_numpy("float32")
@@ -112,8 +113,8 @@ def to_tensors(
     return Tensors(
         store=torch.from_numpy(_indices(frame["store_id"], store_index, "store")),
         sku=torch.from_numpy(_indices(frame["sku_id"], sku_index, "sku")),
-        numeric=torch.from_numpy(numeric_inputs(frame)),
-        calendar=torch.from_numpy(target_calendar(frame["event_timestamp"], horizon)),
+        numeric=torch.from_numpy(numeric_inputs(frame, spec)),
+        calendar=torch.from_numpy(target_calendar(frame["event_timestamp"], horizon, spec.frequency)),
         scale=torch.from_numpy(scale),
         target=target,
     )

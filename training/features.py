@@ -1,38 +1,84 @@
 """One function per feature, used offline (sales_features) and at serving time.
 
-A feature row stamped day d describes the series at the end of day d: it may use sales up to and
-including d, never later. Forecast targets are d+1..d+H.
+A feature row stamped with period d describes the series at the end of period d: it may use
+sales up to and including d, never later. Forecast targets are the periods d+1..d+H. Lags and
+windows count periods of the data's frequency (days, weeks or months).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from demandops.contract import SERIES_KEYS
+from demandops.frequency import from_ordinals, period_ordinals, periods_after
 
-LAGS = (1, 2, 3, 4, 5, 6, 7, 14, 28)
-WINDOWS = (7, 28)
-HISTORY_FEATURES = [f"lag_{k}" for k in LAGS] + [f"mean_{w}" for w in WINDOWS] + ["std_28"]
 PRICE_FEATURES = ["price", "on_promo"]
-FEATURE_NAMES = HISTORY_FEATURES + PRICE_FEATURES
-# Feature rows need this many days of history before they are complete.
-MIN_HISTORY_DAYS = max(max(LAGS), max(WINDOWS))
-CALENDAR_WIDTH = 7
+# Day of week for daily data; month of year for weekly and monthly data.
+CALENDAR_WIDTHS = {"D": 7, "W": 12, "M": 12}
 
 
-def complete_calendar(sales: pd.DataFrame) -> pd.DataFrame:
-    """Every day from each series' first to last row, sorted; a day without a row sold nothing.
+def seasonal_naive_lags(horizon: int, period: int) -> tuple[int, ...]:
+    """The lags the seasonal-naive baseline reads: target d+h repeats period d+h-period*ceil(h/period)."""
+    return tuple(sorted({period * int(np.ceil(h / period)) - h + 1 for h in range(1, horizon + 1)}))
 
-    Closed stores and gaps in a file leave days without rows; lags count days, not rows.
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which history features exist, in periods of `frequency`."""
+
+    frequency: str = "D"
+    lags: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 14, 28)
+    windows: tuple[int, ...] = (7, 28)
+
+    @classmethod
+    def for_cadence(cls, frequency: str, cadence) -> FeatureSpec:
+        """The configured lags plus those the seasonal-naive baseline needs."""
+        lags = set(cadence.lags) | set(seasonal_naive_lags(cadence.horizon, cadence.seasonal_period))
+        return cls(frequency=frequency, lags=tuple(sorted(lags)), windows=tuple(sorted(set(cadence.windows))))
+
+    @property
+    def history_features(self) -> list[str]:
+        return (
+            [f"lag_{k}" for k in self.lags] + [f"mean_{w}" for w in self.windows] + [f"std_{w}" for w in self.windows]
+        )
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.history_features + PRICE_FEATURES
+
+    @property
+    def min_history(self) -> int:
+        """Periods of history before a feature row is complete."""
+        return max(*self.lags, *self.windows)
+
+    @property
+    def scale_feature(self) -> str:
+        return f"mean_{max(self.windows)}"
+
+    @property
+    def calendar_width(self) -> int:
+        return CALENDAR_WIDTHS[self.frequency]
+
+
+DAILY = FeatureSpec()
+
+
+def complete_calendar(sales: pd.DataFrame, frequency: str = "D") -> pd.DataFrame:
+    """Every period from each series' first to last row, sorted; a period without a row sold nothing.
+
+    Closed stores and gaps in a file leave periods without rows; lags count periods, not rows.
     """
     keys = list(SERIES_KEYS)
     sales = sales.assign(date=pd.to_datetime(sales["date"]))
-    bounds = sales.groupby(keys, sort=True)["date"].agg(["min", "max"]).reset_index()
-    lengths = ((bounds["max"] - bounds["min"]).dt.days + 1).to_numpy()
+    ordinal = pd.Series(period_ordinals(sales["date"], frequency), index=sales.index)
+    bounds = ordinal.groupby([sales[k] for k in keys], sort=True).agg(["min", "max"]).reset_index()
+    lengths = (bounds["max"] - bounds["min"] + 1).to_numpy()
     offsets = np.concatenate([np.arange(n) for n in lengths]) if len(lengths) else np.array([], dtype=int)
     full = bounds.loc[bounds.index.repeat(lengths), keys].reset_index(drop=True)
-    full["date"] = np.repeat(bounds["min"].to_numpy(), lengths) + pd.to_timedelta(offsets, unit="D")
+    full["date"] = from_ordinals(np.repeat(bounds["min"].to_numpy(), lengths) + offsets, frequency)
     out = full.merge(sales, on=[*keys, "date"], how="left", validate="one_to_one")
     out["units_sold"] = out["units_sold"].fillna(0.0)
     if "price" in out:
@@ -47,58 +93,63 @@ def _units_by_series(sales: pd.DataFrame) -> pd.core.groupby.SeriesGroupBy:
 
 
 def lag(sales: pd.DataFrame, k: int) -> pd.Series:
-    """Units sold k-1 days before the row's day (lag 1 is the row's own day)."""
+    """Units sold k-1 periods before the row's period (lag 1 is the row's own period)."""
     return _units_by_series(sales).shift(k - 1)
 
 
 def rolling_mean(sales: pd.DataFrame, window: int) -> pd.Series:
-    """Mean units over the `window` days ending on the row's day."""
+    """Mean units over the `window` periods ending with the row's period."""
     return _units_by_series(sales).transform(lambda s: s.rolling(window, min_periods=window).mean())
 
 
 def rolling_std(sales: pd.DataFrame, window: int) -> pd.Series:
-    """Standard deviation of units over the `window` days ending on the row's day."""
+    """Standard deviation of units over the `window` periods ending with the row's period."""
     return _units_by_series(sales).transform(lambda s: s.rolling(window, min_periods=window).std())
 
 
 def price(sales: pd.DataFrame) -> pd.Series:
-    """Shelf price on the row's day; NaN when the data has no price column."""
+    """Shelf price in the row's period; NaN when the data has no price column."""
     return sales["price"].astype("float64") if "price" in sales else pd.Series(np.nan, index=sales.index)
 
 
 def on_promo(sales: pd.DataFrame) -> pd.Series:
-    """1.0 when the SKU was on promotion on the row's day, else 0.0."""
+    """1.0 when the SKU was on promotion in the row's period, else 0.0."""
     return sales["on_promo"].astype("float64") if "on_promo" in sales else pd.Series(0.0, index=sales.index)
 
 
-def compute_features(sales: pd.DataFrame) -> pd.DataFrame:
-    """All history and price features for every (store, sku, day) row of `sales`."""
-    sales = complete_calendar(sales)
+def compute_features(sales: pd.DataFrame, spec: FeatureSpec = DAILY) -> pd.DataFrame:
+    """All history and price features for every (store, sku, period) row of `sales`."""
+    sales = complete_calendar(sales, spec.frequency)
     out = sales[[*SERIES_KEYS]].copy()
     out["event_timestamp"] = pd.to_datetime(sales["date"]).dt.tz_localize("UTC")
-    for k in LAGS:
+    for k in spec.lags:
         out[f"lag_{k}"] = lag(sales, k)
-    for w in WINDOWS:
+    for w in spec.windows:
         out[f"mean_{w}"] = rolling_mean(sales, w)
-    out["std_28"] = rolling_std(sales, 28)
+    for w in spec.windows:
+        out[f"std_{w}"] = rolling_std(sales, w)
     out["price"] = price(sales)
     out["on_promo"] = on_promo(sales)
     return out
 
 
-def series_scale(features: pd.DataFrame) -> np.ndarray:
+def series_scale(features: pd.DataFrame, spec: FeatureSpec = DAILY) -> np.ndarray:
     """Per-row target scale, so slow and fast movers train on comparable numbers."""
-    return features["mean_28"].to_numpy(dtype="float64") + 1.0
+    return features[spec.scale_feature].to_numpy(dtype="float64") + 1.0
 
 
-def target_calendar(origin_dates: pd.Series | pd.DatetimeIndex, horizon: int) -> np.ndarray:
-    """One-hot day of week of each target day d+1..d+H: shape (rows, horizon, 7)."""
-    origins = pd.DatetimeIndex(pd.to_datetime(origin_dates)).tz_localize(None).normalize()
-    steps = np.arange(1, horizon + 1)
-    dows = (origins.dayofweek.to_numpy()[:, None] + steps[None, :]) % 7
-    return np.eye(CALENDAR_WIDTH, dtype="float32")[dows]
+def target_dates(origin: pd.Timestamp, horizon: int, frequency: str = "D") -> pd.DatetimeIndex:
+    """The labels of the periods forecast from one origin."""
+    return periods_after(origin, horizon, frequency)
 
 
-def target_dates(origin: pd.Timestamp, horizon: int) -> list[pd.Timestamp]:
-    """The calendar days forecast from one origin."""
-    return [origin + pd.Timedelta(days=h) for h in range(1, horizon + 1)]
+def target_calendar(origin_dates: pd.Series | pd.DatetimeIndex, horizon: int, frequency: str = "D") -> np.ndarray:
+    """One-hot calendar position of each target period d+1..d+H: shape (rows, horizon, width).
+
+    Day of week for daily data, month of year for weekly and monthly data.
+    """
+    origins = period_ordinals(origin_dates, frequency)
+    targets = origins[:, None] + np.arange(1, horizon + 1)[None, :]
+    dates = from_ordinals(targets.ravel(), frequency)
+    position = dates.dayofweek if frequency == "D" else dates.month - 1
+    return np.eye(CALENDAR_WIDTHS[frequency], dtype="float32")[np.asarray(position).reshape(targets.shape)]

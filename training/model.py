@@ -6,11 +6,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.features import CALENDAR_WIDTH
-
 
 class DemandForecaster(nn.Module):
-    """Predicts p10/p50/p90 for each of `horizon` days, in units of the series scale.
+    """Predicts p10/p50/p90 for each of `horizon` periods, in units of the series scale.
 
     Quantiles never cross: the median is predicted directly and the outer quantiles as
     non-negative distances from it.
@@ -23,6 +21,7 @@ class DemandForecaster(nn.Module):
         n_skus: int,
         n_numeric: int,
         horizon: int,
+        calendar_width: int,
         hidden: int = 128,
         embedding_dim: int = 8,
     ):
@@ -30,7 +29,7 @@ class DemandForecaster(nn.Module):
         self.horizon = horizon
         self.store_embedding = nn.Embedding(n_stores, embedding_dim)
         self.sku_embedding = nn.Embedding(n_skus, embedding_dim)
-        width = 2 * embedding_dim + n_numeric + horizon * CALENDAR_WIDTH
+        width = 2 * embedding_dim + n_numeric + horizon * calendar_width
         self.body = nn.Sequential(
             nn.Linear(width, hidden),
             nn.GELU(),

@@ -12,7 +12,6 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 from training.bundle import ForecasterBundle
-from training.features import FEATURE_NAMES
 from training.train import TrainConfig, TrainResult
 
 BUNDLE_ARTIFACT = "bundle"
@@ -38,9 +37,10 @@ def quantile_frame(bundle: ForecasterBundle, features: pd.DataFrame) -> pd.DataF
     return pd.DataFrame(columns)
 
 
-def model_input(features: pd.DataFrame) -> pd.DataFrame:
-    """The pyfunc input: series keys, the origin day (tz-naive, as MLflow schemas require), features."""
-    frame = features[["store_id", "sku_id", "event_timestamp", *FEATURE_NAMES]].reset_index(drop=True)
+def model_input(features: pd.DataFrame, bundle: ForecasterBundle) -> pd.DataFrame:
+    """The pyfunc input: series keys, the origin period (tz-naive, as MLflow schemas require), features."""
+    frame = features[["store_id", "sku_id", "event_timestamp", *bundle.meta.spec.feature_names]]
+    frame = frame.reset_index(drop=True)
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"]).dt.tz_localize(None)
     return frame
 
@@ -74,13 +74,16 @@ def log_training(result: TrainResult, config: TrainConfig, *, example: pd.DataFr
             "feature_service": meta.feature_service,
             "git_commit": git_commit(project_dir),
             "device": result.device,
+            "frequency": meta.frequency,
+            "lags": ",".join(map(str, meta.lags)),
+            "windows": ",".join(map(str, meta.windows)),
             "best_epoch": result.best_epoch,
         }
     )
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = result.bundle.save(Path(tmp) / BUNDLE_ARTIFACT)
         mlflow.log_artifacts(str(bundle_dir), artifact_path=BUNDLE_ARTIFACT)
-        example = model_input(example)
+        example = model_input(example, result.bundle)
         signature = infer_signature(example, quantile_frame(result.bundle, example))
         info = mlflow.pyfunc.log_model(
             name="model",

@@ -14,6 +14,7 @@ import torch
 from training.bundle import BundleMeta, ForecasterBundle, build_model
 from training.dataset import Tensors, split_by_origin, to_tensors
 from training.device import Accelerator, pick_accelerator
+from training.features import DAILY, FeatureSpec
 from training.model import pinball_loss
 
 
@@ -28,6 +29,7 @@ class TrainConfig:
     hidden: int = 128
     embedding_dim: int = 8
     patience: int = 5
+    min_batches_per_epoch: int = 8  # small datasets would otherwise take one optimizer step per epoch
     validation_origins: int = 28
     seed: int = 0
     device: str = "auto"
@@ -51,6 +53,7 @@ def train_forecaster(
     *,
     feature_service: str,
     dataset_version: str,
+    spec: FeatureSpec = DAILY,
     on_epoch: EpochCallback | None = None,
 ) -> TrainResult:
     """Fit a DemandForecaster on a training set of features and labels; returns the best bundle."""
@@ -64,8 +67,8 @@ def train_forecaster(
         "store_index": {s: i for i, s in enumerate(stores)},
         "sku_index": {s: i for i, s in enumerate(skus)},
     }
-    fit = to_tensors(fit_rows, horizon=config.horizon, with_target=True, **index)
-    val = to_tensors(val_rows, horizon=config.horizon, with_target=True, **index)
+    fit = to_tensors(fit_rows, horizon=config.horizon, with_target=True, spec=spec, **index)
+    val = to_tensors(val_rows, horizon=config.horizon, with_target=True, spec=spec, **index)
 
     meta = BundleMeta(
         horizon=config.horizon,
@@ -77,6 +80,9 @@ def train_forecaster(
         embedding_dim=config.embedding_dim,
         feature_service=feature_service,
         dataset_version=dataset_version,
+        frequency=spec.frequency,
+        lags=list(spec.lags),
+        windows=list(spec.windows),
     )
     model = build_model(meta).to(accelerator.device)
     step_model = torch.compile(model) if config.compile else model
@@ -86,12 +92,13 @@ def train_forecaster(
     if accelerator.is_cuda:  # pinned host memory makes the non_blocking copies truly asynchronous
         fit = fit.pin_memory()
     val_device = val.to(accelerator.device)
+    batch_size = min(config.batch_size, max(1, math.ceil(len(fit) / config.min_batches_per_epoch)))
     generator = torch.Generator().manual_seed(config.seed)
     result = TrainResult(bundle=ForecasterBundle(model, meta), device=str(accelerator.device))
     best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, config.epochs + 1):
         model.train()
-        train_loss = _run_epoch(step_model, fit, optimizer, quantiles, accelerator, config.batch_size, generator)
+        train_loss = _run_epoch(step_model, fit, optimizer, quantiles, accelerator, batch_size, generator)
         val_loss = _evaluate(step_model, val_device, quantiles, accelerator)
         metrics = {"train_pinball": train_loss, "val_pinball": val_loss}
         result.history.append(metrics)

@@ -53,5 +53,11 @@ def bento(model_evaluation: dict, trained_model: dict, demandops: DemandopsResou
         "bento_tag": built.bento_tag,
         "state": str(info.state),
         "smoke_test": smoke.detail,
+        "frequency": bundle.meta.frequency,
+        "example_item": {
+            "store_id": bundle.meta.stores[0],
+            "sku_id": bundle.meta.skus[0],
+            "horizon": bundle.meta.horizon,
+        },
     }
     return dg.Output(value, metadata=value)

@@ -12,6 +12,8 @@ from pipelines.io_managers import GATE_DIRNAME
 from pipelines.partitions import SALES_DAYS
 from pipelines.resources import DemandopsResource
 
+DATA_DOCS_DIRNAME = "data_docs"  # GX Data Docs of quarantined partitions, inside the gate ledger
+
 
 def gate_ledger(demandops: DemandopsResource) -> GateLedger:
     return GateLedger(demandops.settings().lake_dir / "raw_sales" / GATE_DIRNAME)
@@ -25,11 +27,17 @@ def gate_ledger(demandops: DemandopsResource) -> GateLedger:
     kinds={"dvc", "parquet"},
 )
 def raw_sales(context: AssetExecutionContext, demandops: DemandopsResource) -> dg.Output[dict[str, pd.DataFrame]]:
-    """Daily sales that passed the gate; failing days are quarantined with a report, the rest flow on."""
+    """Sales partitions (one per period) that passed the gate; failing ones are quarantined with a report.
+
+    The report of a quarantined partition is in this materialization's metadata, the run's
+    warnings, the gate ledger, and a Great Expectations Data Docs page.
+    """
     settings = demandops.settings()
     version = dataset_version(settings.project_dir, settings.data)
     ledger = gate_ledger(demandops)
-    result = gate_days(settings.data, [date.fromisoformat(k) for k in context.partition_keys], ledger, settings.gate)
+    docs_dir = ledger.directory / DATA_DOCS_DIRNAME
+    days = [date.fromisoformat(k) for k in context.partition_keys]
+    result = gate_days(settings.data, days, ledger, settings.gate, docs_dir=docs_dir)
     for verdict in result.verdicts.values():
         ledger.record(verdict, dataset_version=version, run_id=context.run_id)
     for day in result.quarantined:
@@ -42,7 +50,11 @@ def raw_sales(context: AssetExecutionContext, demandops: DemandopsResource) -> d
             "days": len(context.partition_keys),
             "accepted_days": len(result.accepted),
             "quarantined_days": result.quarantined,
-            "quarantine_reports": {d: result.verdicts[d].failures for d in result.quarantined[:20]},
+            "quarantine_reports": {
+                d: {"failures": result.verdicts[d].failures, "data_docs": result.verdicts[d].docs}
+                for d in result.quarantined[:20]
+            },
+            "quarantine_data_docs": dg.MetadataValue.path(str(docs_dir / "index.html")),
             "rows": sum(len(f) for f in result.accepted.values()),
             "gate_ledger": dg.MetadataValue.path(str(ledger.directory)),
         },

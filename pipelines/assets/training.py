@@ -11,7 +11,6 @@ from pipelines.assets.ingestion import gate_ledger
 from pipelines.lineage import latest_metadata, raw_sales_lineage
 from pipelines.resources import DemandopsResource
 from training.dataset import entity_rows, split_by_origin
-from training.features import FEATURE_NAMES
 from training.tracking import log_training, start_run
 from training.train import TrainConfig, train_forecaster
 
@@ -27,6 +26,7 @@ class TrainingConfig(dg.Config):
     hidden: int = TrainConfig.hidden
     embedding_dim: int = TrainConfig.embedding_dim
     patience: int = TrainConfig.patience
+    min_batches_per_epoch: int = TrainConfig.min_batches_per_epoch
     seed: int = TrainConfig.seed
     device: str = TrainConfig.device
     compile: bool = TrainConfig.compile
@@ -36,9 +36,9 @@ class TrainingConfig(dg.Config):
 def training_set(
     context: AssetExecutionContext, raw_sales: pd.DataFrame, demandops: DemandopsResource
 ) -> dg.Output[pd.DataFrame]:
-    """Entity rows with H-day labels, joined point-in-time to the feature service by Feast."""
-    settings = demandops.settings()
-    entities = entity_rows(raw_sales, settings.model.horizon)
+    """Entity rows with labels for the next H periods, joined point-in-time to the feature service by Feast."""
+    spec = demandops.feature_spec()
+    entities = entity_rows(raw_sales, demandops.cadence().horizon, spec)
     store = demandops.feature_store()
     joined = store.get_historical_features(
         entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE_NAME)
@@ -56,7 +56,8 @@ def training_set(
             "rows": len(joined),
             "feature_service": FEATURE_SERVICE_NAME,
             "origins": int(joined["event_timestamp"].nunique()),
-            "feature_null_share": float(joined[FEATURE_NAMES].isna().mean().mean()),
+            "frequency": spec.frequency,
+            "feature_null_share": float(joined[spec.feature_names].isna().mean().mean()),
         },
     )
 
@@ -71,9 +72,13 @@ def trained_model(
     """A global quantile network trained on all but the holdout days, logged and registered in MLflow."""
     settings = demandops.settings()
     lineage = latest_metadata(context.instance, "training_set")
-    fit, _holdout = split_by_origin(training_set, settings.model.horizon, settings.model.holdout_days)
+    cadence = demandops.cadence()
+    fit, _holdout = split_by_origin(training_set, cadence.horizon, cadence.holdout_periods)
     train_config = TrainConfig(
-        horizon=settings.model.horizon, quantiles=settings.model.quantiles, **config.model_dump()
+        horizon=cadence.horizon,
+        quantiles=settings.model.quantiles,
+        validation_origins=cadence.validation_periods,
+        **config.model_dump(),
     )
     with start_run(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, EXPERIMENT) as run:
         result = train_forecaster(
@@ -81,6 +86,7 @@ def trained_model(
             train_config,
             feature_service=FEATURE_SERVICE_NAME,
             dataset_version=lineage["dataset_version"],
+            spec=demandops.feature_spec(),
             on_epoch=lambda epoch, metrics: mlflow.log_metrics(metrics, step=epoch),
         )
         model_uri = log_training(result, train_config, example=fit.head(3), project_dir=settings.project_dir)

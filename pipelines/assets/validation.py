@@ -21,8 +21,9 @@ def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops:
     settings = demandops.settings()
     with tempfile.TemporaryDirectory() as tmp:
         bundle = download_bundle(settings.mlflow_tracking_uri, trained_model["run_id"], Path(tmp))
-    _fit, holdout = split_by_origin(training_set, settings.model.horizon, settings.model.holdout_days)
-    metrics = evaluate_holdout(bundle, holdout, period=settings.model.seasonal_period)
+    cadence = demandops.cadence()
+    _fit, holdout = split_by_origin(training_set, cadence.horizon, cadence.holdout_periods)
+    metrics = evaluate_holdout(bundle, holdout, period=cadence.seasonal_period)
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     for name, value in metrics.items():
         client.log_metric(trained_model["run_id"], f"holdout_{name}", value)

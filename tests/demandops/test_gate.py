@@ -141,13 +141,13 @@ def test_batching_does_not_change_any_verdict(data_dir: Path) -> None:
         data_dir,
         partition_dates(data_dir),
         GateLedger(data_dir.parent / "a"),
-        GATE.model_copy(update={"batch_days": 1000}),
+        GATE.model_copy(update={"batch_partitions": 1000}),
     )
     weekly = gate_days(
         data_dir,
         partition_dates(data_dir),
         GateLedger(data_dir.parent / "b"),
-        GATE.model_copy(update={"batch_days": 7}),
+        GATE.model_copy(update={"batch_partitions": 7}),
     )
     assert weekly.quarantined == one_pass.quarantined == [bad.isoformat()]
     assert {k: v.failures for k, v in weekly.verdicts.items()} == {k: v.failures for k, v in one_pass.verdicts.items()}

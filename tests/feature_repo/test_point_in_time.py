@@ -12,7 +12,7 @@ from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
 from feature_repo.store import feature_source_path, open_store
 from serving.predictor import online_features
 from training.dataset import entity_rows
-from training.features import compute_features
+from training.features import DAILY, compute_features
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_online_store_serves_the_latest_day_in_one_lookup(applied) -> None:
         end_date=(latest + timedelta(days=1)).to_pydatetime(),
     )
     pairs = list(features[["store_id", "sku_id"]].drop_duplicates().itertuples(index=False, name=None))
-    online = online_features(store, FEATURE_SERVICE_NAME, pairs)
+    online = online_features(store, FEATURE_SERVICE_NAME, DAILY.feature_names, pairs)
     assert len(online) == len(pairs)
     assert (online["event_timestamp"] == latest).all()
     newest = features[features["event_timestamp"] == latest].set_index(["store_id", "sku_id"])["mean_28"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 import pytest
@@ -71,7 +73,12 @@ def test_bad_day_is_quarantined_validated_data_untouched_and_a_fix_releases_it(t
         [raw] = [m for m in result.asset_materializations_for_node("raw_sales") if m.partition == bad_day.isoformat()]
         assert raw.metadata["quarantined_days"].value == [bad_day.isoformat()]
         report = raw.metadata["quarantine_reports"].value[bad_day.isoformat()]
-        assert report[0]["expectation"] == "expect_column_values_to_be_between" and report[0]["column"] == "units_sold"
+        [failure] = report["failures"]
+        assert failure["expectation"] == "expect_column_values_to_be_between" and failure["column"] == "units_sold"
+        [page] = report["data_docs"]
+        html = Path(page.removeprefix("file://")).read_text()
+        assert "units_sold" in html and bad_day.isoformat() in page, "the GX Data Docs page shows the failed check"
+        assert Path(raw.metadata["quarantine_data_docs"].value).is_file()
         assert lake_file.read_bytes() == validated, "the validated version of that day stays in the lake"
         assert instance.get_latest_materialization_event(FEATURES) is not None
 

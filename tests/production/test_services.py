@@ -19,7 +19,7 @@ from feature_repo.store import feature_source_path, open_store
 from lifecycle.registry import ModelRegistry
 from lifecycle.states import State
 from serving.predictor import online_features
-from training.features import compute_features
+from training.features import DAILY, compute_features
 from training.tracking import use_experiment
 
 pytestmark = pytest.mark.production
@@ -104,6 +104,6 @@ def test_feast_materializes_into_redis_and_serves_online(
     )
     assert redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB).dbsize() > 0
     pairs = [("S000", "P0000"), ("S001", "P0003")]
-    online = online_features(store, FEATURE_SERVICE_NAME, pairs)
+    online = online_features(store, FEATURE_SERVICE_NAME, DAILY.feature_names, pairs)
     assert list(zip(online["store_id"], online["sku_id"], strict=True)) == pairs
     assert (online["event_timestamp"] == latest).all()

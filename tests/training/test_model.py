@@ -16,7 +16,7 @@ from training.train import TrainConfig, train_forecaster
 
 def test_quantiles_never_cross_even_untrained() -> None:
     torch.manual_seed(1)
-    model = DemandForecaster(n_stores=3, n_skus=4, n_numeric=5, horizon=6)
+    model = DemandForecaster(n_stores=3, n_skus=4, n_numeric=5, horizon=6, calendar_width=7)
     out = model(torch.randint(0, 3, (64,)), torch.randint(0, 4, (64,)), torch.randn(64, 5) * 10, torch.rand(64, 6, 7))
     assert out.shape == (64, 6, 3)
     assert torch.all(out[..., 0] <= out[..., 1]) and torch.all(out[..., 1] <= out[..., 2])

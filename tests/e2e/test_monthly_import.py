@@ -1,0 +1,59 @@
+"""Bring-your-own monthly data with only the required columns, through the whole chain to a served model."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import httpx
+import mlflow
+import pandas as pd
+import pytest
+
+from demandops.datasets import import_sales
+from demandops.settings import Settings
+from demandops.simulator import Preset, simulate
+from pipelines.lineage import latest_metadata
+from pipelines.resources import DemandopsResource
+from pipelines.run import open_instance, run_chain
+from serving.server import running_bento
+
+
+def monthly_sales_csv(path: Path) -> Path:
+    """Five years of simulated daily sales summed per month: what a planner's export looks like."""
+    sales = simulate(Preset(n_stores=3, n_skus=6, n_days=1827, start=date(2020, 1, 1), seed=11)).sales
+    monthly = (
+        sales.assign(date=sales["date"].dt.to_period("M").dt.start_time)
+        .groupby(["date", "store_id", "sku_id"], as_index=False)["units_sold"]
+        .sum()
+    )
+    monthly.assign(date=monthly["date"].dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_monthly_import_runs_to_a_registered_model_that_forecasts_months(settings: Settings, tmp_path: Path) -> None:
+    source = monthly_sales_csv(tmp_path / "monthly.csv")
+    assert list(pd.read_csv(source, nrows=1).columns) == ["date", "store_id", "sku_id", "units_sold"]
+    imported = import_sales(settings.project_dir, settings.data, source, frequency="M")
+
+    summary = run_chain(settings)
+
+    assert summary.dataset_version == imported.version and summary.frequency == "M"
+    version = DemandopsResource.from_settings(settings).registry().get(summary.model_version)
+    assert version.tags["dataset_version"] == imported.version, "dataset version on the model version"
+    run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(version.run_id)
+    assert run.data.params["dataset_version"] == imported.version, "and on the MLflow run"
+    assert run.data.params["frequency"] == "M" and run.data.params["horizon"] == "3"
+    with open_instance(settings) as instance:
+        assert latest_metadata(instance, "raw_sales")["dataset_version"] == imported.version, "and on the asset"
+
+    with running_bento(settings, summary.bento_tag, log_path=tmp_path / "serve.log") as url:
+        reply = httpx.post(f"{url}/forecast", json={"items": [summary.example_item]}, timeout=60)
+        assert reply.status_code == 200, reply.text
+        [result] = reply.json()
+        assert result["origin_date"] == "2024-12-01"
+        assert [d["date"] for d in result["forecast"]] == ["2025-01-01", "2025-02-01", "2025-03-01"]
+        too_far = {**summary.example_item, "horizon": 4}
+        refused = httpx.post(f"{url}/forecast", json={"items": [too_far]}, timeout=60)
+        assert refused.status_code == 400 and "3 months" in refused.text
