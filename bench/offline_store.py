@@ -22,13 +22,15 @@ from feast import FeatureStore, RepoConfig
 
 from demandops.simulator import PRESETS, simulate
 from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
+from feature_repo.sources import write_period_features, write_static_features
 from training.dataset import entity_rows
 from training.features import compute_features
+from training.static_features import sku_attributes, store_attributes
 
 RESULT = Path(__file__).parent / "results" / "offline_store.json"
 
 
-def make_store(root: Path, offline: str, source: Path) -> FeatureStore:
+def make_store(root: Path, offline: str, source_dir: Path) -> FeatureStore:
     config = RepoConfig(
         project="bench",
         provider="local",
@@ -38,7 +40,7 @@ def make_store(root: Path, offline: str, source: Path) -> FeatureStore:
         entity_key_serialization_version=3,
     )
     store = FeatureStore(config=config)
-    store.apply(feature_objects(source))
+    store.apply(feature_objects(source_dir))
     return store
 
 
@@ -58,12 +60,14 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    sales = simulate(PRESETS["default"]).sales
+    data = simulate(PRESETS["default"])
+    sales = data.sales
     all_entities = entity_rows(sales, horizon=14)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        source = root / "sales_features.parquet"
-        compute_features(sales).to_parquet(source, index=False)
+        source = root / "sources"
+        write_period_features(source, compute_features(sales))
+        write_static_features(source, store_attributes(data.stores), sku_attributes(data.skus))
         stores = {name: make_store(root, name, source) for name in ("file", "duckdb")}
         rows = []
         for size in args.sizes:

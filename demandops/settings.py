@@ -98,6 +98,14 @@ class GateSettings(BaseModel):
     )
 
 
+class FeatureQualitySettings(BaseModel):
+    """Bounds on the training set the feature store returns (see training/completeness.py)."""
+
+    max_null_share: float = Field(
+        default=0.02, ge=0, le=1, description="Largest share of null values a feature may have in a training set."
+    )
+
+
 class LifecycleSettings(BaseModel):
     """Guards of the model lifecycle (see lifecycle/states.py)."""
 
@@ -131,6 +139,7 @@ class Settings(BaseSettings):
     cadences: Cadences = Cadences()
     model: ModelSettings = ModelSettings()
     gate: GateSettings = GateSettings()
+    feature_quality: FeatureQualitySettings = FeatureQualitySettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     production: ProductionServices = ProductionServices()
 

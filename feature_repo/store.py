@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
 from feast import FeatureStore
 
 from demandops.settings import Settings
+from training.static_features import STATIC_TIMESTAMP
+
+SERIES_VIEWS = ["demand_history_fv", "price_promo_fv"]
+STATIC_VIEWS = ["store_attributes_fv", "sku_attributes_fv"]
 
 FEAST_PROJECT = "demandops"
 SOURCE_FILENAME = "sales_features.parquet"
@@ -41,6 +46,15 @@ def write_store_yaml(settings: Settings, directory: Path) -> Path:
     path = directory / "feature_store.yaml"
     path.write_text(yaml.safe_dump(store_config(settings), sort_keys=False))
     return path
+
+
+def materialize_span(store: FeatureStore, start: datetime, end: datetime, *, series: bool = True) -> None:
+    """Per-period views from start to end (inclusive) into the online store; static views in full (they are small)."""
+    if series:
+        store.materialize(start_date=start, end_date=end + timedelta(seconds=1), feature_views=SERIES_VIEWS)
+    store.materialize(
+        start_date=STATIC_TIMESTAMP.to_pydatetime(), end_date=end + timedelta(seconds=1), feature_views=STATIC_VIEWS
+    )
 
 
 def open_store(settings: Settings) -> FeatureStore:

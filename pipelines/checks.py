@@ -1,4 +1,4 @@
-"""The blocking data-quality check: nothing that fails the suite may reach what is downstream of raw_sales."""
+"""Blocking checks: raw sales that fail the suite, and training sets with too many nulls, stop the chain."""
 
 import dagster as dg
 import pandas as pd
@@ -7,8 +7,10 @@ from dagster import AssetCheckExecutionContext
 from demandops.contract import read_master
 from demandops.expectations import PARTITION_COLUMN, SalesValidator
 from pipelines.assets.ingestion import gate_ledger
+from pipelines.lake import lake_columns
 from pipelines.partitions import SALES_DAYS
 from pipelines.resources import DemandopsResource
+from training.completeness import null_report
 
 
 @dg.asset_check(
@@ -40,5 +42,30 @@ def check_raw_sales_expectations(
                 for o in report.failed
             ],
             "quarantined_days": quarantined,
+        },
+    )
+
+
+@dg.asset_check(
+    asset="training_set",
+    blocking=True,
+    description="Null share of every feature in the point-in-time training set, against the configured bound.",
+)
+def check_training_set_nulls(training_set: pd.DataFrame, demandops: DemandopsResource) -> dg.AssetCheckResult:
+    settings = demandops.settings()
+    report = null_report(
+        training_set,
+        demandops.feature_spec(),
+        data_columns=lake_columns(settings.lake_dir / "raw_sales"),
+        bound=settings.feature_quality.max_null_share,
+    )
+    return dg.AssetCheckResult(
+        passed=not report.violations,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "null_share": dg.MetadataValue.json({k: round(v, 5) for k, v in report.shares.items()}),
+            "bound": report.bound,
+            "not_judged": sorted(set(report.shares) - set(report.judged)),
+            "over_bound": dg.MetadataValue.json(report.violations),
         },
     )

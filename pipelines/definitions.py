@@ -10,7 +10,7 @@ from pipelines.assets.features import online_features, sales_features
 from pipelines.assets.ingestion import raw_sales
 from pipelines.assets.training import trained_model, training_set
 from pipelines.assets.validation import model_evaluation
-from pipelines.checks import check_raw_sales_expectations
+from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
 from pipelines.io_managers import LakeIOManager
 from pipelines.resources import DemandopsResource
 from pipelines.sensors import new_sales_days
@@ -22,7 +22,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """Assets, checks, the sensor and resources for one profile's settings."""
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=[check_raw_sales_expectations],
+        asset_checks=[check_raw_sales_expectations, check_training_set_nulls],
         sensors=[new_sales_days],
         resources={
             "demandops": DemandopsResource.from_settings(settings),

@@ -9,6 +9,7 @@ import dagster as dg
 from demandops.contract import partition_dates
 from demandops.gate import GateLedger
 from demandops.settings import Settings
+from feature_repo.sources import period_file
 
 # Dynamic, so that appended or imported days appear without reloading the code location.
 SALES_DAYS = dg.DynamicPartitionsDefinition(name="sales_days")
@@ -30,6 +31,15 @@ def register_days(instance: dg.DagsterInstance, settings: Settings) -> list[str]
     if new:
         instance.add_dynamic_partitions(SALES_DAYS.name, new)
     return new
+
+
+def days_without_features(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
+    """Registered days that have no feature file yet (new state folder, or features redefined)."""
+    return [
+        day
+        for day in instance.get_dynamic_partitions(SALES_DAYS.name)
+        if not period_file(settings.feast_dir, day).is_file()
+    ]
 
 
 def days_to_gate(

@@ -15,10 +15,11 @@ from lifecycle.states import State
 from pipelines.assets.ingestion import gate_ledger
 from pipelines.definitions import build_definitions
 from pipelines.lineage import RAW_SALES
-from pipelines.partitions import days_to_gate, register_days
+from pipelines.partitions import days_to_gate, days_without_features, register_days
 from pipelines.resources import DemandopsResource
 
 DEMO_ACTOR = "local-demo"
+PARTITIONED = {dg.AssetKey(name) for name in ("raw_sales", "sales_features", "online_features")}
 
 
 def open_instance(settings: Settings) -> dg.DagsterInstance:
@@ -52,12 +53,12 @@ def run_chain(settings: Settings, *, promote_first: bool = True) -> ChainSummary
     with open_instance(settings) as instance:
         register_days(instance, settings)
         pending = days_to_gate(instance, settings, gate_ledger(resource), also_known=[])
-        selection = [key for key in job.asset_layer.executable_asset_keys if pending or key != RAW_SALES]
-        tags = (
-            {ASSET_PARTITION_RANGE_START_TAG: min(pending), ASSET_PARTITION_RANGE_END_TAG: max(pending)}
-            if pending
-            else {}
-        )
+        unfeatured = days_without_features(instance, settings)
+        span = pending + unfeatured
+        # Partitioned stages run only over new or changed periods; with none, training starts from what is there.
+        skip = set() if pending else {RAW_SALES} if unfeatured else PARTITIONED
+        selection = [key for key in job.asset_layer.executable_asset_keys if key not in skip]
+        tags = {ASSET_PARTITION_RANGE_START_TAG: min(span), ASSET_PARTITION_RANGE_END_TAG: max(span)} if span else {}
         result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection, tags=tags)
     if not result.success:
         failures = [

@@ -11,19 +11,22 @@ from demandops.errors import FeatureStoreError, UnknownSeriesError
 from demandops.frequency import PERIOD_NAMES
 from serving.schemas import ForecastItem, ForecastResult, QuantileForecast
 from training.bundle import ForecasterBundle
-from training.features import target_dates
+from training.calendar import target_dates
+from training.features import FeatureSpec
 
 
 def online_features(
-    store: FeatureStore, service_name: str, feature_names: list[str], pairs: Sequence[tuple[str, str]]
+    store: FeatureStore, service_name: str, spec: FeatureSpec, pairs: Sequence[tuple[str, str]]
 ) -> pd.DataFrame:
     """Latest features of each (store, sku) pair, with the period they describe, in one lookup."""
+    feature_names, history_features = spec.feature_names, spec.history_features
     response = store.get_online_features(
         features=store.get_feature_service(service_name),
         entity_rows=[{"store_id": s, "sku_id": k} for s, k in pairs],
     ).to_dict(include_event_timestamps=True)
     frame = pd.DataFrame({name: response[name] for name in ["store_id", "sku_id", *feature_names]})
-    stamps = pd.DataFrame({n: response[f"{n}__ts"] for n in feature_names}).max(axis=1)
+    # The period the features describe: the newest stamp of the per-period views (static rows are undated).
+    stamps = pd.DataFrame({n: response[f"{n}__ts"] for n in history_features}).max(axis=1)
     missing = frame.loc[stamps <= 0, ["store_id", "sku_id"]]
     if not missing.empty:
         pairs_missing = ", ".join(f"{s}/{k}" for s, k in missing.itertuples(index=False))
@@ -51,7 +54,7 @@ class Predictor:
             raise UnknownSeriesError(unknown)
         pairs = list(dict.fromkeys((i.store_id, i.sku_id) for i in items))
         meta = self.bundle.meta
-        features = online_features(self.store, meta.feature_service, meta.spec.feature_names, pairs)
+        features = online_features(self.store, meta.feature_service, meta.spec, pairs)
         quantiles = self.bundle.predict(features)
         row_of = {pair: n for n, pair in enumerate(pairs)}
         return [self._result(item, features, quantiles, row_of[(item.store_id, item.sku_id)]) for item in items]

@@ -2,28 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import redis
+from feast import FeatureStore
 
 from demandops.datasets import generate
-from demandops.settings import Settings
-from demandops.simulator import PRESETS, simulate
+from demandops.settings import ProductionServices, Settings
+from demandops.simulator import PRESETS, SimulatedData, simulate
+from feature_repo.definitions import feature_objects
+from feature_repo.sources import write_period_features, write_static_features
+from feature_repo.store import open_store
 from training.dataset import entity_rows
 from training.features import compute_features
+from training.static_features import sku_attributes, store_attributes, with_static
 
 
 @pytest.fixture(scope="session")
-def small_sales() -> pd.DataFrame:
-    return simulate(PRESETS["small"]).sales
+def small_data() -> SimulatedData:
+    return simulate(PRESETS["small"])
 
 
 @pytest.fixture(scope="session")
-def small_training_set(small_sales: pd.DataFrame) -> pd.DataFrame:
+def small_sales(small_data: SimulatedData) -> pd.DataFrame:
+    return small_data.sales
+
+
+@pytest.fixture(scope="session")
+def small_training_set(small_data: SimulatedData) -> pd.DataFrame:
     """Features joined to labels without Feast (Feast's own join is tested in feature_repo/)."""
-    features = compute_features(small_sales)
-    return entity_rows(small_sales, horizon=7).merge(features, on=["store_id", "sku_id", "event_timestamp"])
+    features = compute_features(small_data.sales)
+    rows = entity_rows(small_data.sales, horizon=7).merge(features, on=["store_id", "sku_id", "event_timestamp"])
+    return with_static(rows, small_data.stores, small_data.skus)
+
+
+def apply_features(settings: Settings, data: SimulatedData) -> tuple[FeatureStore, pd.DataFrame]:
+    """The small data's features written as the Feast sources and the registry applied (no materialization)."""
+    settings.ensure_state_dirs()
+    features = compute_features(data.sales)
+    write_period_features(settings.feast_dir, features)
+    write_static_features(settings.feast_dir, store_attributes(data.stores), sku_attributes(data.skus))
+    store = open_store(settings)
+    store.apply(feature_objects(settings.feast_dir))
+    return store, features
+
+
+REDIS_HOST, REDIS_PORT, REDIS_TEST_DB = "127.0.0.1", 6379, 13
+
+
+@pytest.fixture
+def redis_db() -> Iterator[str]:
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.skip(f"Redis at {REDIS_HOST}:{REDIS_PORT} cannot be reached: {exc}")
+    client.flushdb()
+    yield f"{REDIS_HOST}:{REDIS_PORT},db={REDIS_TEST_DB}"
+    client.flushdb()
+
+
+def production_settings(tmp_path: Path, *, postgres_url: str = "", redis_url: str = "") -> Settings:
+    services = ProductionServices(
+        postgres_url=postgres_url or ProductionServices().postgres_url,
+        redis_url=redis_url or ProductionServices().redis_url,
+    )
+    return Settings(profile="production", project_dir=tmp_path, production=services)
 
 
 def make_settings(project_dir: Path, **overrides) -> Settings:

@@ -36,6 +36,7 @@ class BundleMeta:
     frequency: str = "D"
     lags: list[int] = field(default_factory=lambda: list(FeatureSpec().lags))
     windows: list[int] = field(default_factory=lambda: list(FeatureSpec().windows))
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -69,6 +70,7 @@ class ForecasterBundle:
             horizon=self.meta.horizon,
             with_target=False,
             spec=self.meta.spec,
+            vocab=self.meta.vocabularies,
         )
         scaled = self.model(tensors.store, tensors.sku, tensors.numeric, tensors.calendar)
         units = scaled.float() * tensors.scale[:, None, None]

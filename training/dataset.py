@@ -9,7 +9,8 @@ import pandas as pd
 import torch
 
 from demandops.contract import SERIES_KEYS
-from training.features import DAILY, FeatureSpec, complete_calendar, series_scale, target_calendar
+from training.calendar import age_since_launch, complete_calendar, target_calendar
+from training.features import CATEGORICAL_FEATURES, DAILY, FeatureSpec, series_scale
 
 
 def label_columns(horizon: int) -> list[str]:
@@ -72,14 +73,39 @@ class Tensors:
         return self._map(torch.Tensor.pin_memory)
 
 
-def numeric_inputs(features: pd.DataFrame, spec: FeatureSpec = DAILY) -> np.ndarray:
-    """Scaled numeric model inputs: history relative to the series scale, log price, promo."""
+def vocabularies(features: pd.DataFrame) -> dict[str, list[str]]:
+    """The values of each categorical static feature, for one-hot inputs."""
+    return {c: sorted(features[c].dropna().astype(str).unique()) for c in CATEGORICAL_FEATURES if c in features}
+
+
+def one_hot(values: pd.Series, vocabulary: list[str]) -> np.ndarray:
+    """One column per known value; a value outside the vocabulary (or missing) is all zeros."""
+    codes = pd.Categorical(values.astype("string"), categories=vocabulary).codes
+    return np.eye(len(vocabulary) + 1, dtype="float64")[codes][:, :-1] if vocabulary else np.zeros((len(values), 0))
+
+
+def numeric_inputs(
+    features: pd.DataFrame, spec: FeatureSpec = DAILY, vocab: dict[str, list[str]] | None = None
+) -> np.ndarray:
+    """Model inputs: units relative to the series scale, intermittency, price, promotion, age, attributes."""
+    long = spec.long_window
     scale = series_scale(features, spec)[:, None]
-    history = features[spec.history_features].to_numpy("float64") / scale
-    log_price = np.log(features["price"].fillna(1.0).clip(lower=1e-3).to_numpy("float64"))[:, None]
-    promo = features["on_promo"].fillna(0.0).to_numpy("float64")[:, None]
-    numeric = np.concatenate([history, np.log(scale), log_price, promo], axis=1)
-    return np.nan_to_num(numeric, nan=0.0).astype("float32")
+    column = lambda name: features[name].to_numpy("float64")[:, None]  # noqa: E731
+    units = features[spec.unit_features].to_numpy("float64") / scale
+    age = age_since_launch(features["event_timestamp"], features["sku_launch_date"], spec.frequency)
+    parts = [
+        units,
+        np.log(scale),
+        column(f"zero_share_{long}"),
+        column("periods_since_sale") / long,
+        np.log(np.clip(column("price"), 1e-3, None)),
+        np.log(np.clip(column(f"price_ratio_{long}"), 1e-3, None)),
+        column("on_promo"),
+        column("periods_since_promo") / long,
+        np.log1p(age)[:, None],
+        *(one_hot(features[name], values) for name, values in (vocab or {}).items()),
+    ]
+    return np.nan_to_num(np.concatenate(parts, axis=1), nan=0.0).astype("float32")
 
 
 def _indices(ids: pd.Series, vocabulary: dict[str, int], kind: str) -> np.ndarray:
@@ -103,6 +129,7 @@ def to_tensors(
     horizon: int,
     with_target: bool,
     spec: FeatureSpec = DAILY,
+    vocab: dict[str, list[str]] | None = None,
 ) -> Tensors:
     """Tensors for the rows of a frame holding features (and labels when with_target)."""
     scale = series_scale(frame, spec).astype("float32")
@@ -113,7 +140,7 @@ def to_tensors(
     return Tensors(
         store=torch.from_numpy(_indices(frame["store_id"], store_index, "store")),
         sku=torch.from_numpy(_indices(frame["sku_id"], sku_index, "sku")),
-        numeric=torch.from_numpy(numeric_inputs(frame, spec)),
+        numeric=torch.from_numpy(numeric_inputs(frame, spec, vocab)),
         calendar=torch.from_numpy(target_calendar(frame["event_timestamp"], horizon, spec.frequency)),
         scale=torch.from_numpy(scale),
         target=target,

@@ -3,6 +3,9 @@
 A feature row stamped with period d describes the series at the end of period d: it may use
 sales up to and including d, never later. Forecast targets are the periods d+1..d+H. Lags and
 windows count periods of the data's frequency (days, weeks or months).
+
+Every feature of period d reads at most `FeatureSpec.lookback` periods of history, so features
+of new periods can be computed from a bounded slice of the past and equal a full recomputation.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from demandops.contract import SERIES_KEYS
-from demandops.frequency import from_ordinals, period_ordinals, periods_after
+from training.calendar import CALENDAR_WIDTHS, OBSERVED, complete_calendar
 
-PRICE_FEATURES = ["price", "on_promo"]
-# Day of week for daily data; month of year for weekly and monthly data.
-CALENDAR_WIDTHS = {"D": 7, "W": 12, "M": 12}
+PRICE_FILL_LIMIT = 7  # periods a price is carried forward over periods without a row
+STATIC_FEATURES = ["store_size", "store_region", "sku_category", "sku_launch_date"]
+CATEGORICAL_FEATURES = ["store_size", "store_region", "sku_category"]
 
 
 def seasonal_naive_lags(horizon: int, period: int) -> tuple[int, ...]:
@@ -40,14 +43,28 @@ class FeatureSpec:
         return cls(frequency=frequency, lags=tuple(sorted(lags)), windows=tuple(sorted(set(cadence.windows))))
 
     @property
-    def history_features(self) -> list[str]:
+    def long_window(self) -> int:
+        return max(self.windows)
+
+    @property
+    def unit_features(self) -> list[str]:
+        """Features measured in units sold (scaled by the series level for the model)."""
         return (
             [f"lag_{k}" for k in self.lags] + [f"mean_{w}" for w in self.windows] + [f"std_{w}" for w in self.windows]
         )
 
     @property
+    def history_features(self) -> list[str]:
+        return self.unit_features + [f"zero_share_{self.long_window}", "periods_since_sale"]
+
+    @property
+    def price_features(self) -> list[str]:
+        return ["price", f"price_ratio_{self.long_window}", "on_promo", "periods_since_promo"]
+
+    @property
     def feature_names(self) -> list[str]:
-        return self.history_features + PRICE_FEATURES
+        """Every feature the feature service serves, in order."""
+        return self.history_features + self.price_features + STATIC_FEATURES
 
     @property
     def min_history(self) -> int:
@@ -55,8 +72,13 @@ class FeatureSpec:
         return max(*self.lags, *self.windows)
 
     @property
+    def lookback(self) -> int:
+        """Periods before d that any feature of period d may read."""
+        return self.min_history - 1 + PRICE_FILL_LIMIT
+
+    @property
     def scale_feature(self) -> str:
-        return f"mean_{max(self.windows)}"
+        return f"mean_{self.long_window}"
 
     @property
     def calendar_width(self) -> int:
@@ -66,45 +88,46 @@ class FeatureSpec:
 DAILY = FeatureSpec()
 
 
-def complete_calendar(sales: pd.DataFrame, frequency: str = "D") -> pd.DataFrame:
-    """Every period from each series' first to last row, sorted; a period without a row sold nothing.
-
-    Closed stores and gaps in a file leave periods without rows; lags count periods, not rows.
-    """
-    keys = list(SERIES_KEYS)
-    sales = sales.assign(date=pd.to_datetime(sales["date"]))
-    ordinal = pd.Series(period_ordinals(sales["date"], frequency), index=sales.index)
-    bounds = ordinal.groupby([sales[k] for k in keys], sort=True).agg(["min", "max"]).reset_index()
-    lengths = (bounds["max"] - bounds["min"] + 1).to_numpy()
-    offsets = np.concatenate([np.arange(n) for n in lengths]) if len(lengths) else np.array([], dtype=int)
-    full = bounds.loc[bounds.index.repeat(lengths), keys].reset_index(drop=True)
-    full["date"] = from_ordinals(np.repeat(bounds["min"].to_numpy(), lengths) + offsets, frequency)
-    out = full.merge(sales, on=[*keys, "date"], how="left", validate="one_to_one")
-    out["units_sold"] = out["units_sold"].fillna(0.0)
-    if "price" in out:
-        out["price"] = out.groupby(keys, sort=False)["price"].transform(lambda p: p.ffill().bfill())
-    if "on_promo" in out:
-        out["on_promo"] = out["on_promo"].astype("boolean").fillna(False).astype(bool)
-    return out
-
-
-def _units_by_series(sales: pd.DataFrame) -> pd.core.groupby.SeriesGroupBy:
-    return sales.groupby(list(SERIES_KEYS), sort=False)["units_sold"]
+def _by_series(sales: pd.DataFrame, column: str = "units_sold") -> pd.core.groupby.SeriesGroupBy:
+    return sales.groupby(list(SERIES_KEYS), sort=False)[column]
 
 
 def lag(sales: pd.DataFrame, k: int) -> pd.Series:
     """Units sold k-1 periods before the row's period (lag 1 is the row's own period)."""
-    return _units_by_series(sales).shift(k - 1)
+    return _by_series(sales).shift(k - 1)
+
+
+def _rolling(sales: pd.DataFrame, values: pd.Series, window: int, how: str, min_periods: int) -> pd.Series:
+    """A per-series rolling statistic, computed by pandas' grouped rolling (no Python call per series)."""
+    grouped = values.groupby([sales[k] for k in SERIES_KEYS], sort=False).rolling(window, min_periods=min_periods)
+    result = getattr(grouped, how)()
+    return result.reset_index(level=list(range(len(SERIES_KEYS))), drop=True).reindex(sales.index)
 
 
 def rolling_mean(sales: pd.DataFrame, window: int) -> pd.Series:
     """Mean units over the `window` periods ending with the row's period."""
-    return _units_by_series(sales).transform(lambda s: s.rolling(window, min_periods=window).mean())
+    return _rolling(sales, sales["units_sold"], window, "mean", window)
 
 
 def rolling_std(sales: pd.DataFrame, window: int) -> pd.Series:
     """Standard deviation of units over the `window` periods ending with the row's period."""
-    return _units_by_series(sales).transform(lambda s: s.rolling(window, min_periods=window).std())
+    return _rolling(sales, sales["units_sold"], window, "std", window)
+
+
+def zero_share(sales: pd.DataFrame, window: int) -> pd.Series:
+    """Share of the `window` periods ending with the row's period that sold nothing (intermittency)."""
+    return _rolling(sales, (sales["units_sold"] <= 0).astype("float64"), window, "mean", window)
+
+
+def periods_since(flag: pd.Series, sales: pd.DataFrame, cap: int) -> pd.Series:
+    """Periods since `flag` last held (0 when it holds now), capped: `cap` means not in the last cap periods."""
+    position = _by_series(sales).cumcount().astype("float64")
+    last = position.where(flag.to_numpy()).groupby([sales[k] for k in SERIES_KEYS], sort=False).ffill()
+    return (position - last).fillna(cap).clip(upper=cap)
+
+
+def periods_since_sale(sales: pd.DataFrame, cap: int) -> pd.Series:
+    return periods_since(sales["units_sold"] > 0, sales, cap)
 
 
 def price(sales: pd.DataFrame) -> pd.Series:
@@ -112,14 +135,38 @@ def price(sales: pd.DataFrame) -> pd.Series:
     return sales["price"].astype("float64") if "price" in sales else pd.Series(np.nan, index=sales.index)
 
 
+def price_ratio(sales: pd.DataFrame, window: int) -> pd.Series:
+    """Price relative to its mean over the `window` periods ending with the row's (a discount is < 1)."""
+    prices = price(sales)
+    return prices / _rolling(sales, prices, window, "mean", 1)
+
+
 def on_promo(sales: pd.DataFrame) -> pd.Series:
     """1.0 when the SKU was on promotion in the row's period, else 0.0."""
     return sales["on_promo"].astype("float64") if "on_promo" in sales else pd.Series(0.0, index=sales.index)
 
 
-def compute_features(sales: pd.DataFrame, spec: FeatureSpec = DAILY) -> pd.DataFrame:
-    """All history and price features for every (store, sku, period) row of `sales`."""
-    sales = complete_calendar(sales, spec.frequency)
+def periods_since_promo(sales: pd.DataFrame, cap: int) -> pd.Series:
+    return periods_since(on_promo(sales) > 0, sales, cap)
+
+
+def compute_features(
+    sales: pd.DataFrame,
+    spec: FeatureSpec = DAILY,
+    *,
+    first_seen: pd.DataFrame | None = None,
+    since: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """History and price features of every series and period with a row in the last `min_history` periods.
+
+    `sales` may be a slice: features of periods from `since` on are exact when it holds the
+    `spec.lookback` periods before `since`, and `first_seen` (store_id, sku_id, first_period)
+    tells which series existed before the slice.
+    """
+    long = spec.long_window
+    sales = complete_calendar(
+        sales, spec.frequency, first_seen=first_seen, trailing=spec.min_history - 1, price_fill_limit=PRICE_FILL_LIMIT
+    )
     out = sales[[*SERIES_KEYS]].copy()
     out["event_timestamp"] = pd.to_datetime(sales["date"]).dt.tz_localize("UTC")
     for k in spec.lags:
@@ -128,28 +175,26 @@ def compute_features(sales: pd.DataFrame, spec: FeatureSpec = DAILY) -> pd.DataF
         out[f"mean_{w}"] = rolling_mean(sales, w)
     for w in spec.windows:
         out[f"std_{w}"] = rolling_std(sales, w)
+    out[f"zero_share_{long}"] = zero_share(sales, long)
+    out["periods_since_sale"] = periods_since_sale(sales, long)
     out["price"] = price(sales)
+    out[f"price_ratio_{long}"] = price_ratio(sales, long)
     out["on_promo"] = on_promo(sales)
-    return out
+    out["periods_since_promo"] = periods_since_promo(sales, long)
+    # A series keeps feature rows while it had a row within the last min_history periods.
+    recent = _rolling(sales, sales[OBSERVED].astype("float64"), spec.min_history, "sum", 1) > 0
+    out = out[recent.to_numpy()]
+    if since is not None:
+        out = out[out["event_timestamp"] >= pd.Timestamp(since).tz_localize("UTC")]
+    return out.reset_index(drop=True)
+
+
+def first_seen(sales: pd.DataFrame) -> pd.DataFrame:
+    """The first period of each series in `sales`: store_id, sku_id, first_period."""
+    firsts = sales.groupby(list(SERIES_KEYS), sort=True)["date"].min().rename("first_period")
+    return firsts.reset_index().assign(first_period=lambda f: pd.to_datetime(f["first_period"]))
 
 
 def series_scale(features: pd.DataFrame, spec: FeatureSpec = DAILY) -> np.ndarray:
     """Per-row target scale, so slow and fast movers train on comparable numbers."""
     return features[spec.scale_feature].to_numpy(dtype="float64") + 1.0
-
-
-def target_dates(origin: pd.Timestamp, horizon: int, frequency: str = "D") -> pd.DatetimeIndex:
-    """The labels of the periods forecast from one origin."""
-    return periods_after(origin, horizon, frequency)
-
-
-def target_calendar(origin_dates: pd.Series | pd.DatetimeIndex, horizon: int, frequency: str = "D") -> np.ndarray:
-    """One-hot calendar position of each target period d+1..d+H: shape (rows, horizon, width).
-
-    Day of week for daily data, month of year for weekly and monthly data.
-    """
-    origins = period_ordinals(origin_dates, frequency)
-    targets = origins[:, None] + np.arange(1, horizon + 1)[None, :]
-    dates = from_ordinals(targets.ravel(), frequency)
-    position = dates.dayofweek if frequency == "D" else dates.month - 1
-    return np.eye(CALENDAR_WIDTHS[frequency], dtype="float32")[np.asarray(position).reshape(targets.shape)]

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from training.bundle import BundleMeta, ForecasterBundle, build_model
-from training.dataset import Tensors, split_by_origin, to_tensors
+from training.dataset import Tensors, split_by_origin, to_tensors, vocabularies
 from training.device import Accelerator, pick_accelerator
 from training.features import DAILY, FeatureSpec
 from training.model import pinball_loss
@@ -67,8 +67,9 @@ def train_forecaster(
         "store_index": {s: i for i, s in enumerate(stores)},
         "sku_index": {s: i for i, s in enumerate(skus)},
     }
-    fit = to_tensors(fit_rows, horizon=config.horizon, with_target=True, spec=spec, **index)
-    val = to_tensors(val_rows, horizon=config.horizon, with_target=True, spec=spec, **index)
+    vocab = vocabularies(training_set)
+    fit = to_tensors(fit_rows, horizon=config.horizon, with_target=True, spec=spec, vocab=vocab, **index)
+    val = to_tensors(val_rows, horizon=config.horizon, with_target=True, spec=spec, vocab=vocab, **index)
 
     meta = BundleMeta(
         horizon=config.horizon,
@@ -83,6 +84,7 @@ def train_forecaster(
         frequency=spec.frequency,
         lags=list(spec.lags),
         windows=list(spec.windows),
+        vocabularies=vocab,
     )
     model = build_model(meta).to(accelerator.device)
     step_model = torch.compile(model) if config.compile else model

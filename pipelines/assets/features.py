@@ -1,52 +1,103 @@
-"""Stage 3: features computed offline, registered in Feast and materialized online."""
+"""Stage 3: features of the new periods only, registered in Feast and materialized online incrementally.
 
-from datetime import timedelta
+Both assets share raw_sales' partitions. A run over some periods reads only the lookback those
+periods need, rewrites their feature files and those of the later periods that read them, and
+materializes exactly that span into the online store.
+"""
+
+from datetime import date
 
 import dagster as dg
 import pandas as pd
+from dagster import AssetExecutionContext
 
+from demandops.contract import read_master
+from demandops.frequency import from_ordinals, period_ordinals
 from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
-from feature_repo.store import feature_source_path
+from feature_repo.sources import count_period_rows, write_period_features, write_static_features
+from feature_repo.store import materialize_span
+from pipelines.assets.ingestion import raw_sales
+from pipelines.lake import FirstSeen, read_lake_periods
+from pipelines.partitions import SALES_DAYS
 from pipelines.resources import DemandopsResource
 from training.features import compute_features
+from training.static_features import sku_attributes, store_attributes
 
 
-@dg.asset(group_name="features", kinds={"pandas", "parquet"})
-def sales_features(raw_sales: pd.DataFrame, demandops: DemandopsResource) -> dg.MaterializeResult:
-    """Per-series features in periods of the data's frequency (lags, rolling stats, price, promo): the Feast source."""
-    spec = demandops.feature_spec()
-    features = compute_features(raw_sales, spec)
-    path = feature_source_path(demandops.settings())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    features.to_parquet(path, index=False)
+def affected_span(keys: list[str], frequency: str, lookback: int, newest: str) -> tuple[date, date]:
+    """The periods whose features change when `keys` change: from the first key to `lookback` periods on."""
+    first, last = min(keys), max(keys)
+    reach = from_ordinals(period_ordinals([last], frequency) + lookback, frequency)[0].date()
+    return date.fromisoformat(first), min(reach, date.fromisoformat(max(newest, last)))
+
+
+@dg.asset(
+    partitions_def=SALES_DAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[raw_sales],
+    group_name="features",
+    kinds={"pandas", "parquet"},
+)
+def sales_features(context: AssetExecutionContext, demandops: DemandopsResource) -> dg.MaterializeResult:
+    """Per-series features of the run's periods (lags, windows, intermittency, price, promo): Feast's source."""
+    settings, spec = demandops.settings(), demandops.feature_spec()
+    lake = settings.lake_dir / "raw_sales"
+    newest = max(SALES_DAYS.get_partition_keys(dynamic_partitions_store=context.instance))
+    start, end = affected_span(context.partition_keys, spec.frequency, spec.lookback, newest)
+    history_start = from_ordinals(period_ordinals([start], spec.frequency) - spec.lookback, spec.frequency)[0]
+    sales = read_lake_periods(lake, history_start.date(), end)
+    first_seen = FirstSeen(settings.lake_dir / "sales_features")
+    features = compute_features(sales, spec, first_seen=first_seen.read(), since=pd.Timestamp(start))
+    first_seen.update(sales)
+    written = write_period_features(settings.feast_dir, features)
+    stores, skus = (
+        store_attributes(read_master(settings.data, "stores")),
+        sku_attributes(read_master(settings.data, "skus")),
+    )
+    write_static_features(settings.feast_dir, stores, skus)
     return dg.MaterializeResult(
         metadata={
             "rows": len(features),
-            "path": dg.MetadataValue.path(str(path)),
-            "latest_event": str(features["event_timestamp"].max()),
-            "null_share": float(features.isna().mean().mean()),
+            "periods_written": len(written),
+            "first_period": written[0] if written else "",
+            "last_period": written[-1] if written else "",
+            "history_read_from": history_start.date().isoformat(),
+            "sales_rows_read": len(sales),
             "frequency": spec.frequency,
             "features": spec.feature_names,
+            "null_share": dg.MetadataValue.json(
+                features[spec.history_features + spec.price_features].isna().mean().round(4).to_dict()
+            ),
         }
     )
 
 
-@dg.asset(deps=[sales_features], group_name="features", kinds={"feast", "sqlite"})
-def online_features(demandops: DemandopsResource) -> dg.MaterializeResult:
-    """Feast registry applied and the latest features materialized into the online store."""
-    settings = demandops.settings()
+@dg.asset(
+    partitions_def=SALES_DAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[sales_features],
+    group_name="features",
+    kinds={"feast"},
+)
+def online_features(context: AssetExecutionContext, demandops: DemandopsResource) -> dg.MaterializeResult:
+    """The feature registry applied, and the periods the run changed materialized into the online store."""
+    settings, spec = demandops.settings(), demandops.feature_spec()
     store = demandops.feature_store()
-    ttl = demandops.feature_ttl()
-    store.apply(feature_objects(feature_source_path(settings), demandops.feature_spec(), ttl))
-    latest = pd.read_parquet(feature_source_path(settings), columns=["event_timestamp"])["event_timestamp"].max()
-    # Serving needs each series' newest row; the TTL window is all an online read may use.
-    start = (latest - ttl).to_pydatetime()
-    store.materialize(start_date=start, end_date=(latest + timedelta(days=1)).to_pydatetime())
+    store.apply(feature_objects(settings.feast_dir, spec, demandops.feature_ttl()))
+    newest = max(SALES_DAYS.get_partition_keys(dynamic_partitions_store=context.instance))
+    start, end = affected_span(context.partition_keys, spec.frequency, spec.lookback, newest)
+    # Online rows are each series' latest; a span that ends before the newest period changed none of them.
+    reaches_newest = end.isoformat() >= newest
+    utc = [pd.Timestamp(d, tz="UTC").to_pydatetime() for d in (start, end)]
+    materialize_span(store, *utc, series=reaches_newest)
+    materialized = count_period_rows(settings.feast_dir, start, end) if reaches_newest else 0
     return dg.MaterializeResult(
         metadata={
             "feature_service": FEATURE_SERVICE_NAME,
             "online_store": store.config.online_store.type,
-            "materialized_from": str(start),
-            "online_freshness": str(latest),
+            "materialized_from": start.isoformat(),
+            "materialized_to": end.isoformat(),
+            "rows_materialized": materialized,
+            "online_freshness": end.isoformat(),
         }
     )

@@ -1,76 +1,132 @@
-"""Feast itself, on a real registry, file offline store and SQLite online store."""
+"""Feast itself on a real registry and offline store, with the SQLite and the Redis online store.
+
+The point-in-time join is compared with an independent reference (pandas merge_asof, backward,
+within the TTL) on every feature; a deliberately leaky join must fail that comparison.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from demandops.settings import Settings
-from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
-from feature_repo.store import feature_source_path, open_store
+from feature_repo.definitions import DAILY_TTL, FEATURE_SERVICE_NAME
+from feature_repo.sources import PERIODS_DIRNAME
+from feature_repo.store import materialize_span
 from serving.predictor import online_features
+from tests.conftest import apply_features, production_settings
 from training.dataset import entity_rows
-from training.features import DAILY, compute_features
+from training.features import DAILY
+
+KEYS = ["store_id", "sku_id"]
+SERIES_FEATURES = DAILY.history_features + DAILY.price_features
 
 
-@pytest.fixture
-def applied(settings: Settings, small_sales: pd.DataFrame):
-    settings.ensure_state_dirs()
-    features = compute_features(small_sales)
-    features.to_parquet(feature_source_path(settings), index=False)
-    store = open_store(settings)
-    store.apply(feature_objects(feature_source_path(settings)))
-    return store, features
+@pytest.fixture(params=["sqlite", "redis"])
+def applied(request, settings: Settings, small_data, tmp_path):
+    if request.param == "redis":
+        settings = production_settings(tmp_path, redis_url=request.getfixturevalue("redis_db"))
+    return apply_features(settings, small_data)
 
 
-def test_join_returns_one_row_per_entity_row_with_the_features_of_that_day(applied, small_sales) -> None:
-    store, features = applied
-    entities = entity_rows(small_sales, horizon=7).sample(200, random_state=0)
-    joined = store.get_historical_features(
-        entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE_NAME)
-    ).to_df()
-    assert len(joined) == len(entities)
-    expected = entities.merge(features, on=["store_id", "sku_id", "event_timestamp"])
-    merged = joined.merge(expected, on=["store_id", "sku_id", "event_timestamp"], suffixes=("", "_direct"))
-    assert len(merged) == len(entities)
-    pd.testing.assert_series_equal(
-        merged["lag_7"].astype("float32"), merged["lag_7_direct"].astype("float32"), check_names=False
+def historical(store, entities: pd.DataFrame) -> pd.DataFrame:
+    features = store.get_feature_service(FEATURE_SERVICE_NAME)
+    return store.get_historical_features(entity_df=entities, features=features).to_df()
+
+
+def reference_join(entities: pd.DataFrame, features: pd.DataFrame, direction: str = "backward") -> pd.DataFrame:
+    """For each entity row, the newest feature row of its series stamped at or before it, within the TTL."""
+    right = features.rename(columns={"event_timestamp": "feature_ts"}).sort_values("feature_ts")
+    return pd.merge_asof(
+        entities.sort_values("event_timestamp"),
+        right,
+        left_on="event_timestamp",
+        right_on="feature_ts",
+        by=KEYS,
+        direction=direction,
+        tolerance=DAILY_TTL,
     )
 
 
-def test_values_stamped_after_the_entity_row_never_leak(applied, small_sales) -> None:
+def assert_matches_reference(joined: pd.DataFrame, reference: pd.DataFrame) -> None:
+    """Every series feature of every row equals the reference join's value (NaN where it has none)."""
+    on = [*KEYS, "event_timestamp"]
+    both = joined.merge(reference, on=on, suffixes=("", "_ref"), validate="one_to_one")
+    assert len(both) == len(reference), "every entity row is in both joins"
+    for name in SERIES_FEATURES:
+        got = both[name].to_numpy("float32")
+        want = both[f"{name}_ref"].to_numpy("float32")
+        same = np.isclose(got, want, rtol=1e-6, equal_nan=True)
+        assert same.all(), f"{name}: {(~same).sum()} rows differ from the point-in-time reference"
+
+
+def entities_sample(sales: pd.DataFrame, n: int = 300) -> pd.DataFrame:
+    rows = entity_rows(sales, horizon=7).sample(n, random_state=0)[[*KEYS, "event_timestamp"]]
+    # Half of them asked at noon, between two feature stamps.
+    shifted = rows.iloc[: n // 2].assign(event_timestamp=lambda f: f["event_timestamp"] + timedelta(hours=12))
+    return pd.concat([shifted, rows.iloc[n // 2 :]], ignore_index=True).drop_duplicates([*KEYS, "event_timestamp"])
+
+
+def test_join_equals_the_point_in_time_reference_on_every_feature(applied, small_sales) -> None:
     store, features = applied
-    series = features[["store_id", "sku_id"]].iloc[0]
+    entities = entities_sample(small_sales)
+    assert_matches_reference(historical(store, entities), reference_join(entities, features))
+
+
+def test_a_leaky_join_fails_the_reference_comparison(applied, small_sales) -> None:
+    """The comparison can fail: a join that looks forward in time (a leak) is caught."""
+    _store, features = applied
+    entities = entities_sample(small_sales)
+    leaky = reference_join(entities, features, direction="forward").drop(columns="feature_ts")
+    with pytest.raises(AssertionError, match="differ from the point-in-time reference"):
+        assert_matches_reference(leaky, reference_join(entities, features))
+
+
+def test_values_stamped_after_the_entity_row_never_reach_it(applied, small_sales) -> None:
+    store, features = applied
+    series = features[KEYS].iloc[0]
     day = features["event_timestamp"].sort_values().unique()[60]
-    # Ask half a day before the features of `day` exist: the join must return the previous day's values.
-    entity = pd.DataFrame(
+    own = features[(features["store_id"] == series["store_id"]) & (features["sku_id"] == series["sku_id"])]
+    # A late, poisoned row for the same series, stamped one hour after the entity row.
+    poison = own[own["event_timestamp"] == day].assign(event_timestamp=day + timedelta(hours=13), lag_1=1e6)
+    poison.to_parquet(Path(store.repo_path) / PERIODS_DIRNAME / "late-correction.parquet", index=False)
+    entity = pd.DataFrame({**{k: [series[k]] for k in KEYS}, "event_timestamp": [day + timedelta(hours=12)]})
+    later = entity.assign(event_timestamp=day + timedelta(hours=14))
+    assert historical(store, entity)["lag_1"].item() == pytest.approx(
+        own[own["event_timestamp"] == day]["lag_1"].item()
+    )
+    assert historical(store, later)["lag_1"].item() == pytest.approx(1e6), "the poisoned row is visible once due"
+
+
+def test_row_count_equals_entity_count_even_without_features(applied, small_sales) -> None:
+    store, features = applied
+    entities = entities_sample(small_sales, 100)
+    first = features["event_timestamp"].min()
+    strangers = pd.DataFrame(
         {
-            "store_id": [series["store_id"]],
-            "sku_id": [series["sku_id"]],
-            "event_timestamp": [day - timedelta(hours=12)],
+            "store_id": ["S999", "S000"],
+            "sku_id": ["P0000", "P0000"],
+            "event_timestamp": [first, first - timedelta(days=30)],
         }
     )
-    joined = store.get_historical_features(entity_df=entity, features=["demand_history_fv:lag_1"]).to_df()
-    own = features[(features["store_id"] == series["store_id"]) & (features["sku_id"] == series["sku_id"])]
-    previous_day = own[own["event_timestamp"] == day - timedelta(days=1)]["lag_1"].item()
-    assert joined["lag_1"].item() == pytest.approx(previous_day)
+    joined = historical(store, pd.concat([entities, strangers], ignore_index=True))
+    assert len(joined) == len(entities) + 2
+    unknown = joined[joined["store_id"] == "S999"]
+    assert unknown["lag_1"].isna().all() and (unknown["sku_category"].notna()).all(), "static views still join"
 
 
 def test_online_store_serves_the_latest_day_in_one_lookup(applied) -> None:
     store, features = applied
     latest = features["event_timestamp"].max()
-    store.materialize(
-        start_date=(latest - timedelta(days=3)).to_pydatetime(),
-        end_date=(latest + timedelta(days=1)).to_pydatetime(),
-    )
-    pairs = list(features[["store_id", "sku_id"]].drop_duplicates().itertuples(index=False, name=None))
-    online = online_features(store, FEATURE_SERVICE_NAME, DAILY.feature_names, pairs)
-    assert len(online) == len(pairs)
-    assert (online["event_timestamp"] == latest).all()
-    newest = features[features["event_timestamp"] == latest].set_index(["store_id", "sku_id"])["mean_28"]
-    got = online.set_index(["store_id", "sku_id"])["mean_28"]
-    pd.testing.assert_series_equal(
-        got.sort_index(), newest.sort_index().astype(got.dtype), check_names=False, rtol=1e-6
-    )
+    materialize_span(store, (latest - timedelta(days=3)).to_pydatetime(), latest.to_pydatetime())
+    pairs = list(features[KEYS].drop_duplicates().itertuples(index=False, name=None))
+    online = online_features(store, FEATURE_SERVICE_NAME, DAILY, pairs)
+    assert len(online) == len(pairs) and (online["event_timestamp"] == latest).all()
+    newest = features[features["event_timestamp"] == latest].set_index(KEYS)[SERIES_FEATURES]
+    got = online.set_index(KEYS)[SERIES_FEATURES].sort_index()
+    pd.testing.assert_frame_equal(got, newest.sort_index().astype(got.dtypes.to_dict()), check_exact=False, rtol=1e-6)
+    assert set(online["sku_category"]) <= {"snacks", "beverages", "grocery", "household"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ from demandops import lineage
 from demandops.contract import partition_dates, partition_path
 from demandops.datasets import append_days
 from demandops.settings import Settings
+from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
 from pipelines.definitions import build_definitions
 from pipelines.partitions import SALES_DAYS, register_days
 from pipelines.resources import DemandopsResource
@@ -20,7 +22,8 @@ from pipelines.run import open_instance
 from pipelines.sensors import new_sales_days
 
 CHAIN = ["raw_sales", "sales_features", "online_features", "training_set", "trained_model", "model_evaluation", "bento"]
-RAW, FEATURES = dg.AssetKey("raw_sales"), dg.AssetKey("sales_features")
+CHECKS = [check_raw_sales_expectations, check_training_set_nulls]
+RAW, FEATURES, ONLINE = dg.AssetKey("raw_sales"), dg.AssetKey("sales_features"), dg.AssetKey("online_features")
 
 
 @pytest.fixture
@@ -50,8 +53,9 @@ def test_every_stage_is_one_connected_graph(tracked: Settings) -> None:
         dg.AssetKey("model_evaluation"),
         dg.AssetKey("trained_model"),
     }
-    [check] = graph.asset_check_keys
-    assert check.name == "check_raw_sales_expectations"
+    checks = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
+    assert checks == {"check_raw_sales_expectations": "raw_sales", "check_training_set_nulls": "training_set"}
+    assert all(spec.blocking for check in CHECKS for spec in check.check_specs)
     assert defs.resolve_sensor_def("new_sales_days") is not None
 
 
@@ -115,3 +119,27 @@ def test_launchpad_config_maps_onto_the_training_loop_config() -> None:
     config = TrainConfig(horizon=7, **edited.model_dump())
     assert (config.epochs, config.learning_rate, config.device) == (3, 0.01, "cpu")
     assert TrainingConfig().model_dump() == {k: getattr(TrainConfig(horizon=1), k) for k in TrainingConfig.model_fields}
+
+
+def test_appending_one_day_computes_and_materializes_only_that_day(tracked: Settings) -> None:
+    days = partition_dates(tracked.data)
+    with open_instance(tracked) as instance:
+        assert ingest(tracked, instance, days[0].isoformat(), days[-1].isoformat(), RAW, FEATURES, ONLINE).success
+        [new_day] = [d.isoformat() for d in append_days(tracked.data, 1)]
+        lineage.track(tracked.project_dir, tracked.data)
+        result = ingest(tracked, instance, new_day, new_day, RAW, FEATURES, ONLINE)
+        assert result.success
+        [features] = result.asset_materializations_for_node("sales_features")
+        meta = {k: v.value for k, v in features.metadata.items()}
+        assert (meta["periods_written"], meta["first_period"], meta["last_period"]) == (1, new_day, new_day)
+        lookback = DemandopsResource.from_settings(tracked).feature_spec().lookback
+        assert meta["history_read_from"] == (date.fromisoformat(new_day) - timedelta(days=lookback)).isoformat()
+        [online] = result.asset_materializations_for_node("online_features")
+        meta = {k: v.value for k, v in online.metadata.items()}
+        assert (meta["materialized_from"], meta["materialized_to"]) == (new_day, new_day)
+        assert meta["rows_materialized"] == features.metadata["rows"].value
+        store = DemandopsResource.from_settings(tracked).feature_store()
+        served = store.get_online_features(
+            features=["demand_history_fv:lag_1"], entity_rows=[{"store_id": "S000", "sku_id": "P0000"}]
+        ).to_dict(include_event_timestamps=True)
+        assert pd.Timestamp(served["lag_1__ts"][0], unit="s").date().isoformat() == new_day

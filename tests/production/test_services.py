@@ -8,23 +8,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import psycopg2
 import pytest
 import redis
 
-from demandops.settings import ProductionServices, Settings
-from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
-from feature_repo.store import feature_source_path, open_store
+from feature_repo.definitions import FEATURE_SERVICE_NAME
 from lifecycle.registry import ModelRegistry
 from lifecycle.states import State
 from serving.predictor import online_features
-from training.features import DAILY, compute_features
+from tests.conftest import REDIS_HOST, REDIS_PORT, REDIS_TEST_DB, apply_features, production_settings
+from training.features import DAILY
 from training.tracking import use_experiment
 
 pytestmark = pytest.mark.production
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_HOST, REDIS_PORT, REDIS_TEST_DB = "127.0.0.1", 6379, 13
 
 
 @pytest.fixture
@@ -44,26 +41,6 @@ def database() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
         admin.close()
-
-
-@pytest.fixture
-def redis_db() -> Iterator[str]:
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.skip(f"Redis at {REDIS_HOST}:{REDIS_PORT} cannot be reached: {exc}")
-    client.flushdb()
-    yield f"{REDIS_HOST}:{REDIS_PORT},db={REDIS_TEST_DB}"
-    client.flushdb()
-
-
-def production_settings(tmp_path: Path, *, postgres_url: str = "", redis_url: str = "") -> Settings:
-    services = ProductionServices(
-        postgres_url=postgres_url or ProductionServices().postgres_url,
-        redis_url=redis_url or ProductionServices().redis_url,
-    )
-    return Settings(profile="production", project_dir=tmp_path, production=services)
 
 
 class Echo(mlflow.pyfunc.PythonModel):
@@ -87,16 +64,10 @@ def test_lifecycle_runs_on_the_postgres_mlflow_backend(tmp_path: Path, database:
         assert cur.fetchall() == [("Training", "Trained", "applied"), ("Trained", "Rejected", "applied")]
 
 
-def test_feast_materializes_into_redis_and_serves_online(
-    tmp_path: Path, redis_db: str, small_sales: pd.DataFrame
-) -> None:
+def test_feast_materializes_into_redis_and_serves_online(tmp_path: Path, redis_db: str, small_data) -> None:
     settings = production_settings(tmp_path, redis_url=redis_db)
-    settings.ensure_state_dirs()
-    features = compute_features(small_sales)
-    features.to_parquet(feature_source_path(settings), index=False)
-    store = open_store(settings)
+    store, features = apply_features(settings, small_data)
     assert store.config.online_store.type == "redis"
-    store.apply(feature_objects(feature_source_path(settings)))
     latest = features["event_timestamp"].max()
     store.materialize(
         start_date=(latest - timedelta(days=2)).to_pydatetime(),
@@ -104,6 +75,6 @@ def test_feast_materializes_into_redis_and_serves_online(
     )
     assert redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB).dbsize() > 0
     pairs = [("S000", "P0000"), ("S001", "P0003")]
-    online = online_features(store, FEATURE_SERVICE_NAME, DAILY.feature_names, pairs)
+    online = online_features(store, FEATURE_SERVICE_NAME, DAILY, pairs)
     assert list(zip(online["store_id"], online["sku_id"], strict=True)) == pairs
     assert (online["event_timestamp"] == latest).all()

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 
 from training.baselines import seasonal_naive
+from training.calendar import target_calendar
 from training.dataset import entity_rows, split_by_origin
-from training.features import compute_features, target_calendar
+from training.features import compute_features
 
 
 def _one_series(small_sales: pd.DataFrame) -> pd.DataFrame:

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from demandops.settings import Settings
+from training.calendar import target_calendar, target_dates
 from training.dataset import entity_rows
-from training.features import FeatureSpec, compute_features, target_calendar, target_dates
+from training.features import FeatureSpec, compute_features
 
 
 def monthly_series(skip: str | None = None) -> pd.DataFrame:
