@@ -7,32 +7,12 @@ from collections.abc import Sequence
 import pandas as pd
 from feast import FeatureStore
 
-from demandops.errors import FeatureStoreError, UnknownSeriesError
+from demandops.errors import UnknownSeriesError
 from demandops.frequency import PERIOD_NAMES
+from serving.online import start_reader
 from serving.schemas import ForecastItem, ForecastResult, QuantileForecast
 from training.bundle import ForecasterBundle
 from training.calendar import target_dates
-from training.features import FeatureSpec
-
-
-def online_features(
-    store: FeatureStore, service_name: str, spec: FeatureSpec, pairs: Sequence[tuple[str, str]]
-) -> pd.DataFrame:
-    """Latest features of each (store, sku) pair, with the period they describe, in one lookup."""
-    feature_names, history_features = spec.feature_names, spec.history_features
-    response = store.get_online_features(
-        features=store.get_feature_service(service_name),
-        entity_rows=[{"store_id": s, "sku_id": k} for s, k in pairs],
-    ).to_dict(include_event_timestamps=True)
-    frame = pd.DataFrame({name: response[name] for name in ["store_id", "sku_id", *feature_names]})
-    # The period the features describe: the newest stamp of the per-period views (static rows are undated).
-    stamps = pd.DataFrame({n: response[f"{n}__ts"] for n in history_features}).max(axis=1)
-    missing = frame.loc[stamps <= 0, ["store_id", "sku_id"]]
-    if not missing.empty:
-        pairs_missing = ", ".join(f"{s}/{k}" for s, k in missing.itertuples(index=False))
-        raise FeatureStoreError(f"the online store holds no features for {pairs_missing}; is it materialized?")
-    frame["event_timestamp"] = pd.to_datetime(stamps, unit="s", utc=True)
-    return frame
 
 
 class Predictor:
@@ -40,8 +20,9 @@ class Predictor:
 
     def __init__(self, bundle: ForecasterBundle, store: FeatureStore, *, model_version: str):
         self.bundle = bundle
-        self.store = store
         self.model_version = model_version
+        meta = bundle.meta
+        self.features = start_reader(store, meta.feature_service, meta.spec, stores=meta.stores, skus=meta.skus)
 
     def forecast(self, items: Sequence[ForecastItem]) -> list[ForecastResult]:
         horizon = self.bundle.meta.horizon
@@ -53,8 +34,7 @@ class Predictor:
         if unknown:
             raise UnknownSeriesError(unknown)
         pairs = list(dict.fromkeys((i.store_id, i.sku_id) for i in items))
-        meta = self.bundle.meta
-        features = online_features(self.store, meta.feature_service, meta.spec, pairs)
+        features = self.features.lookup(pairs)
         quantiles = self.bundle.predict(features)
         row_of = {pair: n for n, pair in enumerate(pairs)}
         return [self._result(item, features, quantiles, row_of[(item.store_id, item.sku_id)]) for item in items]

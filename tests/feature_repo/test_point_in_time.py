@@ -17,7 +17,7 @@ from demandops.settings import Settings
 from feature_repo.definitions import DAILY_TTL, FEATURE_SERVICE_NAME
 from feature_repo.sources import PERIODS_DIRNAME
 from feature_repo.store import materialize_span
-from serving.predictor import online_features
+from serving.online import online_features
 from tests.conftest import apply_features, production_settings
 from training.dataset import entity_rows
 from training.features import DAILY

@@ -15,7 +15,7 @@ import redis
 from feature_repo.definitions import FEATURE_SERVICE_NAME
 from lifecycle.registry import ModelRegistry
 from lifecycle.states import State
-from serving.predictor import online_features
+from serving.online import online_features
 from tests.conftest import REDIS_HOST, REDIS_PORT, REDIS_TEST_DB, apply_features, production_settings
 from training.features import DAILY
 from training.tracking import use_experiment

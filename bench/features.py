@@ -1,0 +1,215 @@
+"""Feast benchmark: online lookups (SQLite vs Redis), training-set retrieval (file vs DuckDB), and
+incremental vs full materialization. Variants run side by side, alternating; medians and ratios are
+printed and written to bench/results/features.json.
+
+    .venv/bin/python -m bench.features [--lookups 300]     # online, default retrieval, materialization
+    .venv/bin/python -m bench.features --large              # then the large preset (about 20 minutes)
+
+Online lookups go through serving.predictor.online_features, the path the Bento uses. Redis is the
+server on localhost (db 12, flushed before and after); it is skipped, and said so, if unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import redis
+from feast import FeatureStore, RepoConfig
+
+from bench.large_features import file_store_seconds, large_retrieval
+from demandops.frequency import from_ordinals, period_ordinals
+from demandops.simulator import PRESETS, Preset, simulate
+from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
+from feature_repo.sources import write_period_features, write_static_features
+from feature_repo.store import materialize_span
+from serving.online import OnlineFeatureReader, start_reader
+from training.dataset import entity_rows
+from training.features import DAILY, compute_features, first_seen
+from training.static_features import sku_attributes, store_attributes
+
+RESULT = Path(__file__).parent / "results" / "features.json"
+REDIS_DB = "127.0.0.1:6379,db=12"
+# 16 stores x 25 SKUs: 400 series, so a lookup of 256 distinct entities exists.
+LOOKUP_PRESET = Preset(n_stores=16, n_skus=25, n_days=120)
+
+
+def make_store(root: Path, name: str, online: dict, offline: str = "duckdb") -> FeatureStore:
+    config = RepoConfig(
+        project=f"bench_{name}",
+        provider="local",
+        registry=str(root / f"{name}_registry.db"),
+        online_store=online,
+        offline_store={"type": offline},
+        entity_key_serialization_version=3,
+    )
+    store = FeatureStore(config=config)
+    store.apply(feature_objects(root / "sources"))
+    return store
+
+
+def write_sources(root: Path, data) -> pd.DataFrame:
+    features = compute_features(data.sales)
+    write_period_features(root / "sources", features)
+    write_static_features(root / "sources", store_attributes(data.stores), sku_attributes(data.skus))
+    return features
+
+
+def seconds(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def lookup(reader: OnlineFeatureReader, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    return reader.lookup(pairs)
+
+
+def single_lookups(reader: OnlineFeatureReader, pairs: list[tuple[str, str]]) -> None:
+    for pair in pairs:
+        reader.lookup([pair])
+
+
+def redis_reachable() -> bool:
+    try:
+        return bool(redis.Redis(db=12, socket_connect_timeout=2).ping())
+    except redis.ConnectionError:
+        return False
+
+
+def online_lookups(root: Path, lookups: int) -> dict:
+    root.mkdir(parents=True, exist_ok=True)
+    data = simulate(LOOKUP_PRESET)
+    features = write_sources(root, data)
+    latest = features["event_timestamp"].max().to_pydatetime()
+    stores = {"sqlite": make_store(root, "sqlite", {"type": "sqlite", "path": str(root / "online.db")})}
+    if redis_reachable():
+        redis.Redis(db=12).flushdb()
+        stores["redis"] = make_store(root, "redis", {"type": "redis", "connection_string": REDIS_DB})
+    pairs = list(features[["store_id", "sku_id"]].drop_duplicates().itertuples(index=False, name=None))
+    readers = {}
+    for name, store in stores.items():
+        materialize_span(store, latest, latest)
+        # The reader the Bento keeps: service resolved once, static attributes read at start-up.
+        readers[name] = start_reader(
+            store, FEATURE_SERVICE_NAME, DAILY, stores=data.stores["store_id"], skus=data.skus["sku_id"]
+        )
+    rng = np.random.default_rng(0)
+    result = {"redis": "measured" if "redis" in stores else "unreachable, skipped", "sizes": {}}
+    for size in (1, 64, 256):
+        times = {name: [] for name in stores}
+        for _ in range(lookups):
+            sample = [pairs[i] for i in rng.choice(len(pairs), size, replace=False)]
+            for name, reader in readers.items():
+                times[name].append(seconds(lookup, reader, sample))
+        result["sizes"][size] = {
+            name: {"p50_ms": 1e3 * np.percentile(t, 50), "p99_ms": 1e3 * np.percentile(t, 99)}
+            for name, t in times.items()
+        }
+        print(
+            f"online lookup of {size:>3}: "
+            + "  ".join(
+                f"{n} p50 {v['p50_ms']:.2f} ms p99 {v['p99_ms']:.2f} ms" for n, v in result["sizes"][size].items()
+            )
+        )
+    batched = {}
+    for name, reader in readers.items():
+        sample = pairs[:256]
+        one_batch = statistics.median(seconds(lookup, reader, sample) for _ in range(20))
+        singles = statistics.median(seconds(single_lookups, reader, sample) for _ in range(3))
+        batched[name] = {
+            "batched_per_entity_ms": 1e3 * one_batch / 256,
+            "single_per_entity_ms": 1e3 * singles / 256,
+            "single_over_batched": singles / one_batch,
+        }
+        print(f"{name}: 256 single lookups cost {singles / one_batch:.1f}x one batched lookup of 256")
+    result["batched_vs_single_256"] = batched
+    if "redis" in stores:
+        redis.Redis(db=12).flushdb()
+    return result
+
+
+def retrieval(root: Path, repeats: int) -> dict:
+    """DuckDB on samples and on the whole default training set; the file store (dask) once, capped."""
+    data = simulate(PRESETS["default"])
+    write_sources(root, data)
+    entities = entity_rows(data.sales, horizon=14)
+    duck = make_store(root, "offline_duckdb", {"type": "sqlite", "path": str(root / "duckdb.db")}, "duckdb")
+    result: dict = {"entity_rows_all": len(entities)}
+    for size in (2000, 8000, len(entities)):
+        sample = entities.sample(size, random_state=size)
+        result[f"duckdb_{size}_median_s"] = statistics.median(seconds(historical, duck, sample) for _ in range(repeats))
+        print(f"default, {size} entity rows: duckdb {result[f'duckdb_{size}_median_s']:.2f}s")
+    result["file_2000"] = file_store_seconds(root, entities.sample(2000, random_state=2000), limit_s=300)
+    print(f"default, 2000 entity rows: file {result['file_2000']}")
+    return result
+
+
+def historical(store: FeatureStore, entities: pd.DataFrame) -> pd.DataFrame:
+    joined = store.get_historical_features(
+        entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE_NAME)
+    ).to_df()
+    if len(joined) != len(entities):
+        raise AssertionError(f"{len(joined)} rows back for {len(entities)} entity rows")
+    return joined
+
+
+def materialization(root: Path, repeats: int) -> dict:
+    """One new day against the whole history: feature computation, then the online store."""
+    data = simulate(PRESETS["default"])
+    features = write_sources(root, data)
+    store = make_store(root, "materialize", {"type": "sqlite", "path": str(root / "materialize.db")})
+    days = sorted(features["event_timestamp"].unique())
+    first, last = days[0].to_pydatetime(), days[-1].to_pydatetime()
+    newest = pd.Timestamp(last).tz_localize(None)
+    lookback_start = from_ordinals(period_ordinals([newest], "D") - DAILY.lookback, "D")[0]
+    window = data.sales[data.sales["date"] >= lookback_start]
+    seen = first_seen(data.sales[data.sales["date"] < newest])
+    one_day = partial(compute_features, window, DAILY, first_seen=seen, since=newest)
+    timings = {
+        "compute_full_s": [seconds(compute_features, data.sales) for _ in range(repeats)],
+        "compute_one_day_s": [seconds(one_day) for _ in range(repeats)],
+        "materialize_full_s": [seconds(materialize_span, store, first, last) for _ in range(repeats)],
+        "materialize_one_day_s": [seconds(materialize_span, store, last, last) for _ in range(repeats)],
+    }
+    medians = {name: statistics.median(t) for name, t in timings.items()}
+    for stage in ("compute", "materialize"):
+        full, one = medians[f"{stage}_full_s"], medians[f"{stage}_one_day_s"]
+        print(f"{stage}: full history ({len(days)} days) {full:.3f}s, one new day {one:.3f}s ({full / one:.1f}x)")
+        medians[f"{stage}_full_over_one_day"] = full / one
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lookups", type=int, default=300, help="Lookups per size and store.")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--large", action="store_true", help="Only the large-preset retrieval (long), added to the recorded results."
+    )
+    args = parser.parse_args()
+    if args.large:
+        results = json.loads(RESULT.read_text())
+        results["training_set_retrieval"]["large"] = large_retrieval(args.repeats)
+    else:
+        results = {"machine": f"{platform.machine()}, {platform.python_version()}"}
+        with tempfile.TemporaryDirectory() as tmp:
+            results["online_lookup"] = online_lookups(Path(tmp) / "online", args.lookups)
+        with tempfile.TemporaryDirectory() as tmp:
+            results["training_set_retrieval"] = {"default": retrieval(Path(tmp), args.repeats)}
+        with tempfile.TemporaryDirectory() as tmp:
+            results["materialization"] = materialization(Path(tmp), args.repeats)
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(results, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

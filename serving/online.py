@@ -1,0 +1,94 @@
+"""Online feature lookups the way the service does them: one read of the per-period views per batch.
+
+Static attributes (store size and region, SKU category and launch date) do not change between
+batches: they are read once per id and kept, so a batch reads two feature views, not four.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+from feast import FeatureStore
+
+from demandops.errors import FeatureStoreError
+from feature_repo.store import SERIES_VIEWS
+from training.features import FeatureSpec
+
+STATIC_BY_ENTITY = {
+    "store_id": ("store_attributes_fv", ["store_size", "store_region"]),
+    "sku_id": ("sku_attributes_fv", ["sku_category", "sku_launch_date"]),
+}
+
+
+class OnlineFeatureReader:
+    def __init__(self, store: FeatureStore, service_name: str, spec: FeatureSpec):
+        self.store = store
+        self.spec = spec
+        service = store.get_feature_service(service_name)  # resolved once, not per batch
+        self.series_refs = [
+            f"{projection.name}:{feature.name}"
+            for projection in service.feature_view_projections
+            if projection.name in SERIES_VIEWS
+            for feature in projection.features
+        ]
+        self.static: dict[str, dict[str, dict]] = {key: {} for key in STATIC_BY_ENTITY}
+
+    def warm(self, stores: Iterable[str], skus: Iterable[str]) -> None:
+        """Read the static attributes of these ids now (the service does it at start-up)."""
+        self._static("store_id", list(stores))
+        self._static("sku_id", list(skus))
+
+    def _static(self, key: str, ids: list[str]) -> None:
+        missing = [i for i in dict.fromkeys(ids) if i not in self.static[key]]
+        if not missing:
+            return
+        view, names = STATIC_BY_ENTITY[key]
+        response = self.store.get_online_features(
+            features=[f"{view}:{n}" for n in names], entity_rows=[{key: i} for i in missing]
+        ).to_dict()
+        for position, entity in enumerate(response[key]):
+            self.static[key][entity] = {n: response[n][position] for n in names}
+
+    def lookup(self, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+        """Latest features of each (store, sku) pair, with the period they describe, in one read."""
+        response = self.store.get_online_features(
+            features=self.series_refs, entity_rows=[{"store_id": s, "sku_id": k} for s, k in pairs]
+        ).to_dict(include_event_timestamps=True)
+        series = self.spec.history_features + self.spec.price_features
+        frame = pd.DataFrame({name: response[name] for name in ["store_id", "sku_id", *series]})
+        # The period the features describe: the newest stamp of the per-period views.
+        stamps = pd.DataFrame({n: response[f"{n}__ts"] for n in self.spec.history_features}).max(axis=1)
+        missing = frame.loc[stamps <= 0, ["store_id", "sku_id"]]
+        if not missing.empty:
+            pairs_missing = ", ".join(f"{s}/{k}" for s, k in missing.itertuples(index=False))
+            raise FeatureStoreError(f"the online store holds no features for {pairs_missing}; is it materialized?")
+        frame["event_timestamp"] = pd.to_datetime(stamps, unit="s", utc=True)
+        for key in STATIC_BY_ENTITY:
+            self._static(key, list(frame[key]))
+            attributes = pd.DataFrame([self.static[key][i] for i in frame[key]], index=frame.index)
+            frame = frame.join(attributes)
+        return frame
+
+
+def start_reader(
+    store: FeatureStore, service_name: str, spec: FeatureSpec, *, stores: Iterable[str], skus: Iterable[str]
+) -> OnlineFeatureReader:
+    """The reader a serving process keeps, warmed, with the start-up heap frozen.
+
+    Freezing moves everything loaded so far (Feast, pandas, the model) out of the garbage
+    collector's view: full collections over that heap paused lookups for ~300 ms at p99.
+    """
+    reader = OnlineFeatureReader(store, service_name, spec)
+    reader.warm(stores, skus)
+    gc.collect()
+    gc.freeze()
+    return reader
+
+
+def online_features(
+    store: FeatureStore, service_name: str, spec: FeatureSpec, pairs: Sequence[tuple[str, str]]
+) -> pd.DataFrame:
+    """One lookup without a kept reader (tests, scripts)."""
+    return OnlineFeatureReader(store, service_name, spec).lookup(pairs)
