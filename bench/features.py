@@ -26,7 +26,7 @@ import redis
 from feast import FeatureStore, RepoConfig
 
 from bench.large_features import file_store_seconds, large_retrieval
-from demandops.frequency import from_ordinals, period_ordinals
+from demandops.frequency import shift_period
 from demandops.simulator import PRESETS, Preset, simulate
 from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
 from feature_repo.sources import write_period_features, write_static_features
@@ -170,7 +170,7 @@ def materialization(root: Path, repeats: int) -> dict:
     days = sorted(features["event_timestamp"].unique())
     first, last = days[0].to_pydatetime(), days[-1].to_pydatetime()
     newest = pd.Timestamp(last).tz_localize(None)
-    lookback_start = from_ordinals(period_ordinals([newest], "D") - DAILY.lookback, "D")[0]
+    lookback_start = shift_period(newest, -DAILY.lookback, "D")
     window = data.sales[data.sales["date"] >= lookback_start]
     seen = first_seen(data.sales[data.sales["date"] < newest])
     one_day = partial(compute_features, window, DAILY, first_seen=seen, since=newest)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from demandops.contract import partition_dates, read_master, read_sales
 from demandops.datasets import generate
-from demandops.frequency import from_ordinals, period_ordinals
+from demandops.frequency import shift_period
 from feature_repo.sources import write_period_features, write_static_features
 from training.dataset import entity_rows
 from training.features import DAILY, compute_features, first_seen
@@ -35,7 +35,7 @@ def chunked_features(data_dir: Path, source_dir: Path, chunk_days: int = 31) -> 
     for start in range(0, len(days), chunk_days):
         chunk = days[start : start + chunk_days]
         since = pd.Timestamp(chunk[0])
-        first = from_ordinals(period_ordinals([since], "D") - DAILY.lookback, "D")[0].date()
+        first = shift_period(since, -DAILY.lookback, "D").date()
         sales = read_sales(data_dir, [d for d in days if first <= d <= chunk[-1]])
         features = compute_features(sales, DAILY, first_seen=seen, since=since)
         write_period_features(source_dir, features)

@@ -53,6 +53,11 @@ def is_period_label(dates, frequency: str) -> np.ndarray:
     return np.asarray(naive == period_start(naive, frequency))
 
 
+def shift_period(label, count: int, frequency: str) -> pd.Timestamp:
+    """The label `count` periods after `label` (before it when count is negative)."""
+    return from_ordinals(period_ordinals([label], frequency) + count, frequency)[0]
+
+
 def periods_after(origin, count: int, frequency: str) -> pd.DatetimeIndex:
     """Labels of the `count` periods following the one labelled `origin`."""
     first = period_ordinals([origin], frequency)[0]

@@ -20,6 +20,12 @@ FEATURE_SERVICE_NAME = "demand_forecast_v1"
 # A week of daily rows: tolerates a few missing days without serving stale rows.
 DAILY_TTL = timedelta(days=7)
 NEVER_EXPIRES = timedelta(0)
+SERIES_VIEWS = ["demand_history_fv", "price_promo_fv"]  # keyed by (store, sku), one row per period
+# Static views by the join key they are read with: (view, its features).
+STATIC_VIEWS = {
+    "store_id": ("store_attributes_fv", ["store_size", "store_region"]),
+    "sku_id": ("sku_attributes_fv", ["sku_category", "sku_launch_date"]),
+}
 
 store = Entity(name="store", join_keys=["store_id"], value_type=ValueType.STRING, description="A physical store.")
 sku = Entity(name="sku", join_keys=["sku_id"], value_type=ValueType.STRING, description="A stock-keeping unit.")
@@ -45,35 +51,28 @@ def feature_objects(source_dir: Path, spec: FeatureSpec = DAILY, ttl: timedelta 
     )
     stores = _source("store_attributes_source", source_dir / STORE_ATTRIBUTES, "Store master attributes.")
     skus = _source("sku_attributes_source", source_dir / SKU_ATTRIBUTES, "SKU master attributes.")
+    series_schema = {"demand_history_fv": spec.history_features, "price_promo_fv": spec.price_features}
     views = [
         FeatureView(
-            name="demand_history_fv",
+            name=name,
             entities=[store, sku],
             ttl=ttl,
-            schema=[Field(name=name, dtype=Float32) for name in spec.history_features],
+            schema=[Field(name=feature, dtype=Float32) for feature in features],
             source=periods,
-        ),
-        FeatureView(
-            name="price_promo_fv",
-            entities=[store, sku],
-            ttl=ttl,
-            schema=[Field(name=name, dtype=Float32) for name in spec.price_features],
-            source=periods,
-        ),
-        FeatureView(
-            name="store_attributes_fv",
-            entities=[store],
-            ttl=NEVER_EXPIRES,
-            schema=[Field(name="store_size", dtype=String), Field(name="store_region", dtype=String)],
-            source=stores,
-        ),
-        FeatureView(
-            name="sku_attributes_fv",
-            entities=[sku],
-            ttl=NEVER_EXPIRES,
-            schema=[Field(name="sku_category", dtype=String), Field(name="sku_launch_date", dtype=String)],
-            source=skus,
-        ),
+        )
+        for name, features in series_schema.items()
     ]
+    static_sources = {"store_id": (store, stores), "sku_id": (sku, skus)}
+    for key, (name, features) in STATIC_VIEWS.items():
+        entity, source = static_sources[key]
+        views.append(
+            FeatureView(
+                name=name,
+                entities=[entity],
+                ttl=NEVER_EXPIRES,
+                schema=[Field(name=feature, dtype=String) for feature in features],
+                source=source,
+            )
+        )
     service = FeatureService(name=FEATURE_SERVICE_NAME, features=views)
     return [store, sku, periods, stores, skus, *views, service]

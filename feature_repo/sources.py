@@ -39,12 +39,6 @@ def write_static_features(source_dir: Path, stores: pd.DataFrame, skus: pd.DataF
     skus.to_parquet(source_dir / SKU_ATTRIBUTES, index=False)
 
 
-def read_period_features(source_dir: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Every period's features as one frame (tests and checks; the chain reads through Feast)."""
-    files = sorted((source_dir / PERIODS_DIRNAME).glob("*.parquet"))
-    return pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
-
-
 def count_period_rows(source_dir: Path, start: date, end: date) -> int:
     """Feature rows in the period files from start to end (what one materialization reads)."""
     files = [

@@ -9,10 +9,8 @@ import yaml
 from feast import FeatureStore
 
 from demandops.settings import Settings
+from feature_repo.definitions import SERIES_VIEWS, STATIC_VIEWS
 from training.static_features import STATIC_TIMESTAMP
-
-SERIES_VIEWS = ["demand_history_fv", "price_promo_fv"]
-STATIC_VIEWS = ["store_attributes_fv", "sku_attributes_fv"]
 
 FEAST_PROJECT = "demandops"
 SOURCE_FILENAME = "sales_features.parquet"
@@ -53,7 +51,9 @@ def materialize_span(store: FeatureStore, start: datetime, end: datetime, *, ser
     if series:
         store.materialize(start_date=start, end_date=end + timedelta(seconds=1), feature_views=SERIES_VIEWS)
     store.materialize(
-        start_date=STATIC_TIMESTAMP.to_pydatetime(), end_date=end + timedelta(seconds=1), feature_views=STATIC_VIEWS
+        start_date=STATIC_TIMESTAMP.to_pydatetime(),
+        end_date=end + timedelta(seconds=1),
+        feature_views=[view for view, _features in STATIC_VIEWS.values()],
     )
 
 

@@ -13,13 +13,8 @@ import pandas as pd
 from feast import FeatureStore
 
 from demandops.errors import FeatureStoreError
-from feature_repo.store import SERIES_VIEWS
+from feature_repo.definitions import SERIES_VIEWS, STATIC_VIEWS
 from training.features import FeatureSpec
-
-STATIC_BY_ENTITY = {
-    "store_id": ("store_attributes_fv", ["store_size", "store_region"]),
-    "sku_id": ("sku_attributes_fv", ["sku_category", "sku_launch_date"]),
-}
 
 
 class OnlineFeatureReader:
@@ -33,7 +28,7 @@ class OnlineFeatureReader:
             if projection.name in SERIES_VIEWS
             for feature in projection.features
         ]
-        self.static: dict[str, dict[str, dict]] = {key: {} for key in STATIC_BY_ENTITY}
+        self.static: dict[str, dict[str, dict]] = {key: {} for key in STATIC_VIEWS}
 
     def warm(self, stores: Iterable[str], skus: Iterable[str]) -> None:
         """Read the static attributes of these ids now (the service does it at start-up)."""
@@ -44,7 +39,7 @@ class OnlineFeatureReader:
         missing = [i for i in dict.fromkeys(ids) if i not in self.static[key]]
         if not missing:
             return
-        view, names = STATIC_BY_ENTITY[key]
+        view, names = STATIC_VIEWS[key]
         response = self.store.get_online_features(
             features=[f"{view}:{n}" for n in names], entity_rows=[{key: i} for i in missing]
         ).to_dict()
@@ -65,7 +60,7 @@ class OnlineFeatureReader:
             pairs_missing = ", ".join(f"{s}/{k}" for s, k in missing.itertuples(index=False))
             raise FeatureStoreError(f"the online store holds no features for {pairs_missing}; is it materialized?")
         frame["event_timestamp"] = pd.to_datetime(stamps, unit="s", utc=True)
-        for key in STATIC_BY_ENTITY:
+        for key in STATIC_VIEWS:
             self._static(key, list(frame[key]))
             attributes = pd.DataFrame([self.static[key][i] for i in frame[key]], index=frame.index)
             frame = frame.join(attributes)

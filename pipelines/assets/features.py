@@ -12,7 +12,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from demandops.contract import read_master
-from demandops.frequency import from_ordinals, period_ordinals
+from demandops.frequency import shift_period
 from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
 from feature_repo.sources import count_period_rows, write_period_features, write_static_features
 from feature_repo.store import materialize_span
@@ -27,7 +27,7 @@ from training.static_features import sku_attributes, store_attributes
 def affected_span(keys: list[str], frequency: str, lookback: int, newest: str) -> tuple[date, date]:
     """The periods whose features change when `keys` change: from the first key to `lookback` periods on."""
     first, last = min(keys), max(keys)
-    reach = from_ordinals(period_ordinals([last], frequency) + lookback, frequency)[0].date()
+    reach = shift_period(last, lookback, frequency).date()
     return date.fromisoformat(first), min(reach, date.fromisoformat(max(newest, last)))
 
 
@@ -44,7 +44,7 @@ def sales_features(context: AssetExecutionContext, demandops: DemandopsResource)
     lake = settings.lake_dir / "raw_sales"
     newest = max(SALES_DAYS.get_partition_keys(dynamic_partitions_store=context.instance))
     start, end = affected_span(context.partition_keys, spec.frequency, spec.lookback, newest)
-    history_start = from_ordinals(period_ordinals([start], spec.frequency) - spec.lookback, spec.frequency)[0]
+    history_start = shift_period(start, -spec.lookback, spec.frequency)
     sales = read_lake_periods(lake, history_start.date(), end)
     first_seen = FirstSeen(settings.lake_dir / "sales_features")
     features = compute_features(sales, spec, first_seen=first_seen.read(), since=pd.Timestamp(start))

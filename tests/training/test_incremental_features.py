@@ -5,13 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from demandops.frequency import from_ordinals, period_ordinals
+from demandops.frequency import shift_period
 from training.features import DAILY, FeatureSpec, compute_features, first_seen
 
 
 def slice_features(sales: pd.DataFrame, spec: FeatureSpec, since: pd.Timestamp, until: pd.Timestamp) -> pd.DataFrame:
     """Features of since..until computed the way sales_features does: lookback slice plus first-seen table."""
-    start = from_ordinals(period_ordinals([since], spec.frequency) - spec.lookback, spec.frequency)[0]
+    start = shift_period(since, -spec.lookback, spec.frequency)
     window = sales[(sales["date"] >= start) & (sales["date"] <= until)]
     seen = first_seen(sales[sales["date"] < since])
     return compute_features(window, spec, first_seen=seen, since=since)
@@ -45,7 +45,7 @@ def test_without_first_seen_a_slice_gets_old_series_wrong(small_sales: pd.DataFr
     """The first-seen table matters: a series whose store was closed at the slice start would lose history."""
     days = sorted(small_sales["date"].unique())
     since = pd.Timestamp(days[120])
-    start = from_ordinals(period_ordinals([since], "D") - DAILY.lookback, "D")[0]
+    start = shift_period(since, -DAILY.lookback, "D")
     window = small_sales[small_sales["date"] >= start].copy()
     window = window[~((window["store_id"] == "S000") & (window["date"] < start + pd.Timedelta(days=10)))]
     with_table = compute_features(window, DAILY, first_seen=first_seen(small_sales[small_sales["date"] < since]))
