@@ -44,6 +44,12 @@ def oracle_dir(data_dir: Path) -> Path:
     return data_dir.with_name(f"{data_dir.name}_oracle")
 
 
+def read_oracle(data_dir: Path) -> pd.DataFrame | None:
+    """The simulator's expected demand for the data in `data_dir`; None for data it did not simulate."""
+    path = oracle_dir(data_dir) / ORACLE_FILE
+    return pd.read_parquet(path) if path.exists() else None
+
+
 def _write_table(frame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)

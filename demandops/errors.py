@@ -50,3 +50,7 @@ class UnknownSeriesError(DemandopsError):
     def __init__(self, unknown: list[str]):
         super().__init__(f"unknown store/sku ids: {', '.join(unknown)}")
         self.unknown = unknown
+
+
+class ReproductionError(DemandopsError):
+    """A run cannot be reproduced from what it recorded, or its reproduction differs."""

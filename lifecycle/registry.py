@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -35,6 +38,7 @@ class ModelRegistry:
 
     def __init__(self, *, tracking_uri: str, model_name: str, lifecycle: LifecycleSettings):
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.lifecycle = lifecycle
         self.audit = AuditLog(tracking_uri)
@@ -76,9 +80,10 @@ class ModelRegistry:
             self.client.get_registered_model(self.model_name)
         except MlflowException:
             self.client.create_registered_model(self.model_name)
-        mv = self.client.create_model_version(
-            self.model_name, model_uri, run_id=run_id, tags={**tags, STATE_TAG: State.TRAINING}
-        )
+        with _process_tracking_uri(self.tracking_uri):
+            mv = self.client.create_model_version(
+                self.model_name, model_uri, run_id=run_id, tags={**tags, STATE_TAG: State.TRAINING}
+            )
         self.transition(mv.version, State.TRAINED, actor="pipeline", reason="training finished", evidence={})
         return self.get(mv.version)
 
@@ -136,3 +141,16 @@ class ModelRegistry:
                 reason=f"replaced by version {replaced_by}",
                 evidence={},
             )
+
+
+@contextmanager
+def _process_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow 3's SQL registry looks a logged model up through a client on the process-wide
+    tracking URI (not this client's), so a model logged by another process is "not found"
+    unless that URI is ours while the version is created."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)

@@ -62,7 +62,7 @@ def _number(evidence: Evidence, key: str) -> float:
 
 def validation_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) -> list[GuardResult]:
     """Trained -> Validated: checked data, beats seasonal naive, calibrated bands, no NaN."""
-    wape, naive = _number(evidence, "wape"), _number(evidence, "naive_wape")
+    wape, naive = _number(evidence, "wape"), _number(evidence, "seasonal_naive_wape")
     required = (1 - settings.naive_margin) * naive
     cov = _number(evidence, "coverage_p10_p90")
     low, high = settings.coverage_band

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -30,13 +31,20 @@ def _tool(name: str) -> str:
 @app.command()
 def run(
     promote_first: Annotated[bool, typer.Option(help="Promote to Production when none is there yet.")] = True,
+    training_config: Annotated[
+        str | None, typer.Option(help='Training hyperparameters as JSON, e.g. \'{"epochs": 10, "seed": 3}\'.')
+    ] = None,
 ) -> None:
     """Materialize the whole asset graph in-process on the configured data (what `make run` does)."""
     from pipelines.run import run_chain  # heavy imports only for this command
 
     settings = get_settings()
     try:
-        summary = run_chain(settings, promote_first=promote_first)
+        training = json.loads(training_config) if training_config else None
+    except json.JSONDecodeError as bad:
+        raise typer.BadParameter(f"not JSON ({bad})", param_hint="--training-config") from bad
+    try:
+        summary = run_chain(settings, promote_first=promote_first, training=training)
     except DemandopsError as failed:
         typer.echo(f"demandops run failed: {failed}", err=True)
         raise typer.Exit(code=1) from failed
@@ -53,6 +61,41 @@ Where to look:
        -d '{json.dumps({"items": [summary.example_item]})}'
   demandops lifecycle status | history
   runtime state     {settings.state}""")
+
+
+@app.command()
+def reproduce(
+    run_id: Annotated[str, typer.Argument(help="The MLflow run id of the training to reproduce.")],
+    workdir: Annotated[Path, typer.Option(help="Empty folder for the worktree and the fresh state.")] = Path(
+        "state/reproductions"
+    ),
+    tolerance: Annotated[float, typer.Option(help="Largest accepted relative difference in backtest WAPE.")] = 0.005,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Re-run a training from its MLflow params alone (commit, dataset version, config) and compare.
+
+    Exit codes: 0 reproduced within the tolerance; 1 it differs or cannot be reproduced.
+    """
+    from pipelines.reproduce import reproduce as run_reproduction  # heavy imports only for this command
+
+    settings = get_settings()
+    try:
+        result = run_reproduction(settings, run_id, (workdir / run_id).resolve())
+    except DemandopsError as failed:
+        typer.echo(f"demandops reproduce failed: {failed}", err=True)
+        raise typer.Exit(code=1) from failed
+    within = result.relative_difference <= tolerance
+    report = {**asdict(result), "relative_difference": result.relative_difference, "within_tolerance": within}
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(
+            f"run {run_id} at {result.git_commit[:12]} on data {result.dataset_version}: backtest WAPE "
+            f"{result.original_wape:.5f}, reproduced {result.reproduced_wape:.5f} "
+            f"({result.relative_difference:.3%} apart; tolerance {tolerance:.2%})"
+        )
+    if not within:
+        raise typer.Exit(code=1)
 
 
 @app.command()

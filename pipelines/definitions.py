@@ -27,6 +27,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "demandops": DemandopsResource.from_settings(settings),
             "lake": LakeIOManager(base_dir=str(settings.lake_dir)),
+            "pipes_subprocess_client": dg.PipesSubprocessClient(),
         },
     )
 

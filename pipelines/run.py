@@ -44,8 +44,11 @@ class ChainSummary:
     example_item: dict
 
 
-def run_chain(settings: Settings, *, promote_first: bool = True) -> ChainSummary:
-    """Gate the new or changed days, then every downstream asset, in one run; raises naming the failed step."""
+def run_chain(settings: Settings, *, promote_first: bool = True, training: dict | None = None) -> ChainSummary:
+    """Gate the new or changed days, then every downstream asset, in one run; raises naming the failed step.
+
+    `training` overrides hyperparameters of the trained_model asset (its Launchpad config).
+    """
     settings.ensure_state_dirs()
     version = ensure_dataset(settings)
     resource = DemandopsResource.from_settings(settings)
@@ -59,7 +62,10 @@ def run_chain(settings: Settings, *, promote_first: bool = True) -> ChainSummary
         skip = set() if pending else {RAW_SALES} if unfeatured else PARTITIONED
         selection = [key for key in job.asset_layer.executable_asset_keys if key not in skip]
         tags = {ASSET_PARTITION_RANGE_START_TAG: min(span), ASSET_PARTITION_RANGE_END_TAG: max(span)} if span else {}
-        result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection, tags=tags)
+        run_config = {"ops": {"trained_model": {"config": training}}} if training else None
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, asset_selection=selection, tags=tags, run_config=run_config
+        )
     if not result.success:
         failures = [
             f"{e.step_key}: {e.step_failure_data.error.message.strip() if e.step_failure_data.error else ''}"

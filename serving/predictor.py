@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
@@ -13,6 +14,7 @@ from serving.online import start_reader
 from serving.schemas import ForecastItem, ForecastResult, QuantileForecast
 from training.bundle import ForecasterBundle
 from training.calendar import target_dates
+from training.covariates import planned_price_columns, planned_promo_columns
 
 
 class Predictor:
@@ -34,10 +36,28 @@ class Predictor:
         if unknown:
             raise UnknownSeriesError(unknown)
         pairs = list(dict.fromkeys((i.store_id, i.sku_id) for i in items))
-        features = self.features.lookup(pairs)
-        quantiles = self.bundle.predict(features)
+        looked_up = self.features.lookup(pairs)  # one online lookup for the whole batch
         row_of = {pair: n for n, pair in enumerate(pairs)}
-        return [self._result(item, features, quantiles, row_of[(item.store_id, item.sku_id)]) for item in items]
+        features = looked_up.iloc[[row_of[(i.store_id, i.sku_id)] for i in items]].reset_index(drop=True)
+        features = pd.concat([features, self._plans(items)], axis=1)
+        quantiles = self.bundle.predict(features)
+        return [self._result(item, features, quantiles, n) for n, item in enumerate(items)]
+
+    def _plans(self, items: Sequence[ForecastItem]) -> pd.DataFrame:
+        """Each item's planned price and promotion per period (NaN where it sent none)."""
+        horizon = self.bundle.meta.horizon
+        prices = np.full((len(items), horizon), np.nan)
+        promos = np.full((len(items), horizon), np.nan)
+        for n, item in enumerate(items):
+            for h, value in enumerate(item.planned_price or []):
+                prices[n, h] = np.nan if value is None else value
+            for h, value in enumerate(item.planned_promo or []):
+                promos[n, h] = np.nan if value is None else float(value)
+        columns = {
+            **dict(zip(planned_price_columns(horizon), prices.T, strict=True)),
+            **dict(zip(planned_promo_columns(horizon), promos.T, strict=True)),
+        }
+        return pd.DataFrame(columns)
 
     def _result(self, item: ForecastItem, features: pd.DataFrame, quantiles, row: int) -> ForecastResult:
         origin = features["event_timestamp"].iloc[row].tz_localize(None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from demandops.contract import ID_PATTERN
 
@@ -21,6 +21,26 @@ class ForecastItem(BaseModel):
     horizon: int = Field(
         ge=1, le=MAX_HORIZON, description="Periods to forecast (days, weeks or months: the model's frequency)."
     )
+    planned_price: list[float | None] | None = Field(
+        default=None,
+        description="Planned shelf price of each forecast period, in order (null: the current price).",
+    )
+    planned_promo: list[bool | None] | None = Field(
+        default=None,
+        description="Whether each forecast period is planned to be on promotion (null: no promotion).",
+    )
+
+    @model_validator(mode="after")
+    def _plans_cover_the_horizon(self) -> ForecastItem:
+        for name in ("planned_price", "planned_promo"):
+            plan = getattr(self, name)
+            if plan is not None and len(plan) != self.horizon:
+                raise ValueError(
+                    f"{name} has {len(plan)} values; expected one per period of the horizon ({self.horizon})"
+                )
+        if self.planned_price and any(p is not None and not 0 < p < 1e6 for p in self.planned_price):
+            raise ValueError("planned_price values must be positive and below 1e6")
+        return self
 
 
 class QuantileForecast(BaseModel):

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from training.dataset import to_tensors
+from training.calibration import apply_interval_shift
+from training.covariates import future_width
+from training.dataset import CATEGORY, to_tensors
 from training.features import FeatureSpec
 from training.model import DemandForecaster
 
@@ -37,6 +39,8 @@ class BundleMeta:
     lags: list[int] = field(default_factory=lambda: list(FeatureSpec().lags))
     windows: list[int] = field(default_factory=lambda: list(FeatureSpec().windows))
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
+    # Per-step shifts of the outer quantiles fitted on the validation window (training/calibration.py).
+    interval_shift: dict[str, list[float]] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -72,7 +76,7 @@ class ForecasterBundle:
             spec=self.meta.spec,
             vocab=self.meta.vocabularies,
         )
-        scaled = self.model(tensors.store, tensors.sku, tensors.numeric, tensors.calendar)
+        scaled = apply_interval_shift(self.model(*tensors.inputs).float(), self.meta.interval_shift)
         units = scaled.float() * tensors.scale[:, None, None]
         return units.clamp(min=0.0).numpy()
 
@@ -94,9 +98,10 @@ def build_model(meta: BundleMeta) -> DemandForecaster:
     return DemandForecaster(
         n_stores=len(meta.stores),
         n_skus=len(meta.skus),
+        n_categories=len(meta.vocabularies.get(CATEGORY, [])),
         n_numeric=meta.n_numeric,
         horizon=meta.horizon,
-        calendar_width=meta.spec.calendar_width,
+        future_width=future_width(meta.frequency),
         hidden=meta.hidden,
         embedding_dim=meta.embedding_dim,
     )

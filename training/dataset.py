@@ -9,8 +9,11 @@ import pandas as pd
 import torch
 
 from demandops.contract import SERIES_KEYS
-from training.calendar import age_since_launch, complete_calendar, target_calendar
+from training.calendar import age_since_launch, complete_calendar
+from training.covariates import future_covariates, plan_arrays, recorded_plan
 from training.features import CATEGORICAL_FEATURES, DAILY, FeatureSpec, series_scale
+
+CATEGORY = "sku_category"  # embedded by the model; the other categorical attributes are one-hot
 
 
 def label_columns(horizon: int) -> list[str]:
@@ -18,13 +21,15 @@ def label_columns(horizon: int) -> list[str]:
 
 
 def entity_rows(sales: pd.DataFrame, horizon: int, spec: FeatureSpec = DAILY) -> pd.DataFrame:
-    """One row per (store, sku, origin period) with complete history and the next `horizon` periods as labels."""
+    """One row per (store, sku, origin period) with complete history, the next `horizon` periods
+    as labels, and the price and promotion recorded for them (the plan, see training/covariates.py)."""
     sales = complete_calendar(sales, spec.frequency)
     by_series = sales.groupby(list(SERIES_KEYS), sort=False)["units_sold"]
     rows = sales[[*SERIES_KEYS]].copy()
     rows["event_timestamp"] = pd.to_datetime(sales["date"]).dt.tz_localize("UTC")
     for h in range(1, horizon + 1):
         rows[f"y_{h}"] = by_series.shift(-h)
+    rows = pd.concat([rows, recorded_plan(sales, horizon)], axis=1)
     position = by_series.cumcount()
     complete = (position >= spec.min_history - 1) & rows[label_columns(horizon)].notna().all(axis=1)
     return rows[complete].reset_index(drop=True)
@@ -51,16 +56,22 @@ class Tensors:
 
     store: torch.Tensor
     sku: torch.Tensor
+    category: torch.Tensor
     numeric: torch.Tensor
-    calendar: torch.Tensor
+    future: torch.Tensor  # (rows, horizon, width): known-future covariates of each target period
     scale: torch.Tensor
     target: torch.Tensor | None
 
     def __len__(self) -> int:
         return self.store.shape[0]
 
+    @property
+    def inputs(self) -> tuple[torch.Tensor, ...]:
+        """The model's forward arguments, in order."""
+        return self.store, self.sku, self.category, self.numeric, self.future
+
     def _map(self, fn) -> Tensors:
-        fields = (self.store, self.sku, self.numeric, self.calendar, self.scale, self.target)
+        fields = (self.store, self.sku, self.category, self.numeric, self.future, self.scale, self.target)
         return Tensors(*(None if t is None else fn(t) for t in fields))
 
     def take(self, index: torch.Tensor) -> Tensors:
@@ -103,7 +114,7 @@ def numeric_inputs(
         column("on_promo"),
         column("periods_since_promo") / long,
         np.log1p(age)[:, None],
-        *(one_hot(features[name], values) for name, values in (vocab or {}).items()),
+        *(one_hot(features[name], values) for name, values in (vocab or {}).items() if name != CATEGORY),
     ]
     return np.nan_to_num(np.concatenate(parts, axis=1), nan=0.0).astype("float32")
 
@@ -114,6 +125,14 @@ def _indices(ids: pd.Series, vocabulary: dict[str, int], kind: str) -> np.ndarra
         unknown = sorted(ids[codes.isna()].unique())[:5]
         raise KeyError(f"{kind} ids unknown to the model: {unknown}; keep only known series (known_series)")
     return codes.to_numpy("int64")
+
+
+def category_codes(features: pd.DataFrame, vocab: dict[str, list[str]] | None) -> np.ndarray:
+    """Embedding index of each row's SKU category: 1.. for known categories, 0 for unknown or missing."""
+    categories = (vocab or {}).get(CATEGORY, [])
+    if CATEGORY not in features:
+        return np.zeros(len(features), dtype="int64")
+    return pd.Categorical(features[CATEGORY].astype("string"), categories=categories).codes.astype("int64") + 1
 
 
 def known_series(frame: pd.DataFrame, stores: list[str], skus: list[str]) -> pd.Series:
@@ -140,8 +159,15 @@ def to_tensors(
     return Tensors(
         store=torch.from_numpy(_indices(frame["store_id"], store_index, "store")),
         sku=torch.from_numpy(_indices(frame["sku_id"], sku_index, "sku")),
+        category=torch.from_numpy(category_codes(frame, vocab)),
         numeric=torch.from_numpy(numeric_inputs(frame, spec, vocab)),
-        calendar=torch.from_numpy(target_calendar(frame["event_timestamp"], horizon, spec.frequency)),
+        future=torch.from_numpy(_future(frame, horizon, spec)),
         scale=torch.from_numpy(scale),
         target=target,
     )
+
+
+def _future(frame: pd.DataFrame, horizon: int, spec: FeatureSpec) -> np.ndarray:
+    planned_price, planned_promo = plan_arrays(frame, horizon)
+    current_price = frame["price"].to_numpy("float64")
+    return future_covariates(frame["event_timestamp"], current_price, planned_price, planned_promo, spec.frequency)

@@ -23,12 +23,13 @@ class Accelerator:
         return contextlib.nullcontext()
 
 
-def pick_accelerator(preferred: str = "auto") -> Accelerator:
-    """The requested device, or the best available one for "auto"."""
+def pick_accelerator(preferred: str = "auto", local_rank: int = 0) -> Accelerator:
+    """The requested device, or the best available one for "auto" (a torchrun rank's own GPU)."""
     if preferred != "auto":
         return Accelerator(torch.device(preferred))
     if torch.cuda.is_available():
-        return Accelerator(torch.device("cuda"))
+        torch.cuda.set_device(local_rank)
+        return Accelerator(torch.device("cuda", local_rank))
     if torch.backends.mps.is_available():
         return Accelerator(torch.device("mps"))
     return Accelerator(torch.device("cpu"))

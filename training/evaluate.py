@@ -1,40 +1,63 @@
-"""Holdout evaluation of a forecaster against the seasonal-naive baseline."""
+"""Backtest of a trained forecaster against seasonal naive, gradient boosting and, on simulated
+data, the oracle, all scored on the same rolling-origin rows."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from training.backtest import actuals, backtest_rows, backtest_table, headline, series_profile
 from training.baselines import seasonal_naive
 from training.bundle import ForecasterBundle
-from training.dataset import known_series, label_columns
-from training.metrics import bias, coverage, pinball, wape
+from training.dataset import known_series
+from training.gbm import GBMConfig, QuantileGBM
+from training.oracle import oracle_forecast
+
+DEFAULT_GBM = GBMConfig()
 
 
-def evaluate_holdout(bundle: ForecasterBundle, holdout: pd.DataFrame, *, period: int) -> dict[str, float]:
-    """Headline metrics of the model and of seasonal naive on the same holdout rows."""
+@dataclass
+class Evaluation:
+    table: pd.DataFrame  # one line per (forecaster, segment)
+    metrics: dict[str, float]  # the model's headline metrics and its ratios to the others
+    rows: pd.DataFrame  # backtest row attributes (series, origin, window, category, mover)
+    actual: np.ndarray  # (rows, horizon)
+    forecasts: dict[str, np.ndarray]
+
+
+def evaluate_backtest(
+    bundle: ForecasterBundle,
+    fit: pd.DataFrame,
+    holdout: pd.DataFrame,
+    *,
+    period: int,
+    gbm: GBMConfig | None = DEFAULT_GBM,
+    oracle: pd.DataFrame | None = None,
+) -> Evaluation:
+    """Score the model and its baselines on the holdout origins; baselines learn only from `fit`."""
     horizon = bundle.meta.horizon
     # Series launched after the fitting window have no embedding yet: they are counted, not scored.
     known = known_series(holdout, bundle.meta.stores, bundle.meta.skus)
     unseen_rows = int((~known).sum())
-    holdout = holdout[known]
-    actual = holdout[label_columns(horizon)].to_numpy("float64")
-    forecast = bundle.predict(holdout).astype("float64")
-    naive = seasonal_naive(holdout, horizon, period)
-    p10, p50, p90 = (forecast[..., i] for i in range(3))
-    model_wape = wape(actual, p50)
-    naive_wape = wape(actual, naive)
-    return {
-        "wape": model_wape,
-        "naive_wape": naive_wape,
-        "wape_ratio_to_naive": model_wape / naive_wape,
-        "pinball_p10": pinball(actual, p10, 0.1),
-        "pinball_p50": pinball(actual, p50, 0.5),
-        "pinball_p90": pinball(actual, p90, 0.9),
-        "coverage_p10_p90": coverage(actual, p10, p90),
-        "bias": bias(actual, p50),
-        "quantiles_ordered": float(np.all((p10 <= p50) & (p50 <= p90))),
-        "has_nan": float(np.isnan(forecast).any()),
-        "rows": float(len(holdout)),
+    holdout = holdout[known].reset_index(drop=True)
+    rows = backtest_rows(holdout, series_profile(fit, period), horizon)
+    forecasts = {
+        "model": bundle.predict(holdout).astype("float64"),
+        "seasonal_naive": seasonal_naive(holdout, horizon, period),
+    }
+    if gbm is not None:
+        forecasts["gradient_boosting"] = QuantileGBM(bundle.meta, gbm).fit(fit).predict(holdout)
+    if oracle is not None:
+        forecasts["oracle"] = oracle_forecast(holdout, oracle, horizon)
+    actual = actuals(holdout, horizon)
+    table = backtest_table(rows, actual, forecasts)
+    model = forecasts["model"]
+    metrics = {
+        **headline(table, "model"),
+        "quantiles_ordered": float(np.all((model[..., 0] <= model[..., 1]) & (model[..., 1] <= model[..., 2]))),
+        "has_nan": float(np.isnan(model).any()),
         "rows_unseen_series": float(unseen_rows),
     }
+    return Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from demandops.contract import SERIES_KEYS
-from training.calendar import CALENDAR_WIDTHS, OBSERVED, complete_calendar
+from training.calendar import OBSERVED, complete_calendar
 
 PRICE_FILL_LIMIT = 7  # periods a price is carried forward over periods without a row
 STATIC_FEATURES = ["store_size", "store_region", "sku_category", "sku_launch_date"]
@@ -79,10 +79,6 @@ class FeatureSpec:
     @property
     def scale_feature(self) -> str:
         return f"mean_{self.long_window}"
-
-    @property
-    def calendar_width(self) -> int:
-        return CALENDAR_WIDTHS[self.frequency]
 
 
 DAILY = FeatureSpec()

@@ -10,6 +10,9 @@ from torch.nn import functional as F
 class DemandForecaster(nn.Module):
     """Predicts p10/p50/p90 for each of `horizon` periods, in units of the series scale.
 
+    An encoder reads who the series is (store, SKU and category embeddings), its history and the
+    whole plan for the horizon; a decoder shared by every target period reads that context with
+    the period's own covariates (calendar, planned price and promotion) and a step embedding.
     Quantiles never cross: the median is predicted directly and the outer quantiles as
     non-negative distances from it.
     """
@@ -19,9 +22,10 @@ class DemandForecaster(nn.Module):
         *,
         n_stores: int,
         n_skus: int,
+        n_categories: int,
         n_numeric: int,
         horizon: int,
-        calendar_width: int,
+        future_width: int,
         hidden: int = 128,
         embedding_dim: int = 8,
     ):
@@ -29,35 +33,44 @@ class DemandForecaster(nn.Module):
         self.horizon = horizon
         self.store_embedding = nn.Embedding(n_stores, embedding_dim)
         self.sku_embedding = nn.Embedding(n_skus, embedding_dim)
-        width = 2 * embedding_dim + n_numeric + horizon * calendar_width
-        self.body = nn.Sequential(
-            nn.Linear(width, hidden),
+        self.category_embedding = nn.Embedding(n_categories + 1, embedding_dim)  # index 0: unknown category
+        self.step_embedding = nn.Embedding(horizon, embedding_dim)
+        self.encoder = nn.Sequential(
+            nn.Linear(3 * embedding_dim + n_numeric + horizon * future_width, hidden),
             nn.GELU(),
             nn.Linear(hidden, hidden),
             nn.GELU(),
         )
-        self.head = nn.Linear(hidden, horizon * 3)
+        self.decoder = nn.Sequential(
+            nn.Linear(hidden + future_width + embedding_dim, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, 3),
+        )
 
     def forward(
-        self, store: torch.Tensor, sku: torch.Tensor, numeric: torch.Tensor, calendar: torch.Tensor
+        self,
+        store: torch.Tensor,
+        sku: torch.Tensor,
+        category: torch.Tensor,
+        numeric: torch.Tensor,
+        future: torch.Tensor,
     ) -> torch.Tensor:
-        x = torch.cat(
-            [
-                self.store_embedding(store),
-                self.sku_embedding(sku),
-                numeric,
-                calendar.flatten(1),
-            ],
-            dim=1,
-        )
-        raw = self.head(self.body(x)).view(-1, self.horizon, 3)
+        identity = [self.store_embedding(store), self.sku_embedding(sku), self.category_embedding(category)]
+        context = self.encoder(torch.cat([*identity, numeric, future.flatten(1)], dim=1))
+        rows = context.shape[0]
+        steps = self.step_embedding.weight.unsqueeze(0).expand(rows, -1, -1)
+        per_step = torch.cat([context.unsqueeze(1).expand(-1, self.horizon, -1), future, steps], dim=-1)
+        raw = self.decoder(per_step)
         median = raw[..., 1]
         lower = median - F.softplus(raw[..., 0])
         upper = median + F.softplus(raw[..., 2])
         return torch.stack([lower, median, upper], dim=-1)
 
 
-def pinball_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
-    """Mean quantile (pinball) loss; pred is (n, H, Q), target (n, H)."""
+def pinball_loss(
+    pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Quantile (pinball) loss; pred is (n, H, Q), target (n, H). `reduction` is "mean" or "sum"."""
     error = target.unsqueeze(-1) - pred
-    return torch.maximum(quantiles * error, (quantiles - 1) * error).mean()
+    loss = torch.maximum(quantiles * error, (quantiles - 1) * error)
+    return loss.sum() if reduction == "sum" else loss.mean()

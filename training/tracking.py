@@ -50,6 +50,14 @@ def git_commit(project_dir: Path) -> str:
     return done.stdout.strip() if done.returncode == 0 else "not-a-git-checkout"
 
 
+def git_dirty(project_dir: Path) -> bool:
+    """Whether tracked code differs from the commit (then the commit alone cannot reproduce the run)."""
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=project_dir, capture_output=True, text=True
+    )
+    return done.returncode != 0 or bool(done.stdout.strip())
+
+
 def use_experiment(tracking_uri: str, artifact_root: Path, experiment: str) -> None:
     """Make `experiment` current, creating it with artifacts under artifact_root (not ./mlruns)."""
     mlflow.set_tracking_uri(tracking_uri)
@@ -73,6 +81,7 @@ def log_training(result: TrainResult, config: TrainConfig, *, example: pd.DataFr
             "dataset_version": meta.dataset_version,
             "feature_service": meta.feature_service,
             "git_commit": git_commit(project_dir),
+            "git_dirty": git_dirty(project_dir),
             "device": result.device,
             "frequency": meta.frequency,
             "lags": ",".join(map(str, meta.lags)),

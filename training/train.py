@@ -1,19 +1,30 @@
-"""The training loop: whole-tensor batches, pinball loss, early stopping on a time-based window."""
+"""The training loop: whole-tensor batches, pinball loss, early stopping on a time-based window.
+
+The same code runs on one CPU, one GPU (bf16 autocast, pinned host tensors, non-blocking
+copies, optional torch.compile) or several processes under torchrun (DDP; see
+training/distributed.py). With a checkpoint folder it saves after every epoch and resumes from
+the last checkpoint, reaching the same weights as an uninterrupted run.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from training.bundle import BundleMeta, ForecasterBundle, build_model
+from training.calibration import fit_interval_shift
+from training.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from training.dataset import Tensors, split_by_origin, to_tensors, vocabularies
 from training.device import Accelerator, pick_accelerator
+from training.distributed import SINGLE_PROCESS, Worker
 from training.features import DAILY, FeatureSpec
 from training.model import pinball_loss
 
@@ -28,12 +39,13 @@ class TrainConfig:
     weight_decay: float = 1e-4
     hidden: int = 128
     embedding_dim: int = 8
-    patience: int = 5
+    patience: int = 5  # epochs without a better validation loss before stopping
     min_batches_per_epoch: int = 8  # small datasets would otherwise take one optimizer step per epoch
     validation_origins: int = 28
     seed: int = 0
     device: str = "auto"
     compile: bool = False
+    calibrate_intervals: bool = True  # shift the outer quantiles to hold on the validation window
 
 
 @dataclass
@@ -42,6 +54,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     device: str = "cpu"
+    resumed_from_epoch: int = 0
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -55,28 +68,98 @@ def train_forecaster(
     dataset_version: str,
     spec: FeatureSpec = DAILY,
     on_epoch: EpochCallback | None = None,
+    worker: Worker = SINGLE_PROCESS,
+    checkpoint_dir: Path | None = None,
 ) -> TrainResult:
-    """Fit a DemandForecaster on a training set of features and labels; returns the best bundle."""
+    """Fit a DemandForecaster on a training set of features and labels; returns the best bundle.
+
+    With `checkpoint_dir`, a checkpoint left there by an earlier run of the same settings is
+    resumed rather than started over.
+    """
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
-    accelerator = pick_accelerator(config.device)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    accelerator = pick_accelerator(config.device, local_rank=worker.local_rank)
     fit_rows, val_rows = split_by_origin(training_set, config.horizon, config.validation_origins)
-    stores = sorted(training_set["store_id"].unique())
-    skus = sorted(training_set["sku_id"].unique())
-    index = {
-        "store_index": {s: i for i, s in enumerate(stores)},
-        "sku_index": {s: i for i, s in enumerate(skus)},
-    }
-    vocab = vocabularies(training_set)
-    fit = to_tensors(fit_rows, horizon=config.horizon, with_target=True, spec=spec, vocab=vocab, **index)
-    val = to_tensors(val_rows, horizon=config.horizon, with_target=True, spec=spec, vocab=vocab, **index)
+    meta = _bundle_meta(training_set, config, spec, feature_service, dataset_version)
+    fit = _tensors(fit_rows, meta, config, spec)
+    val = _tensors(val_rows, meta, config, spec).to(accelerator.device)
+    meta.n_numeric = fit.numeric.shape[1]
 
-    meta = BundleMeta(
+    model = build_model(meta).to(accelerator.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    state = TrainingState(
+        epoch=0,
+        model=model.state_dict(),
+        optimizer=optimizer.state_dict(),
+        generator=generator.get_state(),
+        best_state=copy.deepcopy(model.state_dict()),
+        best_loss=math.inf,
+        best_epoch=0,
+        stale=0,
+        history=[],
+        config=asdict(config),
+    )
+    resumed = load_checkpoint(checkpoint_dir, asdict(config)) if checkpoint_dir else None
+    resumed_from_epoch = resumed.epoch if resumed else 0
+    if resumed:
+        state = resumed
+        model.load_state_dict(state.model)
+        optimizer.load_state_dict(state.optimizer)
+        generator.set_state(state.generator)
+
+    if worker.distributed:
+        step_model = DistributedDataParallel(
+            model, device_ids=[accelerator.device.index] if accelerator.is_cuda else None
+        )
+    else:
+        step_model = model
+    step_model = torch.compile(step_model) if config.compile else step_model
+    if accelerator.is_cuda:  # pinned host memory makes the non_blocking copies truly asynchronous
+        fit = fit.pin_memory()
+    quantiles = torch.tensor(config.quantiles, device=accelerator.device)
+    batch_size = min(config.batch_size, max(1, math.ceil(len(fit) / config.min_batches_per_epoch)))
+    loop = _Loop(step_model, optimizer, quantiles, accelerator, worker)
+    while not state.finished and state.epoch < config.epochs:
+        state.epoch += 1
+        train_loss = loop.train_epoch(fit, batch_size, generator)
+        val_loss = loop.evaluate(val)
+        metrics = {"train_pinball": train_loss, "val_pinball": val_loss}
+        state.history.append(metrics)
+        if on_epoch:
+            on_epoch(state.epoch, metrics)
+        if val_loss < state.best_loss - 1e-6:
+            state.best_loss, state.best_epoch, state.stale = val_loss, state.epoch, 0
+            state.best_state = copy.deepcopy(model.state_dict())
+        else:
+            state.stale += 1
+            state.finished = state.stale >= config.patience
+        state.model, state.optimizer = model.state_dict(), optimizer.state_dict()
+        state.generator = generator.get_state()
+        if checkpoint_dir and worker.is_main:
+            save_checkpoint(state, checkpoint_dir)
+    model.load_state_dict(state.best_state)
+    if config.calibrate_intervals:
+        meta.interval_shift = fit_interval_shift(loop.predict(val), val.target, config.quantiles)
+    return TrainResult(
+        bundle=ForecasterBundle(model.to("cpu"), meta),
+        history=state.history,
+        best_epoch=state.best_epoch,
+        device=str(accelerator.device),
+        resumed_from_epoch=resumed_from_epoch,
+    )
+
+
+def _bundle_meta(
+    training_set: pd.DataFrame, config: TrainConfig, spec: FeatureSpec, feature_service: str, dataset_version: str
+) -> BundleMeta:
+    return BundleMeta(
         horizon=config.horizon,
         quantiles=list(config.quantiles),
-        stores=stores,
-        skus=skus,
-        n_numeric=fit.numeric.shape[1],
+        stores=sorted(training_set["store_id"].unique()),
+        skus=sorted(training_set["sku_id"].unique()),
+        n_numeric=0,  # known once the inputs are built
         hidden=config.hidden,
         embedding_dim=config.embedding_dim,
         feature_service=feature_service,
@@ -84,71 +167,59 @@ def train_forecaster(
         frequency=spec.frequency,
         lags=list(spec.lags),
         windows=list(spec.windows),
-        vocabularies=vocab,
+        vocabularies=vocabularies(training_set),
     )
-    model = build_model(meta).to(accelerator.device)
-    step_model = torch.compile(model) if config.compile else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    quantiles = torch.tensor(config.quantiles, device=accelerator.device)
-
-    if accelerator.is_cuda:  # pinned host memory makes the non_blocking copies truly asynchronous
-        fit = fit.pin_memory()
-    val_device = val.to(accelerator.device)
-    batch_size = min(config.batch_size, max(1, math.ceil(len(fit) / config.min_batches_per_epoch)))
-    generator = torch.Generator().manual_seed(config.seed)
-    result = TrainResult(bundle=ForecasterBundle(model, meta), device=str(accelerator.device))
-    best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        train_loss = _run_epoch(step_model, fit, optimizer, quantiles, accelerator, batch_size, generator)
-        val_loss = _evaluate(step_model, val_device, quantiles, accelerator)
-        metrics = {"train_pinball": train_loss, "val_pinball": val_loss}
-        result.history.append(metrics)
-        if on_epoch:
-            on_epoch(epoch, metrics)
-        if val_loss < best_loss - 1e-6:
-            best_loss, best_state, stale, result.best_epoch = (
-                val_loss,
-                copy.deepcopy(model.state_dict()),
-                0,
-                epoch,
-            )
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    model.load_state_dict(best_state)
-    result.bundle = ForecasterBundle(model.to("cpu"), meta)
-    return result
 
 
-def _run_epoch(
-    model,
-    data: Tensors,
-    optimizer,
-    quantiles,
-    accelerator: Accelerator,
-    batch_size: int,
-    generator: torch.Generator,
-) -> float:
-    order = torch.randperm(len(data), generator=generator)
-    total, count = 0.0, 0
-    for start in range(0, len(data), batch_size):
-        batch = data.take(order[start : start + batch_size]).to(accelerator.device, non_blocking=True)
-        with accelerator.autocast():
-            pred = model(batch.store, batch.sku, batch.numeric, batch.calendar)
-        loss = pinball_loss(pred.float(), batch.target, quantiles)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(batch)
-        count += len(batch)
-    return total / count
+def _tensors(rows: pd.DataFrame, meta: BundleMeta, config: TrainConfig, spec: FeatureSpec) -> Tensors:
+    return to_tensors(
+        rows,
+        store_index={s: i for i, s in enumerate(meta.stores)},
+        sku_index={s: i for i, s in enumerate(meta.skus)},
+        horizon=config.horizon,
+        with_target=True,
+        spec=spec,
+        vocab=meta.vocabularies,
+    )
 
 
-@torch.no_grad()
-def _evaluate(model, data: Tensors, quantiles, accelerator: Accelerator) -> float:
-    model.eval()
-    with accelerator.autocast():
-        pred = model(data.store, data.sku, data.numeric, data.calendar)
-    return pinball_loss(pred.float(), data.target, quantiles).item()
+@dataclass
+class _Loop:
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    quantiles: torch.Tensor
+    accelerator: Accelerator
+    worker: Worker
+
+    def train_epoch(self, data: Tensors, batch_size: int, generator: torch.Generator) -> float:
+        """One pass over shuffled batches sliced from whole tensors; returns the mean pinball loss."""
+        self.model.train()
+        order = torch.randperm(len(data), generator=generator)
+        total, count = 0.0, 0
+        for start in range(0, len(data), batch_size):
+            rows = order[start : start + batch_size]
+            shard = data.take(self.worker.shard(rows)).to(self.accelerator.device, non_blocking=True)
+            with self.accelerator.autocast():
+                pred = self.model(*shard.inputs)
+            # Each rank's share of the whole batch's mean, times the world size that DDP divides by.
+            loss_sum = pinball_loss(pred.float(), shard.target, self.quantiles, reduction="sum")
+            elements = len(rows) * shard.target.shape[1] * len(self.quantiles)
+            loss = loss_sum * self.worker.world_size / elements
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss_sum.item()
+            count += len(shard) * shard.target.shape[1] * len(self.quantiles)
+        total, count = self.worker.sum([total, float(count)])
+        return total / count
+
+    @torch.no_grad()
+    def predict(self, data: Tensors) -> torch.Tensor:
+        """Scaled quantile forecasts of the rows of `data`, in full precision."""
+        self.model.eval()
+        with self.accelerator.autocast():
+            return self.model(*data.inputs).float()
+
+    def evaluate(self, data: Tensors) -> float:
+        """Pinball loss on the validation window; every rank holds the same weights and gets the same number."""
+        return pinball_loss(self.predict(data), data.target, self.quantiles).item()

@@ -1,5 +1,6 @@
-"""Stage 5: holdout backtest against seasonal naive, and the Trained -> Validated | Rejected decision."""
+"""Stage 5: rolling-origin backtest against the baselines, and the Trained -> Validated | Rejected decision."""
 
+import base64
 import tempfile
 from pathlib import Path
 
@@ -7,40 +8,91 @@ import dagster as dg
 import pandas as pd
 from mlflow import MlflowClient
 
+from demandops.datasets import read_oracle
 from demandops.errors import GuardRefusedError
 from lifecycle.states import State
+from pipelines.assets.training import mlflow_run_url
 from pipelines.resources import DemandopsResource
 from training.dataset import split_by_origin
-from training.evaluate import evaluate_holdout
+from training.evaluate import Evaluation, evaluate_backtest
+from training.plots import calibration_plot, forecast_plot, residual_plot
 from training.tracking import download_bundle
 
+BACKTEST_TABLE = "backtest/backtest.csv"
 
-@dg.asset(io_manager_key="lake", group_name="validation", kinds={"mlflow"})
+
+@dg.asset(io_manager_key="lake", group_name="validation", kinds={"mlflow", "scikitlearn"})
 def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops: DemandopsResource) -> dg.Output[dict]:
-    """Holdout metrics of the new version; its guards move it to Validated, or to Rejected."""
+    """Backtest of the new version against seasonal naive, gradient boosting and (on simulated data)
+    the oracle, logged to its MLflow run; its guards move it to Validated, or to Rejected."""
     settings = demandops.settings()
+    run_id = trained_model["run_id"]
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = download_bundle(settings.mlflow_tracking_uri, trained_model["run_id"], Path(tmp))
+        bundle = download_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp))
     cadence = demandops.cadence()
-    _fit, holdout = split_by_origin(training_set, cadence.horizon, cadence.holdout_periods)
-    metrics = evaluate_holdout(bundle, holdout, period=cadence.seasonal_period)
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    for name, value in metrics.items():
-        client.log_metric(trained_model["run_id"], f"holdout_{name}", value)
+    fit, backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
+    oracle = read_oracle(settings.data) if demandops.data_frequency() == "D" else None
+    evaluation = evaluate_backtest(bundle, fit, backtest, period=cadence.seasonal_period, oracle=oracle)
+    plots = _log_backtest(MlflowClient(tracking_uri=settings.mlflow_tracking_uri), run_id, evaluation)
+
     evidence = {
-        **metrics,
+        **evaluation.metrics,
         "dataset_version": trained_model["dataset_version"],
         "data_checks_passed": trained_model["data_checks_passed"],
     }
     registry = demandops.registry()
     version = trained_model["model_version"]
     try:
-        info = registry.transition(
-            version, State.VALIDATED, actor="pipeline", reason="holdout backtest", evidence=evidence
-        )
+        info = registry.transition(version, State.VALIDATED, actor="pipeline", reason="backtest", evidence=evidence)
         refusal = ""
     except GuardRefusedError as refused:
         refusal = str(refused)
         info = registry.transition(version, State.REJECTED, actor="pipeline", reason=refusal, evidence=evidence)
-    value = {"model_version": version, "state": str(info.state), "refusal": refusal, **metrics}
-    return dg.Output(value, metadata=value)
+    value = {"model_version": version, "state": str(info.state), "refusal": refusal, **evaluation.metrics}
+    overall = evaluation.table[evaluation.table["segment_kind"] != "window"].round(4)
+    return dg.Output(
+        value,
+        metadata={
+            **value,
+            "mlflow_run": dg.MetadataValue.url(mlflow_run_url(trained_model["experiment_id"], run_id)),
+            "backtest": dg.MetadataValue.md(overall.to_markdown(index=False)),
+            "forecast_plot": _markdown_image(plots["forecast_vs_actual.png"], "forecast versus actual"),
+            "calibration_plot": _markdown_image(plots["calibration.png"], "calibration"),
+        },
+    )
+
+
+def _log_backtest(client: MlflowClient, run_id: str, evaluation: Evaluation) -> dict[str, bytes]:
+    """Headline metrics, the backtest table, residuals and the diagnostic plots, into the training run."""
+    for name, value in evaluation.metrics.items():
+        client.log_metric(run_id, f"backtest_{name}", value)
+    plots = {
+        "forecast_vs_actual.png": forecast_plot(evaluation),
+        "residuals.png": residual_plot(evaluation),
+        "calibration.png": calibration_plot(evaluation),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        evaluation.table.to_csv(folder / "backtest.csv", index=False)
+        _residuals(evaluation).to_parquet(folder / "residuals.parquet", index=False)
+        for name, png in plots.items():
+            (folder / name).write_bytes(png)
+        client.log_artifacts(run_id, str(folder), artifact_path="backtest")
+    return plots
+
+
+def _residuals(evaluation: Evaluation) -> pd.DataFrame:
+    """One line per (backtest row, step): actual, the model's quantiles and the p50 residual."""
+    rows, forecast = evaluation.rows, evaluation.forecasts["model"]
+    horizon = forecast.shape[1]
+    frame = rows.loc[rows.index.repeat(horizon), ["store_id", "sku_id", "event_timestamp", "window", "mover"]]
+    frame = frame.reset_index(drop=True).assign(step=list(range(1, horizon + 1)) * len(rows))
+    frame["actual"] = evaluation.actual.ravel()
+    for i, name in enumerate(("p10", "p50", "p90")):
+        frame[name] = forecast[..., i].ravel()
+    frame["residual"] = frame["actual"] - frame["p50"]
+    return frame
+
+
+def _markdown_image(png: bytes, title: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import httpx
+import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
 from demandops.settings import Settings
 from lifecycle.registry import STATE_TAG
 from lifecycle.states import State
 from pipelines.resources import DemandopsResource
-from pipelines.run import run_chain
+from pipelines.run import open_instance, run_chain
 from serving.server import running_bento
 
 
@@ -43,6 +46,14 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
             assert days == [origin + timedelta(days=h) for h in range(1, len(days) + 1)]
             assert all(0 <= d["p10"] <= d["p50"] <= d["p90"] for d in result["forecast"])
 
+        # Request-time plans reach the model through the same covariate code as training (that a
+        # discount sells more is tested on a model trained on more data, in tests/training).
+        store_id, sku_id, price = _last_sale(settings)
+        plain = {"store_id": store_id, "sku_id": sku_id, "horizon": 7}
+        promoted = {**plain, "planned_promo": [True] * 7, "planned_price": [0.75 * price] * 7}
+        both = httpx.post(f"{url}/forecast", json={"items": [plain, promoted]}, timeout=60).json()
+        assert [d["p50"] for d in both[1]["forecast"]] != [d["p50"] for d in both[0]["forecast"]]
+
         unknown = httpx.post(f"{url}/forecast", json={"items": [{"store_id": "S000", "sku_id": "NOPE", "horizon": 3}]})
         assert unknown.status_code == 404 and "NOPE" in unknown.text
         malformed = httpx.post(f"{url}/forecast", json={"items": [{"store_id": "S000", "sku_id": "P0001"}]})
@@ -51,6 +62,34 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         assert metadata["model_version"] == first.model_version
         assert metadata["feature_service"] == "demand_forecast_v1"
 
+    _assert_the_run_is_tracked(settings, first.model_version)
     second = run_chain(settings)
     assert int(second.model_version) == int(first.model_version) + 1
     assert second.state == State.STAGED and second.production_version == first.model_version
+
+
+def _last_sale(settings: Settings) -> tuple[str, str, float]:
+    """A series sold on the last day of the data, with its price that day."""
+    [last_day] = sorted((settings.data / "sales").glob("date=*"))[-1:]
+    row = pd.concat([pd.read_parquet(path) for path in last_day.glob("*.parquet")]).iloc[0]
+    return row["store_id"], row["sku_id"], float(row["price"])
+
+
+def _assert_the_run_is_tracked(settings: Settings, version: str) -> None:
+    """Training ran through Dagster Pipes, and the MLflow run holds the backtest and its plots."""
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    run_id = client.get_model_version(settings.model.name, version).run_id
+    run = client.get_run(run_id)
+    assert {"dataset_version", "git_commit", "device", "feature_service", "world_size"} <= run.data.params.keys()
+    assert run.data.metrics["backtest_wape"] < run.data.metrics["backtest_seasonal_naive_wape"]
+    logged = {a.path for a in client.list_artifacts(run_id, "backtest")}
+    assert logged == {
+        "backtest/backtest.csv", "backtest/residuals.parquet", "backtest/forecast_vs_actual.png",
+        "backtest/residuals.png", "backtest/calibration.png",
+    }  # fmt: skip
+    with open_instance(settings) as instance:
+        trained = instance.get_latest_materialization_event(dg.AssetKey("trained_model")).asset_materialization
+        evaluated = instance.get_latest_materialization_event(dg.AssetKey("model_evaluation")).asset_materialization
+    assert trained.metadata["run_id"].value == run_id and trained.metadata["world_size"].value == 1
+    assert trained.metadata["mlflow_run"].value.endswith(run_id)
+    assert evaluated.metadata["forecast_plot"].value.startswith("![forecast versus actual](data:image/png;base64,")

@@ -8,7 +8,7 @@ from lifecycle.states import TRANSITIONS, State, evaluate_guards, require_legal
 
 GOOD_EVIDENCE = {
     "wape": 0.30,
-    "naive_wape": 0.45,
+    "seasonal_naive_wape": 0.45,
     "coverage_p10_p90": 0.8,
     "has_nan": 0.0,
     "data_checks_passed": True,

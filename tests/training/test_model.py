@@ -9,15 +9,16 @@ import torch
 
 from training.bundle import ForecasterBundle
 from training.dataset import split_by_origin
-from training.evaluate import evaluate_holdout
+from training.evaluate import evaluate_backtest
 from training.model import DemandForecaster, pinball_loss
 from training.train import TrainConfig, train_forecaster
 
 
 def test_quantiles_never_cross_even_untrained() -> None:
     torch.manual_seed(1)
-    model = DemandForecaster(n_stores=3, n_skus=4, n_numeric=5, horizon=6, calendar_width=7)
-    out = model(torch.randint(0, 3, (64,)), torch.randint(0, 4, (64,)), torch.randn(64, 5) * 10, torch.rand(64, 6, 7))
+    model = DemandForecaster(n_stores=3, n_skus=4, n_categories=2, n_numeric=5, horizon=6, future_width=7)
+    ids = torch.randint(0, 3, (64,)), torch.randint(0, 4, (64,)), torch.randint(0, 3, (64,))
+    out = model(*ids, torch.randn(64, 5) * 10, torch.rand(64, 6, 7) * 10)
     assert out.shape == (64, 6, 3)
     assert torch.all(out[..., 0] <= out[..., 1]) and torch.all(out[..., 1] <= out[..., 2])
 
@@ -32,18 +33,22 @@ def test_pinball_loss_is_zero_only_for_a_perfect_forecast() -> None:
 
 @pytest.fixture(scope="module")
 def trained(small_training_set: pd.DataFrame):
-    fit, holdout = split_by_origin(small_training_set, horizon=7, holdout_origins=14)
+    fit, holdout = split_by_origin(small_training_set, horizon=7, holdout_origins=21)
     config = TrainConfig(horizon=7, epochs=25, validation_origins=14, seed=3)
-    return train_forecaster(fit, config, feature_service="demand_forecast_v1", dataset_version="test"), holdout
+    result = train_forecaster(fit, config, feature_service="demand_forecast_v1", dataset_version="test")
+    return result, fit, holdout
 
 
-def test_training_learns_and_beats_seasonal_naive(trained) -> None:
-    result, holdout = trained
+def test_training_learns_and_beats_seasonal_naive(trained, small_data) -> None:
+    result, fit, holdout = trained
     assert result.history[result.best_epoch - 1]["val_pinball"] < result.history[0]["val_pinball"]
-    metrics = evaluate_holdout(result.bundle, holdout, period=7)
-    assert metrics["wape"] < metrics["naive_wape"]
+    evaluation = evaluate_backtest(result.bundle, fit, holdout, period=7, oracle=small_data.oracle)
+    metrics = evaluation.metrics
+    assert metrics["wape"] < metrics["seasonal_naive_wape"]
     assert metrics["quantiles_ordered"] == 1.0 and metrics["has_nan"] == 0.0
     assert 0.4 < metrics["coverage_p10_p90"] < 0.98
+    # No forecaster beats the oracle by much: it knows the true demand distribution.
+    assert metrics["wape_ratio_to_oracle"] > 0.9
 
 
 def test_training_is_deterministic_for_a_seed(small_training_set: pd.DataFrame) -> None:
@@ -55,7 +60,23 @@ def test_training_is_deterministic_for_a_seed(small_training_set: pd.DataFrame) 
 
 
 def test_bundle_round_trip_predicts_identically(trained, tmp_path: Path) -> None:
-    result, holdout = trained
+    result, _fit, holdout = trained
     loaded = ForecasterBundle.load(result.bundle.save(tmp_path / "bundle"))
     np.testing.assert_array_equal(loaded.predict(holdout), result.bundle.predict(holdout))
     assert loaded.unknown_ids(["S000", "S999"], ["P0000"]) == ["store S999"]
+
+
+def test_a_planned_promotion_raises_the_forecast(trained) -> None:
+    """Known-future covariates: the model learned that a planned discount sells more."""
+    result, _fit, holdout = trained
+    rows = holdout.copy()
+    horizon = result.bundle.meta.horizon
+    for h in range(1, horizon + 1):
+        rows[f"planned_promo_{h}"] = 0.0
+        rows[f"planned_price_{h}"] = rows["price"]
+    regular = result.bundle.predict(rows)[..., 1].sum()
+    for h in range(1, horizon + 1):
+        rows[f"planned_promo_{h}"] = 1.0
+        rows[f"planned_price_{h}"] = rows["price"] * 0.75
+    promoted = result.bundle.predict(rows)[..., 1].sum()
+    assert promoted > 1.2 * regular

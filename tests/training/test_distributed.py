@@ -1,0 +1,91 @@
+"""Checkpoints resume bit for bit, and 2 DDP ranks under torchrun (gloo, CPU) match one process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from training.checkpoint import CHECKPOINT_FILE
+from training.dataset import split_by_origin
+from training.job import TrainingJob
+from training.tracking import download_bundle
+from training.train import TrainConfig, train_forecaster
+
+CONFIG = TrainConfig(horizon=7, epochs=4, patience=10, validation_origins=14, seed=11)
+
+
+@pytest.fixture(scope="module")
+def fit_rows(small_training_set: pd.DataFrame) -> pd.DataFrame:
+    fit, _holdout = split_by_origin(small_training_set, horizon=7, holdout_origins=21)
+    return fit
+
+
+def _train(rows: pd.DataFrame, config: TrainConfig, checkpoints: Path | None = None):
+    return train_forecaster(rows, config, feature_service="s", dataset_version="v", checkpoint_dir=checkpoints)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(fit_rows: pd.DataFrame, tmp_path: Path) -> None:
+    straight = _train(fit_rows, CONFIG)
+    first_half = _train(fit_rows, replace(CONFIG, epochs=2), tmp_path)
+    assert (tmp_path / CHECKPOINT_FILE).exists() and len(first_half.history) == 2
+    resumed = _train(fit_rows, CONFIG, tmp_path)
+    assert resumed.resumed_from_epoch == 2
+    assert resumed.history == straight.history
+    for name, weights in straight.bundle.model.state_dict().items():
+        torch.testing.assert_close(resumed.bundle.model.state_dict()[name], weights, rtol=0, atol=0)
+
+
+def test_a_checkpoint_of_other_settings_is_refused(fit_rows: pd.DataFrame, tmp_path: Path) -> None:
+    _train(fit_rows, replace(CONFIG, epochs=1), tmp_path)
+    with pytest.raises(ValueError, match=r"settings differ \(batch_size: checkpoint 512, now 256\)"):
+        _train(fit_rows, replace(CONFIG, batch_size=256), tmp_path)
+
+
+def _job(tmp_path: Path, rows: pd.DataFrame, name: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    rows.to_parquet(folder / "fit.parquet", index=False)
+    job = TrainingJob(
+        training_set=str(folder / "fit.parquet"),
+        config=asdict(CONFIG),
+        frequency="D",
+        lags=[1, 2, 3, 4, 5, 6, 7, 14, 28],
+        windows=[7, 28],
+        feature_service="demand_forecast_v1",
+        dataset_version="test",
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_root=str(tmp_path / "artifacts"),
+        experiment="ddp-test",
+        project_dir=str(Path.cwd()),
+    )
+    return job.write(folder / "job.json")
+
+
+def _launch(command: list[str]) -> dict:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_under_torchrun_match_one_process(fit_rows: pd.DataFrame, tmp_path: Path) -> None:
+    single = _launch([sys.executable, "-m", "training.job", str(_job(tmp_path, fit_rows, "single"))])
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    ddp = _launch([*torchrun, "-m", "training.job", str(_job(tmp_path, fit_rows, "ddp"))])
+    assert (single["world_size"], ddp["world_size"]) == (1, 2)
+    assert ddp["epochs_run"] == single["epochs_run"] == CONFIG.epochs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    one = download_bundle(uri, single["run_id"], tmp_path / "one").predict(fit_rows.tail(200))
+    two = download_bundle(uri, ddp["run_id"], tmp_path / "two").predict(fit_rows.tail(200))
+    # Same batches, gradients averaged over two half-batches: equal up to float rounding.
+    assert ddp["val_pinball"] == pytest.approx(single["val_pinball"], rel=1e-4)
+    np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,126 @@
+"""The training job: trains, logs the MLflow run, and reports back to whoever launched it.
+
+Dagster launches it through Dagster Pipes: a local subprocess here, the same command on a GPU
+node elsewhere, and under torchrun for several processes. Every rank trains (DDP); rank 0
+alone logs to MLflow and reports. It also runs by hand, printing its summary as JSON:
+
+    python -m training.job JOB.json
+    torchrun --nproc_per_node 2 -m training.job JOB.json
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from dagster_pipes import PipesContext, PipesEnvVarParamsLoader, open_dagster_pipes
+
+from training.distributed import Worker, start_worker, stop_worker
+from training.features import FeatureSpec
+from training.tracking import log_training, start_run
+from training.train import EpochCallback, TrainConfig, train_forecaster
+
+
+@dataclass
+class TrainingJob:
+    """Everything the job needs, as plain JSON: it may run on another machine."""
+
+    training_set: str  # Parquet of the fitting rows: features, labels and the recorded plan
+    config: dict
+    frequency: str
+    lags: list[int]
+    windows: list[int]
+    feature_service: str
+    dataset_version: str
+    tracking_uri: str
+    artifact_root: str
+    experiment: str
+    project_dir: str
+    checkpoint_dir: str | None = None  # resume from here after an interruption
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str | int | float] = field(default_factory=dict)  # logged with the run, e.g. the cadence
+
+    def write(self, path: Path) -> Path:
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> TrainingJob:
+        return cls(**json.loads(path.read_text()))
+
+
+def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = None) -> dict | None:
+    """Train; on rank 0 also log the run and return its summary (None on the other ranks)."""
+    rows = pd.read_parquet(job.training_set)
+    config = TrainConfig(**{**job.config, "quantiles": tuple(job.config["quantiles"])})
+    spec = FeatureSpec(frequency=job.frequency, lags=tuple(job.lags), windows=tuple(job.windows))
+    checkpoints = Path(job.checkpoint_dir) if job.checkpoint_dir else None
+    train = dict(feature_service=job.feature_service, dataset_version=job.dataset_version, spec=spec, worker=worker)
+    if not worker.is_main:
+        train_forecaster(rows, config, checkpoint_dir=checkpoints, **train)
+        return None
+
+    def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics(metrics, step=epoch)
+        if on_epoch:
+            on_epoch(epoch, metrics)
+
+    with start_run(job.tracking_uri, Path(job.artifact_root), job.experiment) as run:
+        result = train_forecaster(rows, config, checkpoint_dir=checkpoints, on_epoch=log_epoch, **train)
+        model_uri = log_training(result, config, example=rows.head(3), project_dir=Path(job.project_dir))
+        mlflow.log_params(
+            {**job.params, "world_size": worker.world_size, "resumed_from_epoch": result.resumed_from_epoch}
+        )
+        mlflow.set_tags(job.tags)
+    if checkpoints:  # the run holds the model now; a later launch starts afresh
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "model_uri": model_uri,
+        "device": result.device,
+        "world_size": worker.world_size,
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "val_pinball": result.history[result.best_epoch - 1]["val_pinball"],
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "fit_rows": len(rows),
+    }
+
+
+def _report_to_dagster(job: TrainingJob, worker: Worker) -> None:
+    with open_dagster_pipes() as pipes:
+        pipes.log.info(f"training on {worker.world_size} process(es) from {job.training_set}")
+        summary = run_job(job, worker, on_epoch=lambda epoch, m: _log_epoch(pipes, epoch, m))
+        pipes.report_asset_materialization(metadata=summary)
+
+
+def _log_epoch(pipes: PipesContext, epoch: int, metrics: dict[str, float]) -> None:
+    pipes.log.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.5f}" for k, v in metrics.items()))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m training.job JOB.json", file=sys.stderr)
+        return 2
+    job = TrainingJob.read(Path(argv[1]))
+    worker = start_worker()
+    try:
+        if worker.is_main and PipesEnvVarParamsLoader().is_dagster_pipes_process():
+            _report_to_dagster(job, worker)
+        else:
+            summary = run_job(job, worker)
+            if summary is not None:
+                print(json.dumps(summary))
+    finally:
+        stop_worker(worker)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
