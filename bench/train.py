@@ -103,6 +103,28 @@ def dataloader_loop(model, optimizer, quantiles, data: Tensors, batches: int, de
     return batches * BATCH / (time.perf_counter() - start)
 
 
+def sliced_batches(data: Tensors, batches: int, device) -> float:
+    """The data path alone: shuffled batches sliced from whole tensors and moved to the device."""
+    order = torch.randperm(len(data))
+    start = time.perf_counter()
+    for b in range(batches):
+        data.take(order[b * BATCH : (b + 1) * BATCH]).to(device, non_blocking=True)
+    _sync(device)
+    return batches * BATCH / (time.perf_counter() - start)
+
+
+def dataloader_batches(data: Tensors, batches: int, device) -> float:
+    """The data path alone: one __getitem__ per example, collated, moved to the device."""
+    loader = DataLoader(RowDataset(data), batch_size=BATCH, shuffle=True, pin_memory=device.type == "cuda")
+    start = time.perf_counter()
+    for b, batch in enumerate(loader):
+        if b == batches:
+            break
+        [x.to(device, non_blocking=True) for x in batch]
+    _sync(device)
+    return batches * BATCH / (time.perf_counter() - start)
+
+
 def _autocast(device: torch.device, bf16: bool):
     if not bf16:
         return torch.autocast(device.type, enabled=False)
@@ -143,6 +165,12 @@ def throughput(fit: pd.DataFrame, config: TrainConfig, spec: FeatureSpec, repeat
                 loop(*models[name], quantiles, data, batches, device, lambda b=bf16: _autocast(device, b))
             )
             print(f"  {name}: {samples[name][-1]:,.0f} samples/s", flush=True)
+    data_paths = {"data_only_sliced": sliced_batches, "data_only_dataloader": dataloader_batches}
+    samples.update({name: [] for name in data_paths})
+    for _ in range(repeats):
+        for name, loop in data_paths.items():
+            samples[name].append(loop(data, batches, device))
+            print(f"  {name}: {samples[name][-1]:,.0f} samples/s", flush=True)
     median = {name: statistics.median(v) for name, v in samples.items()}
     base = median["sliced_fp32_eager"]
     return {
@@ -153,7 +181,8 @@ def throughput(fit: pd.DataFrame, config: TrainConfig, spec: FeatureSpec, repeat
         "samples_per_s_median": median,
         "warmup_seconds": compile_seconds,
         "ratios": {
-            "sliced_vs_dataloader": base / median["dataloader_fp32_eager"],
+            "sliced_vs_dataloader_training_step": base / median["dataloader_fp32_eager"],
+            "sliced_vs_dataloader_data_path": median["data_only_sliced"] / median["data_only_dataloader"],
             "bf16_vs_fp32": median["sliced_bf16_eager"] / base,
             "compiled_vs_eager": median["sliced_fp32_compiled"] / base,
         },

@@ -134,10 +134,13 @@ def _run_chain(settings: Settings, source: Path, state: Path, params: dict[str, 
         f"DEMANDOPS_CADENCES__{frequency}__LAGS": f"[{params['lags']}]",
         f"DEMANDOPS_CADENCES__{frequency}__WINDOWS": f"[{params['windows']}]",
     }
-    command = [sys.executable, "-m", "pipelines.cli", "run", "--training-config", json.dumps(training_config(params))]
-    done = subprocess.run(command, cwd=source, env=env, capture_output=True, text=True)
+    cli = "from pipelines.cli import app; app()"  # the recorded commit's CLI, found through PYTHONPATH
+    command = [sys.executable, "-c", cli, "run", "--training-config", json.dumps(training_config(params))]
+    log = state.parent / "chain.log"
+    with log.open("w") as output:
+        done = subprocess.run(command, cwd=source, env=env, stdout=output, stderr=subprocess.STDOUT)
     if done.returncode != 0:
-        raise ReproductionError(f"the reproduction's chain failed:\n{done.stderr[-4000:]}")
+        raise ReproductionError(f"the reproduction's chain failed; its log is {log}:\n{log.read_text()[-3000:]}")
 
 
 def _latest_wape(state: Path) -> float:
