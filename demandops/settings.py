@@ -120,7 +120,18 @@ class LifecycleSettings(BaseModel):
     coverage_band: tuple[float, float] = Field(
         default=(0.75, 0.85), description="Accepted p10-p90 interval coverage in the backtest."
     )
-    promoters: list[str] = Field(default=["ci", "local-demo"], description="Actors allowed to promote to Production.")
+    promoters: list[str] = Field(
+        default=["ci", "local-demo"], description="Actors allowed to promote to Production and to roll back."
+    )
+    champion_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="How much worse than the champion's latest-window WAPE a challenger may be.",
+    )
+    min_soak_hours: float = Field(
+        default=0.0, ge=0, description="Time a version must spend in Staged (0 for the demo)."
+    )
 
 
 class ProductionServices(BaseModel):
@@ -128,6 +139,10 @@ class ProductionServices(BaseModel):
 
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/demandops"
     redis_url: str = "127.0.0.1:6379"
+    mlflow_server_url: str | None = Field(
+        default=None,
+        description="MLflow tracking server on postgres_url; unset, clients use the database directly.",
+    )
 
 
 class Settings(BaseSettings):
@@ -181,6 +196,13 @@ class Settings(BaseSettings):
 
     @property
     def mlflow_tracking_uri(self) -> str:
+        if self.profile == "production":
+            return self.production.mlflow_server_url or self.production.postgres_url
+        return self.mlflow_database_url
+
+    @property
+    def mlflow_database_url(self) -> str:
+        """The MLflow backend's database, which also holds the lifecycle audit log and lock."""
         if self.profile == "production":
             return self.production.postgres_url
         return f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}"

@@ -1,7 +1,7 @@
 """`demandops lifecycle ...`: the model lifecycle for people and CI.
 
-Exit codes: 0 success; 3 a guard refused; 4 illegal transition; 5 actor not authorized;
-6 model or version not found.
+Exit codes: 0 success; 3 a guard refused; 4 illegal transition (or nothing to roll back to);
+5 actor not authorized; 6 model or version not found.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def open_registry() -> ModelRegistry:
         tracking_uri=settings.mlflow_tracking_uri,
         model_name=settings.model.name,
         lifecycle=settings.lifecycle,
+        database_url=settings.mlflow_database_url,
     )
 
 
@@ -109,3 +110,24 @@ def promote(
         typer.echo(json.dumps({"version": info.version, "state": str(info.state), "aliases": info.aliases}))
     else:
         typer.echo(f"version {info.version} is now {info.state} (aliases: {', '.join(info.aliases) or '-'})")
+
+
+@app.command()
+def rollback(
+    actor: Annotated[str, typer.Option(help="Who rolls back (must be allow-listed, like promoters).")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Make the previous Production version Production again; the current one is Archived.
+
+    A running service keeps the model it loaded: restart `make serve` to serve the restored one.
+    """
+    try:
+        info = open_registry().rollback(actor=actor, reason=reason)
+    except tuple(EXIT_CODES) as refused:
+        typer.echo(f"refused: {refused}", err=True)
+        raise typer.Exit(code=EXIT_CODES[type(refused)]) from refused
+    if as_json:
+        typer.echo(json.dumps({"version": info.version, "state": str(info.state), "aliases": info.aliases}))
+    else:
+        typer.echo(f"version {info.version} is Production again (aliases: {', '.join(info.aliases)})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import mlflow
@@ -19,9 +20,12 @@ from demandops.errors import (
 )
 from demandops.settings import LifecycleSettings
 from lifecycle.audit import AuditLog
-from lifecycle.states import ALIASES, State, evaluate_guards
+from lifecycle.lock import TransitionLock
+from lifecycle.states import ALIASES, State, compensation_target, evaluate_guards, rollback_target
 
 STATE_TAG = "lifecycle.state"
+# The Production version the backtest scored beside this one (model_evaluation writes it).
+CHAMPION_TAG = "backtest.champion_version"
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,17 @@ class VersionInfo:
 class ModelRegistry:
     """Every state change of a model version goes through `transition`."""
 
-    def __init__(self, *, tracking_uri: str, model_name: str, lifecycle: LifecycleSettings):
+    def __init__(
+        self, *, tracking_uri: str, model_name: str, lifecycle: LifecycleSettings, database_url: str | None = None
+    ):
+        """`database_url` is the MLflow backend's database, for the audit log and the transition
+        lock; it defaults to the tracking URI, which is that database unless MLflow runs as a server."""
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.lifecycle = lifecycle
-        self.audit = AuditLog(tracking_uri)
+        self.audit = AuditLog(database_url or tracking_uri)
+        self.lock = TransitionLock(database_url or tracking_uri)
 
     # -- reads ----------------------------------------------------------------------------
     def get(self, version: str | int) -> VersionInfo:
@@ -82,16 +91,51 @@ class ModelRegistry:
             self.client.create_registered_model(self.model_name)
         with _process_tracking_uri(self.tracking_uri):
             mv = self.client.create_model_version(
-                self.model_name, model_uri, run_id=run_id, tags={**tags, STATE_TAG: State.TRAINING}
+                self.model_name,
+                model_uri,
+                run_id=run_id,
+                tags={**tags, STATE_TAG: State.TRAINING},
+                model_id=_logged_model_id(model_uri),  # a tracking server requires it
             )
-        self.transition(mv.version, State.TRAINED, actor="pipeline", reason="training finished", evidence={})
+        with self.compensating(mv.version, step="registration"):
+            self.transition(mv.version, State.TRAINED, actor="pipeline", reason="training finished", evidence={})
         return self.get(mv.version)
+
+    @contextmanager
+    def compensating(self, version: str | int, *, step: str) -> Iterator[None]:
+        """Run a step that follows a registry write; if it fails, the version ends in Failed or
+        Rejected with the error as the recorded reason, and the error goes on."""
+        try:
+            yield
+        except Exception as failed:  # re-raised below: this only records the failure
+            self.compensate(version, reason=f"{step} failed: {type(failed).__name__}: {failed}")
+            raise
+
+    def compensate(self, version: str | int, *, reason: str) -> VersionInfo:
+        """Move a version whose pipeline step failed to Failed or Rejected (see compensation_target)."""
+        current = self.get(version)
+        target = compensation_target(current.state)
+        if target is None:
+            return current
+        return self.transition(current.version, target, actor="pipeline", reason=reason, evidence={})
 
     def transition(
         self, version: str | int, target: State, *, actor: str, reason: str, evidence: dict[str, Any]
     ) -> VersionInfo:
-        """Apply one transition after its legality and guards; refusals are audited and raised."""
+        """Apply one transition after its legality and guards; refusals are audited and raised.
+
+        Transitions of one model run one at a time (see lifecycle/lock.py): of concurrent
+        promotions, the first wins and the others meet the new champion in their guards.
+        """
+        with self.lock.hold(self.model_name):
+            return self._transition(version, target, actor=actor, reason=reason, evidence=evidence)
+
+    def _transition(
+        self, version: str | int, target: State, *, actor: str, reason: str, evidence: dict[str, Any]
+    ) -> VersionInfo:
         current = self.get(version)
+        if (current.state, target) == (State.STAGED, State.PRODUCTION):
+            evidence = {**self._production_evidence(current), **evidence}
         audit = dict(
             model=self.model_name,
             version=current.version,
@@ -122,19 +166,81 @@ class ModelRegistry:
         self.audit.append(**audit, outcome="applied", evidence=recorded)
         return self.get(current.version)
 
+    def rollback(self, *, actor: str, reason: str) -> VersionInfo:
+        """Make the previous Production version Production again; the current one is Archived."""
+        with self.lock.hold(self.model_name):
+            return self._rollback(actor=actor, reason=reason)
+
+    def _rollback(self, *, actor: str, reason: str) -> VersionInfo:
+        champion = self.by_alias(ALIASES[State.PRODUCTION])
+        audit = dict(
+            model=self.model_name,
+            version=champion.version if champion else "-",
+            from_state=State.PRODUCTION,
+            to_state=State.ARCHIVED,
+            actor=actor,
+            reason=f"rollback: {reason}",
+        )
+        if actor not in self.lifecycle.promoters:
+            self.audit.append(**audit, outcome="refused", evidence={"promoters": self.lifecycle.promoters})
+            raise UnauthorizedActorError(
+                f"rollback refused: actor {actor!r} is not allowed; allowed: {', '.join(self.lifecycle.promoters)}"
+            )
+        entered = [
+            e.version for e in self.audit.history(self.model_name)
+            if e.outcome == "applied" and e.to_state == State.PRODUCTION
+        ]  # fmt: skip
+        try:
+            restored = self.get(rollback_target(entered, champion.version if champion else None))
+            if restored.state != State.ARCHIVED:
+                raise IllegalTransitionError(
+                    f"rollback refused: version {restored.version} is {restored.state}, not Archived"
+                )
+        except IllegalTransitionError:
+            self.audit.append(**audit, outcome="refused", evidence={"production_history": entered})
+            raise
+        self._transition(champion.version, State.ARCHIVED, actor=actor, reason=audit["reason"], evidence={})
+        self._apply(restored, State.PRODUCTION)
+        self.audit.append(
+            **{**audit, "version": restored.version, "from_state": State.ARCHIVED, "to_state": State.PRODUCTION},
+            outcome="applied",
+            evidence={"replaces": champion.version},
+        )
+        return self.get(restored.version)
+
+    def _production_evidence(self, challenger: VersionInfo) -> dict[str, Any]:
+        """What the Staged -> Production guards judge: soak time and the comparison with the champion."""
+        staged = [
+            e.at for e in self.audit.history(self.model_name)
+            if e.version == challenger.version and e.outcome == "applied" and e.to_state == State.STAGED
+        ]  # fmt: skip
+        champion = self.by_alias(ALIASES[State.PRODUCTION])
+        tags = challenger.tags
+        evidence: dict[str, Any] = {
+            "staged_hours": (datetime.now(UTC) - _aware(staged[-1])).total_seconds() / 3600 if staged else 0.0,
+            "champion_version": champion.version if champion else None,
+            "compared_champion_version": tags.get(CHAMPION_TAG),
+        }
+        for key in ("latest_window_wape_vs_champion", "champion_latest_window_wape"):
+            if f"backtest.{key}" in tags:
+                evidence[key] = float(tags[f"backtest.{key}"])
+        return evidence
+
     def _apply(self, current: VersionInfo, target: State) -> None:
+        """Set the state tag, then keep the aliases in step: an alias names the newest version in its state."""
         self.client.set_model_version_tag(self.model_name, current.version, STATE_TAG, target)
-        old_alias = ALIASES.get(current.state)
-        if old_alias and old_alias in current.aliases:
-            self.client.delete_registered_model_alias(self.model_name, old_alias)
-        new_alias = ALIASES.get(target)
-        if new_alias:
-            self.client.set_registered_model_alias(self.model_name, new_alias, current.version)
+        versions = self.versions()
+        for state in {current.state, target} & set(ALIASES):
+            holders = [v for v in versions if v.state == state]
+            if holders:
+                self.client.set_registered_model_alias(self.model_name, ALIASES[state], holders[-1].version)
+            elif ALIASES[state] in current.aliases:
+                self.client.delete_registered_model_alias(self.model_name, ALIASES[state])
 
     def _archive_current_production(self, *, actor: str, replaced_by: str) -> None:
         champion = self.by_alias(ALIASES[State.PRODUCTION])
         if champion is not None and champion.version != replaced_by:
-            self.transition(
+            self._transition(
                 champion.version,
                 State.ARCHIVED,
                 actor=actor,
@@ -154,3 +260,14 @@ def _process_tracking_uri(uri: str) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(previous)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _logged_model_id(model_uri: str) -> str | None:
+    """The id in an MLflow 3 logged-model URI (`models:/m-...`); None for other sources."""
+    rest = model_uri.removeprefix("models:/")
+    return rest if rest != model_uri and rest.startswith("m-") and "/" not in rest else None

@@ -99,14 +99,45 @@ def staging_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) 
 
 
 def production_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) -> list[GuardResult]:
-    """Staged -> Production: only an allow-listed actor may promote."""
+    """Staged -> Production: an allow-listed actor, enough soak time in Staged, and a challenger at
+    least as good as the champion on the latest backtest window (within the tolerance)."""
+    staged_hours = _number(evidence, "staged_hours")
     return [
         GuardResult(
             "actor_authorized",
             actor in settings.promoters,
             f"actor {actor!r}; allowed: {', '.join(settings.promoters)}",
-        )
+        ),
+        GuardResult(
+            "soaked_in_staged",
+            staged_hours >= settings.min_soak_hours,
+            f"{staged_hours:.2f} h in Staged; at least {settings.min_soak_hours} h required",
+        ),
+        _champion_guard(evidence, settings),
     ]
+
+
+def _champion_guard(evidence: Evidence, settings: LifecycleSettings) -> GuardResult:
+    champion = evidence.get("champion_version")
+    if champion is None:
+        return GuardResult("beats_champion", True, "no version is in Production: nothing to compare with")
+    compared = evidence.get("compared_champion_version")
+    if compared != champion:
+        return GuardResult(
+            "beats_champion",
+            False,
+            f"the backtest compared with {'no champion' if compared is None else f'version {compared}'}, "
+            f"but version {champion} is in Production now; re-run model_evaluation",
+        )
+    challenger = _number(evidence, "latest_window_wape_vs_champion")
+    incumbent = _number(evidence, "champion_latest_window_wape")
+    allowed = incumbent * (1 + settings.champion_tolerance)
+    return GuardResult(
+        "beats_champion",
+        challenger <= allowed,
+        f"latest-window WAPE {challenger:.4f} must be <= {allowed:.4f} "
+        f"(champion v{champion} {incumbent:.4f} x {1 + settings.champion_tolerance:.3f})",
+    )
 
 
 GUARDS: Mapping[tuple[State, State], Guard] = {
@@ -114,6 +145,32 @@ GUARDS: Mapping[tuple[State, State], Guard] = {
     (State.VALIDATED, State.STAGED): staging_guards,
     (State.STAGED, State.PRODUCTION): production_guards,
 }
+
+
+def compensation_target(current: State) -> State | None:
+    """Where a version goes when a step after a registry write fails: never left half-way.
+
+    A version still Training failed; one already trained was rejected by the failed step.
+    Production and the terminal states are left alone (a failed rebuild must not demote it).
+    """
+    if current == State.TRAINING:
+        return State.FAILED
+    if current in (State.TRAINED, State.VALIDATED, State.STAGED):
+        return State.REJECTED
+    return None
+
+
+def rollback_target(production_history: list[str], champion: str | None) -> str:
+    """The version to restore: the last one in Production before the current champion.
+
+    `production_history` lists the versions that entered Production, oldest first.
+    """
+    if champion is None:
+        raise IllegalTransitionError("rollback refused: no version is in Production")
+    earlier = [v for v in production_history if v != champion]
+    if not earlier:
+        raise IllegalTransitionError(f"rollback refused: version {champion} is the only version ever in Production")
+    return earlier[-1]
 
 
 def evaluate_guards(

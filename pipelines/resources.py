@@ -66,4 +66,5 @@ class DemandopsResource(dg.ConfigurableResource):
             tracking_uri=settings.mlflow_tracking_uri,
             model_name=settings.model.name,
             lifecycle=settings.lifecycle,
+            database_url=settings.mlflow_database_url,
         )

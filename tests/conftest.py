@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import psycopg2
 import pytest
 import redis
 from feast import FeatureStore
@@ -48,6 +50,28 @@ def apply_features(settings: Settings, data: SimulatedData) -> tuple[FeatureStor
     store = open_store(settings)
     store.apply(feature_objects(settings.feast_dir))
     return store, features
+
+
+POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    try:
+        admin = psycopg2.connect(POSTGRES_ADMIN_DSN, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at {POSTGRES_ADMIN_DSN} cannot be reached: {exc}")
+    admin.autocommit = True
+    name = f"demandops_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
 
 
 REDIS_HOST, REDIS_PORT, REDIS_TEST_DB = "127.0.0.1", 6379, 13

@@ -13,6 +13,7 @@ from training.baselines import seasonal_naive
 from training.bundle import ForecasterBundle
 from training.dataset import known_series
 from training.gbm import GBMConfig, QuantileGBM
+from training.metrics import wape
 from training.oracle import oracle_forecast
 
 DEFAULT_GBM = GBMConfig()
@@ -35,8 +36,12 @@ def evaluate_backtest(
     period: int,
     gbm: GBMConfig | None = DEFAULT_GBM,
     oracle: pd.DataFrame | None = None,
+    champion: ForecasterBundle | None = None,
 ) -> Evaluation:
-    """Score the model and its baselines on the holdout origins; baselines learn only from `fit`."""
+    """Score the model and its baselines on the holdout origins; baselines learn only from `fit`.
+
+    `champion`, the version in Production, is scored on the same rows when it can read them.
+    """
     horizon = bundle.meta.horizon
     # Series launched after the fitting window have no embedding yet: they are counted, not scored.
     known = known_series(holdout, bundle.meta.stores, bundle.meta.skus)
@@ -51,6 +56,7 @@ def evaluate_backtest(
         forecasts["gradient_boosting"] = QuantileGBM(bundle.meta, gbm).fit(fit).predict(holdout)
     if oracle is not None:
         forecasts["oracle"] = oracle_forecast(holdout, oracle, horizon)
+
     actual = actuals(holdout, horizon)
     table = backtest_table(rows, actual, forecasts)
     model = forecasts["model"]
@@ -60,4 +66,35 @@ def evaluate_backtest(
         "has_nan": float(np.isnan(model).any()),
         "rows_unseen_series": float(unseen_rows),
     }
+    if champion is not None and not champion_mismatch(champion, bundle, holdout):
+        metrics.update(compare_with_champion(champion, holdout, rows, actual, model))
     return Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
+
+
+def compare_with_champion(
+    champion: ForecasterBundle, holdout: pd.DataFrame, rows: pd.DataFrame, actual: np.ndarray, model: np.ndarray
+) -> dict[str, float]:
+    """Both versions' WAPE on the latest window, on the series the champion knows (new launches aside)."""
+    latest = (rows["window"] == rows["window"].max()).to_numpy()
+    compared = latest & known_series(holdout, champion.meta.stores, champion.meta.skus).to_numpy()
+    if actual[compared].sum() == 0:
+        return {}  # nothing sold by series both versions know: no comparison, and the guard says so
+    incumbent = champion.predict(holdout[compared])[..., 1]
+    return {
+        "champion_latest_window_wape": wape(actual[compared], incumbent),
+        "latest_window_wape_vs_champion": wape(actual[compared], model[compared][..., 1]),
+        "champion_rows_compared": float(compared.sum()),
+    }
+
+
+def champion_mismatch(champion: ForecasterBundle, challenger: ForecasterBundle, rows: pd.DataFrame) -> str:
+    """Why the champion cannot be scored on the challenger's backtest rows ("" when it can)."""
+    if (champion.meta.frequency, champion.meta.horizon) != (challenger.meta.frequency, challenger.meta.horizon):
+        return (
+            f"the champion forecasts {champion.meta.horizon} x {champion.meta.frequency}, "
+            f"the challenger {challenger.meta.horizon} x {challenger.meta.frequency}"
+        )
+    missing = sorted(set(champion.meta.spec.feature_names) - set(rows.columns))
+    if missing:
+        return f"the champion reads features the training set no longer has: {missing[:5]}"
+    return ""

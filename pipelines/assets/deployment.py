@@ -3,6 +3,7 @@
 import dagster as dg
 
 from lifecycle.states import State
+from pipelines.registry_metadata import registry_metadata
 from pipelines.resources import DemandopsResource
 from serving.build import build_in_child
 from serving.server import running_bento, smoke_test
@@ -18,8 +19,14 @@ def bento(model_evaluation: dict, trained_model: dict, demandops: DemandopsResou
         raise dg.Failure(
             f"version {version} is {model_evaluation['state']}, not Validated: {model_evaluation['refusal']}"
         )
+    registry = demandops.registry()
+    with registry.compensating(version, step="bento"):
+        return _build_and_stage(settings, registry, version, trained_model["run_id"])
+
+
+def _build_and_stage(settings, registry, version: str, run_id: str) -> dg.Output[dict]:
     bundle_root = settings.state / "bundles" / f"v{version}"
-    bundle = download_bundle(settings.mlflow_tracking_uri, trained_model["run_id"], bundle_root)
+    bundle = download_bundle(settings.mlflow_tracking_uri, run_id, bundle_root)
     built = build_in_child(
         settings,
         bundle_dir=bundle_root / "bundle",
@@ -34,7 +41,6 @@ def bento(model_evaluation: dict, trained_model: dict, demandops: DemandopsResou
             horizon=bundle.meta.horizon,
             model_version=version,
         )
-    registry = demandops.registry()
     registry.annotate(version, {"bento_tag": built.bento_tag})
     info = registry.transition(
         version,
@@ -60,4 +66,4 @@ def bento(model_evaluation: dict, trained_model: dict, demandops: DemandopsResou
             "horizon": bundle.meta.horizon,
         },
     }
-    return dg.Output(value, metadata=value)
+    return dg.Output(value, metadata={**value, **registry_metadata(registry)})

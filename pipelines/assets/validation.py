@@ -10,38 +10,31 @@ from mlflow import MlflowClient
 
 from demandops.datasets import read_oracle
 from demandops.errors import GuardRefusedError
-from lifecycle.states import State
+from lifecycle.registry import CHAMPION_TAG
+from lifecycle.states import ALIASES, State
 from pipelines.assets.training import mlflow_run_url
+from pipelines.registry_metadata import registry_metadata
 from pipelines.resources import DemandopsResource
 from training.dataset import split_by_origin
-from training.evaluate import Evaluation, evaluate_backtest
+from training.evaluate import Evaluation, champion_mismatch, evaluate_backtest
 from training.plots import calibration_plot, forecast_plot, residual_plot
 from training.tracking import download_bundle
-
-BACKTEST_TABLE = "backtest/backtest.csv"
 
 
 @dg.asset(io_manager_key="lake", group_name="validation", kinds={"mlflow", "scikitlearn"})
 def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops: DemandopsResource) -> dg.Output[dict]:
     """Backtest of the new version against seasonal naive, gradient boosting and (on simulated data)
     the oracle, logged to its MLflow run; its guards move it to Validated, or to Rejected."""
-    settings = demandops.settings()
     run_id = trained_model["run_id"]
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = download_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp))
-    cadence = demandops.cadence()
-    fit, backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
-    oracle = read_oracle(settings.data) if demandops.data_frequency() == "D" else None
-    evaluation = evaluate_backtest(bundle, fit, backtest, period=cadence.seasonal_period, oracle=oracle)
-    plots = _log_backtest(MlflowClient(tracking_uri=settings.mlflow_tracking_uri), run_id, evaluation)
-
+    registry = demandops.registry()
+    version = trained_model["model_version"]
+    with registry.compensating(version, step="model_evaluation"):
+        evaluation, plots = _backtest(demandops, registry, training_set, version, run_id)
     evidence = {
         **evaluation.metrics,
         "dataset_version": trained_model["dataset_version"],
         "data_checks_passed": trained_model["data_checks_passed"],
     }
-    registry = demandops.registry()
-    version = trained_model["model_version"]
     try:
         info = registry.transition(version, State.VALIDATED, actor="pipeline", reason="backtest", evidence=evidence)
         refusal = ""
@@ -58,8 +51,45 @@ def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops:
             "backtest": dg.MetadataValue.md(overall.to_markdown(index=False)),
             "forecast_plot": _markdown_image(plots["forecast_vs_actual.png"], "forecast versus actual"),
             "calibration_plot": _markdown_image(plots["calibration.png"], "calibration"),
+            **registry_metadata(registry),
         },
     )
+
+
+def _backtest(
+    demandops: DemandopsResource, registry, training_set: pd.DataFrame, version: str, run_id: str
+) -> tuple[Evaluation, dict[str, bytes]]:
+    """Score the version beside its baselines and the champion; log it all to the training run."""
+    settings = demandops.settings()
+    champion = registry.by_alias(ALIASES[State.PRODUCTION])
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = download_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp) / "challenger")
+        incumbent = (
+            download_bundle(settings.mlflow_tracking_uri, champion.run_id, Path(tmp) / "champion") if champion else None
+        )
+    cadence = demandops.cadence()
+    fit, backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
+    oracle = read_oracle(settings.data) if demandops.data_frequency() == "D" else None
+    evaluation = evaluate_backtest(
+        bundle, fit, backtest, period=cadence.seasonal_period, oracle=oracle, champion=incumbent
+    )
+    plots = _log_backtest(MlflowClient(tracking_uri=settings.mlflow_tracking_uri), run_id, evaluation)
+    registry.annotate(version, _champion_tags(evaluation.metrics, champion, incumbent, bundle, backtest))
+    return evaluation, plots
+
+
+def _champion_tags(metrics: dict, champion, incumbent, bundle, backtest: pd.DataFrame) -> dict[str, str]:
+    """What the Staged -> Production guard compares: both versions on the latest backtest window."""
+    if champion is None:
+        return {}
+    if "champion_latest_window_wape" not in metrics:
+        reason = champion_mismatch(incumbent, bundle, backtest) or "no sales by series both versions know"
+        return {"backtest.champion_skipped": reason}
+    return {
+        CHAMPION_TAG: champion.version,
+        "backtest.champion_latest_window_wape": str(metrics["champion_latest_window_wape"]),
+        "backtest.latest_window_wape_vs_champion": str(metrics["latest_window_wape_vs_champion"]),
+    }
 
 
 def _log_backtest(client: MlflowClient, run_id: str, evaluation: Evaluation) -> dict[str, bytes]:

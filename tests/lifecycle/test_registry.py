@@ -12,7 +12,7 @@ from demandops.errors import (
     UnauthorizedActorError,
 )
 from demandops.settings import LifecycleSettings, Settings
-from lifecycle.registry import ModelRegistry
+from lifecycle.registry import CHAMPION_TAG, ModelRegistry
 from lifecycle.states import State
 from tests.lifecycle.test_states import GOOD_EVIDENCE
 from training.tracking import use_experiment
@@ -47,6 +47,20 @@ def to_staged(registry: ModelRegistry, version: str) -> None:
     registry.transition(version, State.STAGED, actor="pipeline", reason="t", evidence=STAGING_EVIDENCE)
 
 
+def scored_beside(
+    registry: ModelRegistry, version: str, *, champion: str, challenger_wape: float, champion_wape: float
+):
+    """What model_evaluation records when it scores the champion on the challenger's latest window."""
+    registry.annotate(
+        version,
+        {
+            CHAMPION_TAG: champion,
+            "backtest.latest_window_wape_vs_champion": str(challenger_wape),
+            "backtest.champion_latest_window_wape": str(champion_wape),
+        },
+    )
+
+
 def test_states_and_aliases_move_in_step(registry: ModelRegistry) -> None:
     v1 = new_version(registry)
     assert registry.get(v1).state == State.TRAINED
@@ -63,6 +77,7 @@ def test_promotion_archives_the_previous_champion(registry: ModelRegistry) -> No
     for v in (v1, v2):
         to_staged(registry, v)
     registry.transition(v1, State.PRODUCTION, actor="ci", reason="first", evidence={})
+    scored_beside(registry, v2, champion=v1, challenger_wape=0.40, champion_wape=0.41)
     registry.transition(v2, State.PRODUCTION, actor="ci", reason="second", evidence={})
     assert registry.get(v1).state == State.ARCHIVED and registry.get(v1).aliases == []
     assert registry.by_alias("production").version == v2
@@ -94,3 +109,77 @@ def test_refusals_change_nothing_but_are_audited(registry: ModelRegistry) -> Non
 def test_unknown_version_is_named(registry: ModelRegistry) -> None:
     with pytest.raises(ModelNotFoundError, match="no version 42"):
         registry.get(42)
+
+
+def test_a_challenger_worse_than_the_champion_is_refused_with_its_evidence(registry: ModelRegistry) -> None:
+    v1, v2 = new_version(registry), new_version(registry)
+    to_staged(registry, v1)
+    registry.transition(v1, State.PRODUCTION, actor="ci", reason="first", evidence={})
+    to_staged(registry, v2)
+    with pytest.raises(GuardRefusedError, match="re-run model_evaluation") as stale:
+        registry.transition(v2, State.PRODUCTION, actor="ci", reason="not compared", evidence={})
+    assert stale.value.failed == ["beats_champion"]
+    scored_beside(registry, v2, champion=v1, challenger_wape=0.45, champion_wape=0.40)
+    with pytest.raises(GuardRefusedError, match=r"latest-window WAPE 0.4500 must be <= 0.4000") as worse:
+        registry.transition(v2, State.PRODUCTION, actor="ci", reason="worse", evidence={})
+    assert worse.value.evidence["champion_latest_window_wape"] == 0.40
+    assert registry.by_alias("production").version == v1 and registry.get(v2).state == State.STAGED
+
+
+def test_a_version_must_soak_in_staged(settings: Settings, registry: ModelRegistry) -> None:
+    soaking = ModelRegistry(
+        tracking_uri=settings.mlflow_tracking_uri,
+        model_name=registry.model_name,
+        lifecycle=LifecycleSettings(promoters=["ci"], min_soak_hours=1),
+    )
+    v1 = new_version(soaking)
+    to_staged(soaking, v1)
+    with pytest.raises(GuardRefusedError, match=r"0.00 h in Staged; at least 1.0 h required") as refused:
+        soaking.transition(v1, State.PRODUCTION, actor="ci", reason="too soon", evidence={})
+    assert refused.value.failed == ["soaked_in_staged"]
+
+
+def test_rollback_restores_the_previous_production_version(registry: ModelRegistry) -> None:
+    with pytest.raises(IllegalTransitionError, match="no version is in Production"):
+        registry.rollback(actor="ci", reason="nothing yet")
+    v1, v2 = new_version(registry), new_version(registry)
+    to_staged(registry, v1)
+    registry.transition(v1, State.PRODUCTION, actor="ci", reason="first", evidence={})
+    with pytest.raises(IllegalTransitionError, match=f"version {v1} is the only version ever in Production"):
+        registry.rollback(actor="ci", reason="nothing earlier")
+    to_staged(registry, v2)
+    scored_beside(registry, v2, champion=v1, challenger_wape=0.40, champion_wape=0.41)
+    registry.transition(v2, State.PRODUCTION, actor="ci", reason="second", evidence={})
+    with pytest.raises(UnauthorizedActorError, match="mallory"):
+        registry.rollback(actor="mallory", reason="t")
+
+    restored = registry.rollback(actor="ci", reason="v2 over-forecasts promotions")
+    assert restored.version == v1 and restored.state == State.PRODUCTION and restored.aliases == ["production"]
+    assert registry.get(v2).state == State.ARCHIVED and registry.get(v2).aliases == []
+    last_two = registry.audit.history(registry.model_name)[-2:]
+    assert [(e.version, e.from_state, e.to_state, e.outcome) for e in last_two] == [
+        (v2, "Production", "Archived", "applied"),
+        (v1, "Archived", "Production", "applied"),
+    ]
+    assert all(e.reason == "rollback: v2 over-forecasts promotions" and e.actor == "ci" for e in last_two)
+
+
+def test_a_failed_step_after_a_registry_write_rejects_the_version(registry: ModelRegistry) -> None:
+    v1 = new_version(registry)
+    registry.transition(v1, State.VALIDATED, actor="pipeline", reason="t", evidence=GOOD_EVIDENCE)
+    with pytest.raises(RuntimeError, match="bentoml build exited 1"), registry.compensating(v1, step="bento"):
+        raise RuntimeError("bentoml build exited 1")
+    assert registry.get(v1).state == State.REJECTED
+    last = registry.audit.history(registry.model_name)[-1]
+    assert (last.to_state, last.outcome, last.reason) == (
+        "Rejected",
+        "applied",
+        "bento failed: RuntimeError: bentoml build exited 1",
+    )
+
+
+def test_compensation_never_demotes_production(registry: ModelRegistry) -> None:
+    v1 = new_version(registry)
+    to_staged(registry, v1)
+    registry.transition(v1, State.PRODUCTION, actor="ci", reason="first", evidence={})
+    assert registry.compensate(v1, reason="a rebuild failed").state == State.PRODUCTION

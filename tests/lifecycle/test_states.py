@@ -4,7 +4,7 @@ import pytest
 
 from demandops.errors import IllegalTransitionError
 from demandops.settings import LifecycleSettings
-from lifecycle.states import TRANSITIONS, State, evaluate_guards, require_legal
+from lifecycle.states import TRANSITIONS, State, compensation_target, evaluate_guards, require_legal, rollback_target
 
 GOOD_EVIDENCE = {
     "wape": 0.30,
@@ -61,10 +61,62 @@ def test_missing_metrics_refuse_rather_than_pass() -> None:
     assert not any(r.passed for r in results)
 
 
+FIRST_PRODUCTION = {"staged_hours": 0.0, "champion_version": None}
+
+
 def test_only_allow_listed_actors_reach_production() -> None:
     settings = LifecycleSettings(promoters=["ci"])
-    assert evaluate_guards(State.STAGED, State.PRODUCTION, {}, settings, "ci")[0].passed
-    assert not evaluate_guards(State.STAGED, State.PRODUCTION, {}, settings, "bob")[0].passed
+    assert all(r.passed for r in evaluate_guards(State.STAGED, State.PRODUCTION, FIRST_PRODUCTION, settings, "ci"))
+    results = evaluate_guards(State.STAGED, State.PRODUCTION, FIRST_PRODUCTION, settings, "bob")
+    assert [r.name for r in results if not r.passed] == ["actor_authorized"]
+
+
+def _compared(version: str, challenger: float, champion: float) -> dict:
+    return {
+        "compared_champion_version": version,
+        "latest_window_wape_vs_champion": challenger,
+        "champion_latest_window_wape": champion,
+    }
+
+
+@pytest.mark.parametrize(
+    ("evidence", "passes"),
+    [
+        (_compared("3", 0.40, 0.40), True),
+        (_compared("3", 0.41, 0.40), True),  # within the 5% tolerance
+        (_compared("3", 0.43, 0.40), False),
+        (_compared("2", 0.30, 0.40), False),  # compared with a champion that is no longer in Production
+        ({}, False),
+    ],
+)
+def test_a_challenger_must_match_the_champion_within_the_tolerance(evidence: dict, passes: bool) -> None:
+    settings = LifecycleSettings(promoters=["ci"], champion_tolerance=0.05)
+    evidence = {"staged_hours": 0.0, "champion_version": "3", **evidence}
+    [champion] = [
+        r
+        for r in evaluate_guards(State.STAGED, State.PRODUCTION, evidence, settings, "ci")
+        if r.name == "beats_champion"
+    ]
+    assert champion.passed is passes
+
+
+def test_soak_time_is_counted_in_hours() -> None:
+    settings = LifecycleSettings(promoters=["ci"], min_soak_hours=24)
+    for hours, passes in ((23.9, False), (24.0, True)):
+        evidence = {**FIRST_PRODUCTION, "staged_hours": hours}
+        [soak] = [
+            r
+            for r in evaluate_guards(State.STAGED, State.PRODUCTION, evidence, settings, "ci")
+            if r.name == "soaked_in_staged"
+        ]
+        assert soak.passed is passes
+
+
+def test_rollback_targets_the_last_other_production_version() -> None:
+    assert rollback_target(["1", "2", "3"], "3") == "2"
+    assert rollback_target(["1", "2", "1"], "1") == "2"
+    with pytest.raises(IllegalTransitionError, match="only version ever"):
+        rollback_target(["4"], "4")
 
 
 def test_staging_needs_a_bento_and_a_passing_smoke_test() -> None:
@@ -72,3 +124,12 @@ def test_staging_needs_a_bento_and_a_passing_smoke_test() -> None:
     assert all(r.passed for r in evaluate_guards(State.VALIDATED, State.STAGED, ok, LifecycleSettings(), "p"))
     failing = {"bento_tag": "svc:1", "smoke_test_passed": False}
     assert not all(r.passed for r in evaluate_guards(State.VALIDATED, State.STAGED, failing, LifecycleSettings(), "p"))
+
+
+def test_compensation_ends_a_version_in_failed_or_rejected() -> None:
+    assert compensation_target(State.TRAINING) == State.FAILED
+    for state in (State.TRAINED, State.VALIDATED, State.STAGED):
+        assert compensation_target(state) == State.REJECTED
+        require_legal(state, State.REJECTED)
+    require_legal(State.TRAINING, State.FAILED)
+    assert all(compensation_target(s) is None for s in (State.PRODUCTION, State.ARCHIVED, State.REJECTED, State.FAILED))
