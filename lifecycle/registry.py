@@ -217,6 +217,8 @@ class ModelRegistry:
         champion = self.by_alias(ALIASES[State.PRODUCTION])
         tags = challenger.tags
         evidence: dict[str, Any] = {
+            "dataset_version": tags.get("dataset_version"),
+            "bento_tag": tags.get("bento_tag"),
             "staged_hours": (datetime.now(UTC) - _aware(staged[-1])).total_seconds() / 3600 if staged else 0.0,
             "champion_version": champion.version if champion else None,
             "compared_champion_version": tags.get(CHAMPION_TAG),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -93,3 +94,6 @@ def _assert_the_run_is_tracked(settings: Settings, version: str) -> None:
     assert trained.metadata["run_id"].value == run_id and trained.metadata["world_size"].value == 1
     assert trained.metadata["mlflow_run"].value.endswith(run_id)
     assert evaluated.metadata["forecast_plot"].value.startswith("![forecast versus actual](data:image/png;base64,")
+    # The registry as the Dagster UI shows it: the version's state, and its transitions so far.
+    assert re.search(rf"\|\s*{version}\s*\|\s*Validated\s*\|", evaluated.metadata["registry_versions"].value)
+    assert "Trained -> Validated" in evaluated.metadata["lifecycle_history"].value

@@ -12,7 +12,7 @@ from demandops.errors import (
     UnauthorizedActorError,
 )
 from demandops.settings import LifecycleSettings, Settings
-from lifecycle.registry import CHAMPION_TAG, ModelRegistry
+from lifecycle.registry import CHAMPION_TAG, STATE_TAG, ModelRegistry
 from lifecycle.states import State
 from tests.lifecycle.test_states import GOOD_EVIDENCE
 from training.tracking import use_experiment
@@ -183,3 +183,29 @@ def test_compensation_never_demotes_production(registry: ModelRegistry) -> None:
     to_staged(registry, v1)
     registry.transition(v1, State.PRODUCTION, actor="ci", reason="first", evidence={})
     assert registry.compensate(v1, reason="a rebuild failed").state == State.PRODUCTION
+
+
+def test_a_version_left_in_training_ends_failed(registry: ModelRegistry) -> None:
+    """What register() does when the step after create_model_version fails."""
+    with mlflow.start_run() as run:
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
+    registry.client.create_registered_model(registry.model_name)
+    created = registry.client.create_model_version(
+        registry.model_name, info.model_uri, run_id=run.info.run_id, tags={STATE_TAG: State.TRAINING}
+    )
+    with pytest.raises(OSError, match="disk full"), registry.compensating(created.version, step="registration"):
+        raise OSError("disk full")
+    assert registry.get(created.version).state == State.FAILED
+    assert registry.audit.history(registry.model_name)[-1].reason == "registration failed: OSError: disk full"
+
+
+def test_promotion_evidence_is_recorded_in_the_audit_log(registry: ModelRegistry) -> None:
+    v1 = new_version(registry)
+    to_staged(registry, v1)
+    registry.annotate(v1, {"bento_tag": "svc:abc"})
+    registry.transition(v1, State.PRODUCTION, actor="ci", reason="ship", evidence={})
+    entry = registry.audit.history(registry.model_name)[-1]
+    assert (entry.actor, entry.from_state, entry.to_state, entry.reason) == ("ci", "Staged", "Production", "ship")
+    assert entry.evidence["dataset_version"] == "d1" and entry.evidence["bento_tag"] == "svc:abc"
+    assert entry.evidence["champion_version"] is None and entry.evidence["staged_hours"] < 1
+    assert set(entry.evidence["guards"]) == {"actor_authorized", "soaked_in_staged", "beats_champion"}
