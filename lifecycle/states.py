@@ -87,13 +87,20 @@ def validation_guards(evidence: Evidence, settings: LifecycleSettings, actor: st
 
 
 def staging_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) -> list[GuardResult]:
-    """Validated -> Staged: a Bento was built for this version and its smoke test passed."""
+    """Validated -> Staged: a Bento was built for this version, its smoke test passed, and its
+    served forecasts equal the offline ones (no train/serve skew)."""
+    skew = _number(evidence, "skew_max_abs_difference")
     return [
         GuardResult("bento_built", bool(evidence.get("bento_tag")), f"bento tag {evidence.get('bento_tag')}"),
         GuardResult(
             "smoke_test_passed",
             evidence.get("smoke_test_passed") is True,
             f"smoke test: {evidence.get('smoke_test_detail', 'not run')}",
+        ),
+        GuardResult(
+            "no_train_serve_skew",
+            skew <= settings.skew_tolerance,
+            f"skew check: {evidence.get('skew_detail', 'not run')}",
         ),
     ]
 

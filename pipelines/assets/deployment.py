@@ -7,13 +7,13 @@ from pipelines.registry_metadata import registry_metadata
 from pipelines.resources import DemandopsResource
 from serving.build import build_in_child
 from serving.server import running_bento, smoke_test
+from serving.skew import sample_series, skew_check
 from training.tracking import download_bundle
 
 
 @dg.asset(io_manager_key="lake", group_name="deployment", kinds={"bentoml"})
 def bento(model_evaluation: dict, trained_model: dict, demandops: DemandopsResource) -> dg.Output[dict]:
-    """`bentoml build` of the validated version; a passing HTTP smoke test moves it to Staged."""
-    settings = demandops.settings()
+    """`bentoml build` of the validated version; a passing HTTP smoke test and skew check move it to Staged."""
     version = trained_model["model_version"]
     if model_evaluation["state"] != State.VALIDATED:
         raise dg.Failure(
@@ -21,10 +21,11 @@ def bento(model_evaluation: dict, trained_model: dict, demandops: DemandopsResou
         )
     registry = demandops.registry()
     with registry.compensating(version, step="bento"):
-        return _build_and_stage(settings, registry, version, trained_model["run_id"])
+        return _build_and_stage(demandops, registry, version, trained_model["run_id"])
 
 
-def _build_and_stage(settings, registry, version: str, run_id: str) -> dg.Output[dict]:
+def _build_and_stage(demandops: DemandopsResource, registry, version: str, run_id: str) -> dg.Output[dict]:
+    settings = demandops.settings()
     bundle_root = settings.state / "bundles" / f"v{version}"
     bundle = download_bundle(settings.mlflow_tracking_uri, run_id, bundle_root)
     built = build_in_child(
@@ -41,6 +42,9 @@ def _build_and_stage(settings, registry, version: str, run_id: str) -> dg.Output
             horizon=bundle.meta.horizon,
             model_version=version,
         )
+        skew = skew_check(
+            url, demandops.feature_store(), bundle, sample_series(bundle), tolerance=settings.lifecycle.skew_tolerance
+        )
     registry.annotate(version, {"bento_tag": built.bento_tag})
     info = registry.transition(
         version,
@@ -52,6 +56,8 @@ def _build_and_stage(settings, registry, version: str, run_id: str) -> dg.Output
             "bento_model_tag": built.bento_model_tag,
             "smoke_test_passed": smoke.passed,
             "smoke_test_detail": smoke.detail,
+            "skew_max_abs_difference": skew.max_abs_difference,
+            "skew_detail": skew.detail,
         },
     )
     value = {
@@ -59,6 +65,7 @@ def _build_and_stage(settings, registry, version: str, run_id: str) -> dg.Output
         "bento_tag": built.bento_tag,
         "state": str(info.state),
         "smoke_test": smoke.detail,
+        "skew_check": skew.detail,
         "frequency": bundle.meta.frequency,
         "example_item": {
             "store_id": bundle.meta.stores[0],

@@ -18,6 +18,8 @@ from lifecycle.states import State
 from pipelines.resources import DemandopsResource
 from pipelines.run import open_instance, run_chain
 from serving.server import running_bento
+from serving.skew import sample_series, skew_check
+from training.tracking import download_bundle
 
 
 @pytest.mark.slow
@@ -54,6 +56,8 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         promoted = {**plain, "planned_promo": [True] * 7, "planned_price": [0.75 * price] * 7}
         both = httpx.post(f"{url}/forecast", json={"items": [plain, promoted]}, timeout=60).json()
         assert [d["p50"] for d in both[1]["forecast"]] != [d["p50"] for d in both[0]["forecast"]]
+
+        _assert_no_skew_until_the_online_store_is_tampered_with(settings, url, champion.run_id, tmp_path)
 
         unknown = httpx.post(f"{url}/forecast", json={"items": [{"store_id": "S000", "sku_id": "NOPE", "horizon": 3}]})
         assert unknown.status_code == 404 and "NOPE" in unknown.text
@@ -97,3 +101,25 @@ def _assert_the_run_is_tracked(settings: Settings, version: str) -> None:
     # The registry as the Dagster UI shows it: the version's state, and its transitions so far.
     assert re.search(rf"\|\s*{version}\s*\|\s*Validated\s*\|", evaluated.metadata["registry_versions"].value)
     assert "Trained -> Validated" in evaluated.metadata["lifecycle_history"].value
+
+
+def _assert_no_skew_until_the_online_store_is_tampered_with(
+    settings: Settings, url: str, run_id: str, tmp_path: Path
+) -> None:
+    """Served forecasts equal offline ones; a changed online row makes them differ, and the check says so."""
+    store = DemandopsResource.from_settings(settings).feature_store()
+    bundle = download_bundle(settings.mlflow_tracking_uri, run_id, tmp_path / "bundle")
+    clean = skew_check(url, store, bundle, sample_series(bundle, 6), tolerance=1e-5)
+    assert clean.passed and clean.items == 6, clean.detail
+
+    latest = pd.read_parquet(sorted((settings.feast_dir / "sales_features").glob("*.parquet"))[-1]).iloc[[0]]
+    pair = (latest["store_id"].iloc[0], latest["sku_id"].iloc[0])
+    view = store.get_feature_view("demand_history_fv")
+    tampered = latest[["store_id", "sku_id", "event_timestamp", *(f.name for f in view.features)]].copy()
+    tampered["lag_1"] = tampered["lag_1"] + 25  # what a broken materialization might write
+    store.write_to_online_store("demand_history_fv", tampered)
+    skewed = skew_check(url, store, bundle, [pair], tolerance=1e-5)
+    assert not skewed.passed and skewed.max_abs_difference > 1e-3 and f"{pair[0]}/{pair[1]}" in skewed.detail
+    original = latest[tampered.columns]
+    store.write_to_online_store("demand_history_fv", original)  # the rerun below must not meet the tampering
+    assert skew_check(url, store, bundle, [pair], tolerance=1e-5).passed
