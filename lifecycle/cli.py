@@ -7,6 +7,7 @@ Exit codes: 0 success; 3 a guard refused; 4 illegal transition (or nothing to ro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from demandops.errors import (
     UnauthorizedActorError,
 )
 from demandops.settings import get_settings
-from lifecycle.registry import ModelRegistry
+from lifecycle.registry import ModelRegistry, VersionInfo
 from lifecycle.states import State
 
 EXIT_GUARD_REFUSED = 3
@@ -101,15 +102,7 @@ def promote(
     except ValueError:
         typer.echo(f"unknown state {to!r}; expected one of {', '.join(s.value.lower() for s in State)}", err=True)
         raise typer.Exit(code=EXIT_ILLEGAL_TRANSITION) from None
-    try:
-        info = open_registry().transition(version, target, actor=actor, reason=reason, evidence={})
-    except tuple(EXIT_CODES) as refused:
-        typer.echo(f"refused: {refused}", err=True)
-        raise typer.Exit(code=EXIT_CODES[type(refused)]) from refused
-    if as_json:
-        typer.echo(json.dumps({"version": info.version, "state": str(info.state), "aliases": info.aliases}))
-    else:
-        typer.echo(f"version {info.version} is now {info.state} (aliases: {', '.join(info.aliases) or '-'})")
+    _report(lambda: open_registry().transition(version, target, actor=actor, reason=reason, evidence={}), as_json)
 
 
 @app.command()
@@ -122,12 +115,17 @@ def rollback(
 
     A running service keeps the model it loaded: restart `make serve` to serve the restored one.
     """
+    _report(lambda: open_registry().rollback(actor=actor, reason=reason), as_json)
+
+
+def _report(change: Callable[[], VersionInfo], as_json: bool) -> None:
+    """Run one registry change; a refusal exits with its documented code and says why."""
     try:
-        info = open_registry().rollback(actor=actor, reason=reason)
+        info = change()
     except tuple(EXIT_CODES) as refused:
         typer.echo(f"refused: {refused}", err=True)
         raise typer.Exit(code=EXIT_CODES[type(refused)]) from refused
     if as_json:
         typer.echo(json.dumps({"version": info.version, "state": str(info.state), "aliases": info.aliases}))
     else:
-        typer.echo(f"version {info.version} is Production again (aliases: {', '.join(info.aliases)})")
+        typer.echo(f"version {info.version} is now {info.state} (aliases: {', '.join(info.aliases) or '-'})")
