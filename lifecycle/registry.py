@@ -222,6 +222,8 @@ class ModelRegistry:
             "staged_hours": (datetime.now(UTC) - _aware(staged[-1])).total_seconds() / 3600 if staged else 0.0,
             "champion_version": champion.version if champion else None,
             "compared_champion_version": tags.get(CHAMPION_TAG),
+            "champion_skipped": tags.get("backtest.champion_skipped"),
+            "champion_skipped_version": tags.get("backtest.champion_skipped_version"),
         }
         for key in ("latest_window_wape_vs_champion", "champion_latest_window_wape"):
             if f"backtest.{key}" in tags:

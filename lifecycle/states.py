@@ -129,6 +129,13 @@ def _champion_guard(evidence: Evidence, settings: LifecycleSettings) -> GuardRes
     if champion is None:
         return GuardResult("beats_champion", True, "no version is in Production: nothing to compare with")
     compared = evidence.get("compared_champion_version")
+    if compared != champion and evidence.get("champion_skipped_version") == champion:
+        return GuardResult(
+            "beats_champion",
+            True,
+            f"comparison waived: champion v{champion} could not be scored on this backtest "
+            f"({evidence.get('champion_skipped')})",
+        )
     if compared != champion:
         return GuardResult(
             "beats_champion",

@@ -15,6 +15,7 @@ from lifecycle.states import ALIASES, State
 from pipelines.assets.training import mlflow_run_url
 from pipelines.registry_metadata import registry_metadata
 from pipelines.resources import DemandopsResource
+from training.bundle import ForecasterBundle
 from training.dataset import split_by_origin
 from training.evaluate import Evaluation, champion_mismatch, evaluate_backtest
 from training.plots import calibration_plot, forecast_plot, residual_plot
@@ -62,29 +63,42 @@ def _backtest(
     """Score the version beside its baselines and the champion; log it all to the training run."""
     settings = demandops.settings()
     champion = registry.by_alias(ALIASES[State.PRODUCTION])
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = download_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp) / "challenger")
-        incumbent = (
-            download_bundle(settings.mlflow_tracking_uri, champion.run_id, Path(tmp) / "champion") if champion else None
-        )
     cadence = demandops.cadence()
     fit, backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = download_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp) / "challenger")
+        incumbent, unscorable = _champion_bundle(settings.mlflow_tracking_uri, champion, Path(tmp) / "champion")
+    if incumbent is not None:
+        unscorable = champion_mismatch(incumbent, bundle, backtest)
     oracle = read_oracle(settings.data) if demandops.data_frequency() == "D" else None
     evaluation = evaluate_backtest(
-        bundle, fit, backtest, period=cadence.seasonal_period, oracle=oracle, champion=incumbent
+        bundle, fit, backtest, period=cadence.seasonal_period, oracle=oracle, champion=None if unscorable else incumbent
     )
     plots = _log_backtest(MlflowClient(tracking_uri=settings.mlflow_tracking_uri), run_id, evaluation)
-    registry.annotate(version, _champion_tags(evaluation.metrics, champion, incumbent, bundle, backtest))
+    registry.annotate(version, _champion_tags(evaluation.metrics, champion, unscorable))
     return evaluation, plots
 
 
-def _champion_tags(metrics: dict, champion, incumbent, bundle, backtest: pd.DataFrame) -> dict[str, str]:
-    """What the Staged -> Production guard compares: both versions on the latest backtest window."""
+def _champion_bundle(tracking_uri: str, champion, folder: Path) -> tuple[ForecasterBundle | None, str]:
+    """The Production version's bundle, or why this code cannot load it (a bundle of an older network)."""
+    if champion is None:
+        return None, ""
+    try:
+        return download_bundle(tracking_uri, champion.run_id, folder), ""
+    except (RuntimeError, TypeError) as incompatible:  # state-dict or metadata of another architecture
+        return None, f"its bundle does not load with this code: {str(incompatible)[:300]}"
+
+
+def _champion_tags(metrics: dict, champion, unscorable: str) -> dict[str, str]:
+    """What the Staged -> Production guard compares: both versions on the latest backtest window,
+    or why the champion could not be scored (the guard then waives the comparison, saying why)."""
     if champion is None:
         return {}
-    if "champion_latest_window_wape" not in metrics:
-        reason = champion_mismatch(incumbent, bundle, backtest) or "no sales by series both versions know"
-        return {"backtest.champion_skipped": reason}
+    if unscorable or "champion_latest_window_wape" not in metrics:
+        return {
+            "backtest.champion_skipped": unscorable or "no sales by series both versions know",
+            "backtest.champion_skipped_version": champion.version,
+        }
     return {
         CHAMPION_TAG: champion.version,
         "backtest.champion_latest_window_wape": str(metrics["champion_latest_window_wape"]),
