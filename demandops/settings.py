@@ -130,7 +130,9 @@ class LifecycleSettings(BaseModel):
         description="How much worse than the champion's latest-window WAPE a challenger may be.",
     )
     skew_tolerance: float = Field(
-        default=1e-5, gt=0, description="Largest |served - offline| forecast difference, in units, for Staged."
+        default=1e-5,
+        gt=0,
+        description="Largest |served - offline| / max(1, |offline|) forecast difference, for Staged.",
     )
     min_soak_hours: float = Field(
         default=0.0, ge=0, description="Time a version must spend in Staged (0 for the demo)."

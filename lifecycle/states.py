@@ -89,7 +89,7 @@ def validation_guards(evidence: Evidence, settings: LifecycleSettings, actor: st
 def staging_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) -> list[GuardResult]:
     """Validated -> Staged: a Bento was built for this version, its smoke test passed, and its
     served forecasts equal the offline ones (no train/serve skew)."""
-    skew = _number(evidence, "skew_max_abs_difference")
+    skew = _number(evidence, "skew_max_difference")
     return [
         GuardResult("bento_built", bool(evidence.get("bento_tag")), f"bento tag {evidence.get('bento_tag')}"),
         GuardResult(

@@ -56,7 +56,7 @@ def _build_and_stage(demandops: DemandopsResource, registry, version: str, run_i
             "bento_model_tag": built.bento_model_tag,
             "smoke_test_passed": smoke.passed,
             "smoke_test_detail": smoke.detail,
-            "skew_max_abs_difference": skew.max_abs_difference,
+            "skew_max_difference": skew.max_difference,
             "skew_detail": skew.detail,
         },
     )

@@ -17,7 +17,7 @@ from lifecycle.states import State
 from tests.lifecycle.test_states import GOOD_EVIDENCE
 from training.tracking import use_experiment
 
-STAGING_EVIDENCE = {"bento_tag": "svc:1", "smoke_test_passed": True, "skew_max_abs_difference": 0.0}
+STAGING_EVIDENCE = {"bento_tag": "svc:1", "smoke_test_passed": True, "skew_max_difference": 0.0}
 
 
 class Constant(mlflow.pyfunc.PythonModel):

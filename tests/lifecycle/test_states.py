@@ -123,11 +123,11 @@ def test_rollback_targets_the_last_other_production_version() -> None:
 
 
 def test_staging_needs_a_bento_a_passing_smoke_test_and_no_skew() -> None:
-    ok = {"bento_tag": "svc:1", "smoke_test_passed": True, "skew_max_abs_difference": 2e-6, "skew_detail": "16 series"}
+    ok = {"bento_tag": "svc:1", "smoke_test_passed": True, "skew_max_difference": 2e-6, "skew_detail": "16 series"}
     assert all(r.passed for r in evaluate_guards(State.VALIDATED, State.STAGED, ok, LifecycleSettings(), "p"))
     failing = {**ok, "smoke_test_passed": False}
     assert not all(r.passed for r in evaluate_guards(State.VALIDATED, State.STAGED, failing, LifecycleSettings(), "p"))
-    skewed = {**ok, "skew_max_abs_difference": 0.4, "skew_detail": "max |served - offline| = 4.00e-01"}
+    skewed = {**ok, "skew_max_difference": 0.4, "skew_detail": "max |served - offline| = 4.00e-01"}
     results = evaluate_guards(State.VALIDATED, State.STAGED, skewed, LifecycleSettings(), "p")
     [refused] = [r for r in results if not r.passed]
     assert refused.name == "no_train_serve_skew" and "4.00e-01" in refused.detail
