@@ -11,12 +11,15 @@ import httpx
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from pydantic import ValidationError
 
 from demandops.settings import Settings
 from lifecycle.registry import STATE_TAG
 from lifecycle.states import State
 from pipelines.resources import DemandopsResource
 from pipelines.run import open_instance, run_chain
+from serving.client import ForecastClient, ForecastRequestError
+from serving.schemas import ForecastItem
 from serving.server import running_bento
 from serving.skew import sample_series, skew_check
 from training.tracking import download_bundle
@@ -61,6 +64,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
 
         unknown = httpx.post(f"{url}/forecast", json={"items": [{"store_id": "S000", "sku_id": "NOPE", "horizon": 3}]})
         assert unknown.status_code == 404 and "NOPE" in unknown.text
+        _assert_the_typed_client_works(url, first.model_version)
         malformed = httpx.post(f"{url}/forecast", json={"items": [{"store_id": "S000", "sku_id": "P0001"}]})
         assert malformed.status_code == 400 and "horizon" in malformed.text
         metadata = httpx.post(f"{url}/metadata", json={}).json()
@@ -123,3 +127,15 @@ def _assert_no_skew_until_the_online_store_is_tampered_with(
     original = latest[tampered.columns]
     store.write_to_online_store("demand_history_fv", original)  # the rerun below must not meet the tampering
     assert skew_check(url, store, bundle, [pair], tolerance=1e-5).passed
+
+
+def _assert_the_typed_client_works(url: str, version: str) -> None:
+    with ForecastClient(url) as client:
+        [result] = client.forecast([ForecastItem(store_id="S000", sku_id="P0001", horizon=3)])
+        assert result.model_version == version and len(result.forecast) == 3
+        assert client.metadata()["model_version"] == version
+        with pytest.raises(ForecastRequestError) as refused:
+            client.forecast([{"store_id": "S000", "sku_id": "NOPE", "horizon": 3}])
+        assert refused.value.status_code == 404 and "NOPE" in refused.value.message
+        with pytest.raises(ValidationError, match="horizon"):  # checked before anything is sent
+            client.forecast([{"store_id": "S000", "sku_id": "P0001", "horizon": 0}])

@@ -1,0 +1,61 @@
+"""A typed Python client of the forecast service, for consumers that plan in Python.
+
+    from serving.client import ForecastClient, ForecastRequestError
+
+    client = ForecastClient("http://127.0.0.1:3000")
+    results = client.forecast([{"store_id": "S000", "sku_id": "P0000", "horizon": 7}])
+    results[0].forecast[0].p90
+
+Items are validated by the same pydantic schema as the service before they are sent; a refused
+request raises ForecastRequestError with the HTTP status and the service's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+from pydantic import TypeAdapter
+
+from serving.schemas import ForecastItem, ForecastResult
+
+_RESULTS = TypeAdapter(list[ForecastResult])
+
+
+class ForecastRequestError(Exception):
+    """The service refused a request: `status_code` (4xx or 503) and its message."""
+
+    def __init__(self, status_code: int, message: str):
+        super().__init__(f"HTTP {status_code}: {message}")
+        self.status_code = status_code
+        self.message = message
+
+
+class ForecastClient:
+    def __init__(self, base_url: str, *, timeout: float = 30.0):
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+
+    def forecast(self, items: Sequence[ForecastItem | dict]) -> list[ForecastResult]:
+        """p10/p50/p90 per period for each item, in the order given."""
+        checked = [item if isinstance(item, ForecastItem) else ForecastItem.model_validate(item) for item in items]
+        body = {"items": [item.model_dump(exclude_none=True) for item in checked]}
+        return _RESULTS.validate_python(self._post("/forecast", body))
+
+    def metadata(self) -> dict:
+        """The served model version, its lifecycle state at build, the feature service, the horizon."""
+        return self._post("/metadata", {})
+
+    def _post(self, path: str, body: dict):
+        reply = self._http.post(path, json=body)
+        if reply.status_code != 200:
+            raise ForecastRequestError(reply.status_code, reply.text)
+        return reply.json()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ForecastClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
