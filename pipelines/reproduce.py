@@ -9,7 +9,6 @@ state folder with the recorded hyperparameters, and compares the backtest WAPE.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -122,13 +121,11 @@ def _restore_data(settings: Settings, source: Path, version: str) -> None:
 
 def _run_chain(settings: Settings, source: Path, state: Path, params: dict[str, str]) -> None:
     frequency = params["frequency"]
+    # The reproduction's own settings: a local profile whose state (Dagster, BentoML, MLflow) is the fresh folder.
+    reproduction = Settings(profile="local", project_dir=source, state_dir=state, data_dir=source / "data")
     env = {
-        **os.environ,
+        **reproduction.child_env(),
         "PYTHONPATH": str(source),  # the recorded commit's code, not this checkout's
-        "DEMANDOPS_PROFILE": "local",
-        "DEMANDOPS_PROJECT_DIR": str(source),
-        "DEMANDOPS_STATE_DIR": str(state),
-        "DEMANDOPS_DATA_DIR": str(source / "data"),
         "DEMANDOPS_PRESET": settings.preset,
         **{f"DEMANDOPS_CADENCES__{frequency}__{name}": params[key] for key, name in CADENCE_PARAMS.items()},
         f"DEMANDOPS_CADENCES__{frequency}__LAGS": f"[{params['lags']}]",

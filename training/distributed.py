@@ -8,7 +8,6 @@ process would, up to floating-point rounding.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -46,18 +45,18 @@ SINGLE_PROCESS = Worker()
 
 
 def start_worker() -> Worker:
-    """Join the process group torchrun describes in the environment; a lone process otherwise.
+    """Join the process group torchrun set up for this process; a lone process otherwise.
 
-    gloo on the CPU, NCCL when each rank has a GPU.
+    gloo on the CPU, NCCL when each rank has a GPU. Rank, world size and the rank on this node
+    come from torch's own reading of the launcher's protocol, not from our settings.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
+    if not dist.is_torchelastic_launched():
         return Worker()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return Worker(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Worker(dist.get_rank(), dist.get_world_size(), dist.get_node_local_rank(fallback_rank=0))
 
 
 def stop_worker(worker: Worker) -> None:
-    if worker.distributed and dist.is_initialized():
+    if dist.is_initialized():
         dist.destroy_process_group()

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from training.bundle import BundleMeta
-from training.dataset import category_codes, label_columns, numeric_inputs, to_tensors
+from training.dataset import label_columns, to_tensors
 from training.features import series_scale
 
 MAX_CATEGORIES = 255  # HistGradientBoosting's limit for native categorical splits
@@ -50,8 +50,8 @@ class QuantileGBM:
             spec=meta.spec,
             vocab=meta.vocabularies,
         )
-        ids = np.stack([tensors.store.numpy(), tensors.sku.numpy(), category_codes(rows, meta.vocabularies)], axis=1)
-        per_row = np.concatenate([ids, numeric_inputs(rows, meta.spec, meta.vocabularies)], axis=1)
+        ids = np.stack([tensors.store.numpy(), tensors.sku.numpy(), tensors.category.numpy()], axis=1)
+        per_row = np.concatenate([ids, tensors.numeric.numpy()], axis=1)
         future = tensors.future.numpy()
         steps = np.tile(np.arange(1, horizon + 1), len(rows))[:, None]
         return np.concatenate([np.repeat(per_row, horizon, axis=0), steps, future.reshape(-1, future.shape[-1])], 1)
