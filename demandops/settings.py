@@ -139,6 +139,36 @@ class LifecycleSettings(BaseModel):
     )
 
 
+class ServingSettings(BaseModel):
+    """Limits and resilience of the forecast service (serving/); bench/README.md says how they were tuned."""
+
+    adaptive_batching: bool = Field(
+        default=True, description="Batch concurrent requests (false: one lookup and forward pass per request)."
+    )
+    max_batch_size: int = Field(default=256, ge=1, description="Most items one model batch holds.")
+    max_latency_ms: int = Field(
+        default=1000,
+        ge=50,
+        description="BentoML refuses a queued request whose predicted wait exceeds this; far above the real wait.",
+    )
+    max_items_per_request: int = Field(default=1000, ge=1, description="Larger requests get 413.")
+    max_body_bytes: int = Field(default=4_000_000, ge=1024, description="Larger bodies get 413, unread.")
+    max_in_flight: int = Field(
+        default=512, ge=1, description="Requests admitted at once; more get 503 with Retry-After."
+    )
+    request_deadline_s: float = Field(
+        default=10.0, gt=0, description="A forecast not answered by then gets 503 with Retry-After."
+    )
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After of a 503.")
+    lookup_timeout_s: float = Field(default=1.0, gt=0, description="Longest wait for one online-feature read.")
+    breaker_failures: int = Field(
+        default=3, ge=1, description="Consecutive failed reads that open the circuit to the online store."
+    )
+    breaker_cooldown_s: float = Field(
+        default=5.0, gt=0, description="Time the circuit stays open before one read tries the store again."
+    )
+
+
 class ProductionServices(BaseModel):
     """Servers used by the `production` profile."""
 
@@ -169,6 +199,7 @@ class Settings(BaseSettings):
     feature_quality: FeatureQualitySettings = FeatureQualitySettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     production: ProductionServices = ProductionServices()
+    serving: ServingSettings = ServingSettings()
 
     def cadence(self, frequency: Frequency) -> Cadence:
         """The configured cadence of a frequency."""

@@ -115,6 +115,35 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port.")] = 3000) -> None:
 
 
 @app.command()
+def forecast(
+    output: Annotated[Path, typer.Option(help="File to write: .parquet or .csv.")],
+    horizon: Annotated[int | None, typer.Option(help="Periods per series (default: the model's horizon).")] = None,
+) -> None:
+    """Forecast every series with the Production model, through the service's code path, into one file."""
+    from serving.batch import score_all
+
+    settings = get_settings()
+    try:
+        scored = score_all(settings, open_registry(), output, horizon=horizon)
+    except DemandopsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(
+        f"wrote {scored.rows} rows ({scored.series} series, model v{scored.model_version}) to {scored.path}"
+        + (
+            f"; {scored.degraded_series} series from last known features (online store failing)"
+            if scored.degraded_series
+            else ""
+        )
+    )
+    if scored.unserved:
+        missing = ", ".join(f"{s}/{k}" for s, k in scored.unserved)
+        typer.echo(
+            f"warning: {len(scored.unserved)} series have no online features and were not scored: {missing}", err=True
+        )
+
+
+@app.command()
 def ui(
     dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3001,
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,

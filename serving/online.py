@@ -46,8 +46,8 @@ class OnlineFeatureReader:
         for position, entity in enumerate(response[key]):
             self.static[key][entity] = {n: response[n][position] for n in names}
 
-    def lookup(self, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
-        """Latest features of each (store, sku) pair, with the period they describe, in one read."""
+    def read(self, pairs: Sequence[tuple[str, str]]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+        """Latest features of the pairs the online store holds, in one read, and the pairs it lacks."""
         response = self.store.get_online_features(
             features=self.series_refs, entity_rows=[{"store_id": s, "sku_id": k} for s, k in pairs]
         ).to_dict(include_event_timestamps=True)
@@ -55,15 +55,22 @@ class OnlineFeatureReader:
         frame = pd.DataFrame({name: response[name] for name in ["store_id", "sku_id", *series]})
         # The period the features describe: the newest stamp of the per-period views.
         stamps = pd.DataFrame({n: response[f"{n}__ts"] for n in self.spec.history_features}).max(axis=1)
-        missing = frame.loc[stamps <= 0, ["store_id", "sku_id"]]
-        if not missing.empty:
-            pairs_missing = ", ".join(f"{s}/{k}" for s, k in missing.itertuples(index=False))
-            raise FeatureStoreError(f"the online store holds no features for {pairs_missing}; is it materialized?")
-        frame["event_timestamp"] = pd.to_datetime(stamps, unit="s", utc=True)
+        held = (stamps > 0).to_numpy()
+        missing = [tuple(pair) for pair in frame.loc[~held, ["store_id", "sku_id"]].itertuples(index=False)]
+        frame = frame.loc[held].reset_index(drop=True)
+        frame["event_timestamp"] = pd.to_datetime(stamps[held].to_numpy(), unit="s", utc=True)
         for key in STATIC_VIEWS:
             self._static(key, list(frame[key]))
             attributes = pd.DataFrame([self.static[key][i] for i in frame[key]], index=frame.index)
             frame = frame.join(attributes)
+        return frame, missing
+
+    def lookup(self, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+        """Latest features of each (store, sku) pair, with the period they describe; every pair must be held."""
+        frame, missing = self.read(pairs)
+        if missing:
+            pairs_missing = ", ".join(f"{s}/{k}" for s, k in missing)
+            raise FeatureStoreError(f"the online store holds no features for {pairs_missing}; is it materialized?")
         return frame
 
 

@@ -1,17 +1,25 @@
-"""From request items to forecasts: one online-feature lookup per batch, then the model bundle."""
+"""From request items to forecasts: one online-feature read per batch, then the model bundle.
+
+The service and `demandops forecast` (batch scoring) both answer through Predictor, so a nightly
+file holds exactly what the endpoint would have answered.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
-from demandops.errors import UnknownSeriesError
 from demandops.frequency import PERIOD_NAMES
-from serving.online import start_reader
-from serving.schemas import ForecastItem, ForecastResult, QuantileForecast
+from demandops.settings import ServingSettings
+from serving import metrics
+from serving.errors import RequestRefused
+from serving.online import OnlineFeatureReader
+from serving.resilience import CircuitBreaker, ResilientFeatures
+from serving.schemas import ForecastItem, ForecastRequest, ForecastResult
 from training.bundle import ForecasterBundle
 from training.calendar import target_dates
 from training.covariates import planned_price_columns, planned_promo_columns
@@ -20,28 +28,65 @@ from training.covariates import planned_price_columns, planned_promo_columns
 class Predictor:
     """Answers forecast items with a bundle and a feature store."""
 
-    def __init__(self, bundle: ForecasterBundle, store: FeatureStore, *, model_version: str):
+    def __init__(self, bundle: ForecasterBundle, store: FeatureStore, *, model_version: str, limits: ServingSettings):
         self.bundle = bundle
         self.model_version = model_version
         meta = bundle.meta
-        self.features = start_reader(store, meta.feature_service, meta.spec, stores=meta.stores, skus=meta.skus)
+        self.all_pairs = [(store_id, sku_id) for store_id in meta.stores for sku_id in meta.skus]
+        reader = OnlineFeatureReader(store, meta.feature_service, meta.spec)
+        breaker = CircuitBreaker(failures=limits.breaker_failures, cooldown_s=limits.breaker_cooldown_s)
+        self.features = ResilientFeatures(reader, timeout_s=limits.lookup_timeout_s, breaker=breaker)
+        self.unserved: list[tuple[str, str]] = []
 
-    def forecast(self, items: Sequence[ForecastItem]) -> list[ForecastResult]:
+    def load_features(self) -> None:
+        """Read every series' features once: the last known rows, and the series that can be served."""
+        self.features.reader.warm(self.bundle.meta.stores, self.bundle.meta.skus)
+        self.unserved = self.features.warm(self.all_pairs)
+
+    @property
+    def ready(self) -> bool:
+        return self.features.ready
+
+    def admit(self, request: ForecastRequest) -> None:
+        """Refuse, before batching, what this model cannot answer: unknown ids, too long a horizon."""
+        if not self.ready:
+            raise RequestRefused("not_ready", "the online features are not loaded yet")
+        items = request.items
         horizon = self.bundle.meta.horizon
-        too_long = [i for i in items if i.horizon > horizon]
+        too_long = [n for n, item in enumerate(items) if item.horizon > horizon]
         if too_long:
             period = PERIOD_NAMES[self.bundle.meta.frequency]
-            raise ValueError(f"horizon {too_long[0].horizon} exceeds this model's horizon of {horizon} {period}s")
+            details = [
+                {"field": f"items[{n}].horizon", "message": f"at most {horizon} {period}s for this model"}
+                for n in too_long
+            ]
+            raise RequestRefused(
+                "invalid_request",
+                f"horizon {items[too_long[0]].horizon} exceeds this model's horizon of {horizon} {period}s",
+                details,
+            )
         unknown = self.bundle.unknown_ids([i.store_id for i in items], [i.sku_id for i in items])
+        if not unknown:
+            pairs = dict.fromkeys((i.store_id, i.sku_id) for i in items)
+            unknown = [f"series {s}/{k}" for s, k in pairs if not self.features.holds((s, k))]
         if unknown:
-            raise UnknownSeriesError(unknown)
+            raise RequestRefused(
+                "unknown_series", f"unknown store/sku ids: {', '.join(unknown)}", [{"id": u} for u in unknown]
+            )
+
+    def forecast(self, items: Sequence[ForecastItem]) -> list[ForecastResult]:
+        self.admit(ForecastRequest.model_construct(items=list(items)))  # a no-op for admitted requests
+        metrics.BATCH_ITEMS.observe(len(items))
         pairs = list(dict.fromkeys((i.store_id, i.sku_id) for i in items))
-        looked_up = self.features.lookup(pairs)  # one online lookup for the whole batch
+        looked_up = self.features.lookup(pairs)  # one online read for the whole batch
         row_of = {pair: n for n, pair in enumerate(pairs)}
-        features = looked_up.iloc[[row_of[(i.store_id, i.sku_id)] for i in items]].reset_index(drop=True)
+        rows = [row_of[(i.store_id, i.sku_id)] for i in items]
+        features = looked_up.frame.iloc[rows].reset_index(drop=True)
         features = pd.concat([features, self._plans(items)], axis=1)
         quantiles = self.bundle.predict(features)
-        return [self._result(item, features, quantiles, n) for n, item in enumerate(items)]
+        origins = features["event_timestamp"].dt.tz_localize(None)
+        degraded = looked_up.degraded[rows]
+        return [self._result(item, origins.iloc[n], quantiles[n], bool(degraded[n])) for n, item in enumerate(items)]
 
     def _plans(self, items: Sequence[ForecastItem]) -> pd.DataFrame:
         """Each item's planned price and promotion per period (NaN where it sent none)."""
@@ -59,17 +104,27 @@ class Predictor:
         }
         return pd.DataFrame(columns)
 
-    def _result(self, item: ForecastItem, features: pd.DataFrame, quantiles, row: int) -> ForecastResult:
-        origin = features["event_timestamp"].iloc[row].tz_localize(None)
-        days = target_dates(origin, item.horizon, self.bundle.meta.frequency)
+    def _result(
+        self, item: ForecastItem, origin: pd.Timestamp, quantiles: np.ndarray, degraded: bool
+    ) -> ForecastResult:
+        days = _target_days(origin, self.bundle.meta.horizon, self.bundle.meta.frequency)
+        values = quantiles[: item.horizon].tolist()
+        # Validated from plain dicts in one call: pydantic's core is faster at that than at building
+        # each QuantileForecast in Python (8 us against 30 us per item).
         return ForecastResult(
             store_id=item.store_id,
             sku_id=item.sku_id,
             origin_date=origin.date(),
             model_version=self.model_version,
-            degraded=False,
+            degraded=degraded,
             forecast=[
-                QuantileForecast(date=d.date(), p10=float(q[0]), p50=float(q[1]), p90=float(q[2]))
-                for d, q in zip(days, quantiles[row][: item.horizon], strict=True)
+                {"date": d, "p10": q[0], "p50": q[1], "p90": q[2]}
+                for d, q in zip(days[: item.horizon], values, strict=True)
             ],
         )
+
+
+@lru_cache(maxsize=64)
+def _target_days(origin: pd.Timestamp, horizon: int, frequency: str) -> tuple:
+    """Target dates of an origin; every item of a batch shares a handful of origins."""
+    return tuple(d.date() for d in target_dates(origin, horizon, frequency))

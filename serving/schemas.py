@@ -57,3 +57,11 @@ class ForecastResult(BaseModel):
     model_version: str
     degraded: bool
     forecast: list[QuantileForecast]
+
+
+class ForecastRequest(BaseModel):
+    """The body of POST /forecast."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ForecastItem] = Field(min_length=1, description="Series to forecast; answered in this order.")

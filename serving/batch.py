@@ -1,0 +1,102 @@
+"""Batch scoring: every series forecast by the Production model, written as one Parquet or CSV file.
+
+For planning systems that read a nightly file instead of calling the endpoint. The items go
+through Predictor, the service's own path (admission, one online-feature read per chunk, the
+bundle, the same result rows), so the file holds what the endpoint would have answered.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from demandops.errors import DemandopsError, ModelNotFoundError
+from demandops.settings import Settings
+from feature_repo.store import open_store
+from lifecycle.registry import ModelRegistry
+from lifecycle.states import ALIASES, State
+from serving.predictor import Predictor
+from serving.schemas import ForecastItem, ForecastRequest, ForecastResult
+from training.tracking import download_bundle
+
+FORMATS = {".parquet": "parquet", ".csv": "csv"}
+
+
+@dataclass(frozen=True)
+class BatchScore:
+    path: Path
+    model_version: str
+    series: int
+    rows: int
+    degraded_series: int
+    unserved: list[tuple[str, str]]  # series the model knows but the online store holds nothing for
+
+
+def score_all(settings: Settings, registry: ModelRegistry, output: Path, *, horizon: int | None = None) -> BatchScore:
+    """Forecast every series the Production model knows and write `output` (.parquet or .csv)."""
+    if output.suffix.lower() not in FORMATS:
+        raise DemandopsError(f"cannot write {output.name}: the output must end in .parquet or .csv")
+    champion = registry.by_alias(ALIASES[State.PRODUCTION])
+    if champion is None:
+        raise ModelNotFoundError("no version is in Production; promote one first (demandops lifecycle promote)")
+    with tempfile.TemporaryDirectory(prefix="demandops-score-") as scratch:
+        bundle = download_bundle(settings.mlflow_tracking_uri, champion.run_id, Path(scratch))
+    predictor = Predictor(bundle, open_store(settings), model_version=champion.version, limits=settings.serving)
+    predictor.load_features()
+    horizon = horizon or bundle.meta.horizon
+    unserved = set(predictor.unserved)
+    pairs = [pair for pair in predictor.all_pairs if pair not in unserved]
+    results: list[ForecastResult] = []
+    chunk = settings.serving.max_items_per_request
+    for start in range(0, len(pairs), chunk):
+        items = [ForecastItem(store_id=s, sku_id=k, horizon=horizon) for s, k in pairs[start : start + chunk]]
+        predictor.admit(ForecastRequest(items=items))
+        results += predictor.forecast(items)
+    frame = forecast_rows(results)
+    _write_atomically(frame, output)
+    return BatchScore(
+        path=output,
+        model_version=champion.version,
+        series=len(results),
+        rows=len(frame),
+        degraded_series=sum(r.degraded for r in results),
+        unserved=predictor.unserved,
+    )
+
+
+def forecast_rows(results: list[ForecastResult]) -> pd.DataFrame:
+    """One row per series and target period: the service's answer, flattened."""
+    rows = [
+        {
+            "store_id": r.store_id,
+            "sku_id": r.sku_id,
+            "origin_date": r.origin_date,
+            "date": q.date,
+            "p10": q.p10,
+            "p50": q.p50,
+            "p90": q.p90,
+            "model_version": r.model_version,
+            "degraded": r.degraded,
+        }
+        for r in results
+        for q in r.forecast
+    ]
+    frame = pd.DataFrame(rows)
+    for column in ("origin_date", "date"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+def _write_atomically(frame: pd.DataFrame, output: Path) -> None:
+    """Write beside the target and rename: a reader never sees half a file, a failure keeps the old one."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")
+    if FORMATS[output.suffix.lower()] == "parquet":
+        frame.to_parquet(partial, index=False)
+    else:
+        frame.to_csv(partial, index=False, date_format="%Y-%m-%d")
+    os.replace(partial, output)

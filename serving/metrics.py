@@ -1,0 +1,93 @@
+"""The service's own Prometheus metrics, served on /metrics beside BentoML's.
+
+BentoML adds bentoml_service_request_total, bentoml_service_request_duration_seconds and
+bentoml_service_adaptive_batch_size (requests per batch); these add what a forecast consumer's
+SLO and an on-call engineer need on top.
+
+Each metric is built on first use, not at import: a BentoML worker sets PROMETHEUS_MULTIPROC_DIR
+after it imports the service, and prometheus_client fixes its storage when it builds a metric.
+`metrics.REQUESTS` etc. resolve through the module's __getattr__.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+_DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "REQUESTS": (
+        "Counter",
+        dict(
+            name="demandops_forecast_requests_total",
+            documentation="Forecast requests by outcome (ok, or the error code of the JSON error body).",
+            labelnames=["outcome"],
+        ),
+    ),
+    "LATENCY": (
+        "Histogram",
+        dict(
+            name="demandops_forecast_latency_seconds",
+            documentation="Time from a forecast request's arrival to its answer, refusals included.",
+            labelnames=["outcome"],
+            buckets=LATENCY_BUCKETS,
+        ),
+    ),
+    "BATCH_ITEMS": (
+        "Histogram",
+        dict(
+            name="demandops_batch_items",
+            documentation="Items answered by one model batch (one online-feature read and one forward pass).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        ),
+    ),
+    "DEGRADED_ITEMS": (
+        "Counter",
+        dict(
+            name="demandops_degraded_items_total",
+            documentation="Items answered from last known features because the online store failed.",
+        ),
+    ),
+    "FEATURE_LOOKUP": (
+        "Histogram",
+        dict(
+            name="demandops_feature_lookup_seconds",
+            documentation="Online-feature reads by outcome: ok, failed (error or timeout), skipped (circuit open).",
+            labelnames=["outcome"],
+            buckets=LATENCY_BUCKETS,
+        ),
+    ),
+    "CIRCUIT_OPEN": (
+        "Gauge",
+        dict(
+            name="demandops_feature_circuit_open",
+            documentation="1 while the circuit to the online store is open or probing, else 0.",
+            multiprocess_mode="max",
+        ),
+    ),
+    "MODEL_INFO": (
+        "Gauge",
+        dict(
+            name="demandops_model_info",
+            documentation="The served model: always 1, with its version and feature service as labels.",
+            labelnames=["model_name", "model_version", "lifecycle_state_at_build", "feature_service", "frequency"],
+            multiprocess_mode="max",
+        ),
+    ),
+}
+
+
+_BUILDING = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _DEFINITIONS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import prometheus_client  # here, not at import: see the module docstring
+
+    with _BUILDING:  # two threads must not both register the same metric
+        if name not in globals():
+            kind, options = _DEFINITIONS[name]
+            globals()[name] = getattr(prometheus_client, kind)(**options)
+    return globals()[name]  # later lookups find the module attribute and skip __getattr__
