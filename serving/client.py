@@ -23,12 +23,24 @@ _RESULTS = TypeAdapter(list[ForecastResult])
 
 
 class ForecastRequestError(Exception):
-    """The service refused a request: `status_code` (4xx or 503) and its message."""
+    """The service refused a request: the HTTP status, the error's stable `code`, its message and
+    details (the fields or ids at fault), and for a 503 how many seconds to wait (`retry_after`)."""
 
-    def __init__(self, status_code: int, message: str):
-        super().__init__(f"HTTP {status_code}: {message}")
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        code: str = "",
+        details: list[dict] | None = None,
+        retry_after: int | None = None,
+    ):
+        super().__init__(f"HTTP {status_code} {code}: {message}")
         self.status_code = status_code
+        self.code = code
         self.message = message
+        self.details = details or []
+        self.retry_after = retry_after
 
 
 class ForecastClient:
@@ -47,9 +59,17 @@ class ForecastClient:
 
     def _post(self, path: str, body: dict):
         reply = self._http.post(path, json=body)
-        if reply.status_code != 200:
-            raise ForecastRequestError(reply.status_code, reply.text)
-        return reply.json()
+        if reply.status_code == 200:
+            return reply.json()
+        retry_after = reply.headers.get("retry-after")
+        retry_after = int(retry_after) if retry_after and retry_after.isdigit() else None
+        try:
+            error = reply.json()["error"]
+        except (ValueError, KeyError, TypeError):  # not the service's error shape (a proxy in between?)
+            raise ForecastRequestError(reply.status_code, reply.text[:500], retry_after=retry_after) from None
+        raise ForecastRequestError(
+            reply.status_code, error["message"], code=error["code"], details=error["details"], retry_after=retry_after
+        )
 
     def close(self) -> None:
         self._http.close()

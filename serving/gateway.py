@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -55,42 +54,35 @@ class ForecastGateway:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        outcome = "overloaded"
         if self.in_flight >= self.limits.max_in_flight:
-            await self._refuse(
-                send, RequestRefused("overloaded", f"more than {self.limits.max_in_flight} requests in flight")
-            )
-        else:
-            self.in_flight += 1
-            try:
-                outcome = await self._handle(scope, receive, send)
-            finally:
-                self.in_flight -= 1
-        metrics.REQUESTS.labels(outcome=outcome).inc()
-        metrics.LATENCY.labels(outcome=outcome).observe(time.perf_counter() - started)
+            overloaded = RequestRefused("overloaded", f"more than {self.limits.max_in_flight} requests in flight")
+            await self._refuse(send, overloaded)
+            return
+        self.in_flight += 1
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> str:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             body = await self._read_body(scope, receive)
             self._check(body)
-            status, headers, chunks = await asyncio.wait_for(
-                self._downstream(scope, body), timeout=self.limits.request_deadline_s
-            )
+            async with asyncio.timeout(self.limits.request_deadline_s):  # no extra task, unlike wait_for
+                status, headers, chunks = await self._downstream(scope, body)
         except RequestRefused as refused:
             await self._refuse(send, refused)
-            return refused.code
+            return
         except TimeoutError:
-            deadline = f"no answer within {self.limits.request_deadline_s:g} s"
-            await self._refuse(send, RequestRefused("timeout", deadline))
-            return "timeout"
+            await self._refuse(
+                send, RequestRefused("timeout", f"no answer within {self.limits.request_deadline_s:g} s")
+            )
+            return
         if status >= 400:
-            refused = self._rewrite(status, b"".join(chunks))
-            await self._refuse(send, refused)
-            return refused.code
+            await self._refuse(send, self._rewrite(status, b"".join(chunks)))
+            return
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"".join(chunks)})
-        return "ok"
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.limits.max_body_bytes
@@ -115,6 +107,8 @@ class ForecastGateway:
             parsed = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RequestRefused("malformed_json", f"the body is not JSON: {exc}") from exc
+        except RecursionError as exc:  # json.loads recurses once per nesting level
+            raise RequestRefused("malformed_json", "the body nests deeper than JSON requests may") from exc
         items = parsed.get("items") if isinstance(parsed, dict) else None
         cap = self.limits.max_items_per_request
         if isinstance(items, list) and len(items) > cap:
@@ -166,6 +160,7 @@ class ForecastGateway:
         return RequestRefused(code, message)
 
     async def _refuse(self, send: Send, refused: RequestRefused) -> None:
+        metrics.REFUSALS.labels(code=refused.code).inc()
         body = refused.body()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if refused.status == 503:

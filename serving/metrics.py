@@ -1,8 +1,11 @@
 """The service's own Prometheus metrics, served on /metrics beside BentoML's.
 
-BentoML adds bentoml_service_request_total, bentoml_service_request_duration_seconds and
-bentoml_service_adaptive_batch_size (requests per batch); these add what a forecast consumer's
-SLO and an on-call engineer need on top.
+BentoML already counts every request by endpoint and status (bentoml_service_request_total),
+times it in a histogram (bentoml_service_request_duration_seconds) and records requests per
+batch (bentoml_service_adaptive_batch_size); its middleware sits outside ours, so refusals are in
+those too. These add what they cannot see: why a request was refused, items per batch, degraded
+items, the online-feature reads and the circuit, and which model is served. Nothing here is
+touched per answered request: metric updates were a measurable share of a request's CPU.
 
 Each metric is built on first use, not at import: a BentoML worker sets PROMETHEUS_MULTIPROC_DIR
 after it imports the service, and prometheus_client fixes its storage when it builds a metric.
@@ -14,24 +17,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LOOKUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
-    "REQUESTS": (
+    "REFUSALS": (
         "Counter",
         dict(
-            name="demandops_forecast_requests_total",
-            documentation="Forecast requests by outcome (ok, or the error code of the JSON error body).",
-            labelnames=["outcome"],
-        ),
-    ),
-    "LATENCY": (
-        "Histogram",
-        dict(
-            name="demandops_forecast_latency_seconds",
-            documentation="Time from a forecast request's arrival to its answer, refusals included.",
-            labelnames=["outcome"],
-            buckets=LATENCY_BUCKETS,
+            name="demandops_forecast_refusals_total",
+            documentation="Forecast requests refused, by the code of their JSON error body.",
+            labelnames=["code"],
         ),
     ),
     "BATCH_ITEMS": (
@@ -55,7 +49,7 @@ _DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
             name="demandops_feature_lookup_seconds",
             documentation="Online-feature reads by outcome: ok, failed (error or timeout), skipped (circuit open).",
             labelnames=["outcome"],
-            buckets=LATENCY_BUCKETS,
+            buckets=LOOKUP_BUCKETS,
         ),
     ),
     "CIRCUIT_OPEN": (

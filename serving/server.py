@@ -34,19 +34,26 @@ def serve_command(bento_tag: str, *, host: str, port: int) -> list[str]:
 
 
 @contextmanager
-def running_bento(settings: Settings, bento_tag: str, *, log_path: Path) -> Iterator[str]:
-    """Serve bento_tag on a free loopback port until the block ends; yields the base URL."""
+def running_bento(
+    settings: Settings, bento_tag: str, *, log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Serve bento_tag on a free loopback port until the block ends; yields the base URL.
+
+    extra_env overrides the child's environment, e.g. DEMANDOPS_SERVING__* limits.
+    """
     port = free_port()
+    command = serve_command(bento_tag, host="127.0.0.1", port=port)
+    with running_server(command, {**settings.child_env(), **(extra_env or {})}, port, log_path=log_path) as url:
+        yield url
+
+
+@contextmanager
+def running_server(command: list[str], env: dict[str, str], port: int, *, log_path: Path) -> Iterator[str]:
+    """Run an HTTP server command until the block ends, once its /readyz answers 200."""
     base_url = f"http://127.0.0.1:{port}"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            serve_command(bento_tag, host="127.0.0.1", port=port),
-            env=settings.child_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_until_ready(base_url, process, log_path)
         yield base_url

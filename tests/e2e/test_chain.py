@@ -22,6 +22,14 @@ from serving.client import ForecastClient, ForecastRequestError
 from serving.schemas import ForecastItem
 from serving.server import running_bento
 from serving.skew import sample_series, skew_check
+from tests.e2e.serving_checks import (
+    MAX_IN_FLIGHT,
+    assert_a_locked_online_store_degrades_and_recovers,
+    assert_batch_scoring_writes_every_series,
+    assert_every_refusal_is_a_4xx_naming_what_was_wrong,
+    assert_overload_is_refused_at_once_with_retry_after,
+    assert_probes_docs_and_metrics,
+)
 from training.tracking import download_bundle
 
 
@@ -33,7 +41,11 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
     assert champion is not None and champion.version == first.model_version
     assert champion.tags[STATE_TAG] == State.PRODUCTION and champion.tags["bento_tag"] == first.bento_tag
 
-    with running_bento(settings, first.bento_tag, log_path=tmp_path / "serve.log") as url:
+    served_env = {
+        "DEMANDOPS_SERVING__BREAKER_COOLDOWN_S": "1",  # recovery is awaited below; keep it short
+        "DEMANDOPS_SERVING__MAX_IN_FLIGHT": str(MAX_IN_FLIGHT),
+    }
+    with running_bento(settings, first.bento_tag, log_path=tmp_path / "serve.log", extra_env=served_env) as url:
         items = [
             {"store_id": "S000", "sku_id": "P0001", "horizon": 5},
             {"store_id": "S002", "sku_id": "P0004", "horizon": 14},
@@ -62,14 +74,19 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
 
         _assert_no_skew_until_the_online_store_is_tampered_with(settings, url, champion.run_id, tmp_path)
 
-        unknown = httpx.post(f"{url}/forecast", json={"items": [{"store_id": "S000", "sku_id": "NOPE", "horizon": 3}]})
-        assert unknown.status_code == 404 and "NOPE" in unknown.text
         _assert_the_typed_client_works(url, first.model_version)
-        malformed = httpx.post(f"{url}/forecast", json={"items": [{"store_id": "S000", "sku_id": "P0001"}]})
-        assert malformed.status_code == 400 and "horizon" in malformed.text
         metadata = httpx.post(f"{url}/metadata", json={}).json()
-        assert metadata["model_version"] == first.model_version
+        assert metadata["model_version"] == first.model_version and metadata["lifecycle_state"] == "Production"
         assert metadata["feature_service"] == "demand_forecast_v1"
+        assert_every_refusal_is_a_4xx_naming_what_was_wrong(url, metadata["horizon"])
+        assert_overload_is_refused_at_once_with_retry_after(url)
+        assert_a_locked_online_store_degrades_and_recovers(url, settings.feast_dir / "online_store.db")
+        assert_probes_docs_and_metrics(url, first.model_version)
+        served = httpx.post(f"{url}/forecast", json={"items": [plain]}).json()[0]
+
+    meta = download_bundle(settings.mlflow_tracking_uri, champion.run_id, tmp_path / "scored_bundle").meta
+    model_series = {(store, sku) for store in meta.stores for sku in meta.skus}
+    assert_batch_scoring_writes_every_series(settings, tmp_path / "nightly.csv", served, model_series)
 
     _assert_the_run_is_tracked(settings, first.model_version)
     second = run_chain(settings)
@@ -136,6 +153,7 @@ def _assert_the_typed_client_works(url: str, version: str) -> None:
         assert client.metadata()["model_version"] == version
         with pytest.raises(ForecastRequestError) as refused:
             client.forecast([{"store_id": "S000", "sku_id": "NOPE", "horizon": 3}])
-        assert refused.value.status_code == 404 and "NOPE" in refused.value.message
+        assert refused.value.status_code == 404 and refused.value.code == "unknown_series"
+        assert refused.value.details == [{"id": "sku NOPE"}]
         with pytest.raises(ValidationError, match="horizon"):  # checked before anything is sent
             client.forecast([{"store_id": "S000", "sku_id": "P0001", "horizon": 0}])

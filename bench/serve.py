@@ -1,0 +1,199 @@
+"""Serving benchmark: the Production Bento under 64 concurrent clients, against BentoML's own ceiling.
+
+    make run && .venv/bin/python -m bench.serve [--rounds 3] [--seconds 15]
+
+It builds a Bento of the Production model from this checkout's code, then measures, side by side,
+in alternating rounds, with load from a second process on loopback (bench/load.py:
+closed-loop clients, a fixed duration, a bounded request count), one random series per request:
+  (a) a no-op BentoML endpoint taking the same body: the framework's ceiling on this machine;
+  (b) /forecast without adaptive batching: one feature read and one forward pass per request;
+  (c) /forecast with adaptive batching, as shipped;
+  (d) one bulk request of 1,000 items at a time against (c), in items/s.
+Medians over the rounds are printed with the goals and written to bench/results/serve.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from demandops.settings import get_settings
+from lifecycle.cli import open_registry
+from lifecycle.states import ALIASES, State
+from serving.build import build_in_child
+from serving.server import free_port, running_bento, running_server
+from training.tracking import BUNDLE_ARTIFACT, download_bundle
+
+RESULTS = Path(__file__).parent / "results"
+GOALS = {"batched_over_unbatched": 3.0, "batched_over_noop": 0.60, "batched_p99_ms": 250.0}
+
+
+def request_bodies(stores: list[str], skus: list[str], horizon: int, count: int, *, items: int = 1) -> list[bytes]:
+    rng = random.Random(0)
+    bodies = []
+    for _ in range(count):
+        chosen = [
+            {"store_id": rng.choice(stores), "sku_id": rng.choice(skus), "horizon": horizon} for _ in range(items)
+        ]
+        bodies.append(json.dumps({"items": chosen}).encode())
+    return bodies
+
+
+def load(url: str, bodies_file: Path, *, clients: int, seconds: float, max_requests: int) -> dict:
+    """bench/load.py in its own process, so the load generator does not share the server's GIL."""
+    command = [
+        sys.executable, "-m", "bench.load", f"{url}/forecast", "--bodies", str(bodies_file),
+        "--clients", str(clients), "--seconds", str(seconds), "--max-requests", str(max_requests),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bulk(url: str, body: bytes, *, repeats: int, items: int) -> dict:
+    """One client sending 1,000-item requests back to back."""
+    latencies, errors = [], 0
+    with httpx.Client(timeout=120) as client:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            reply = client.post(f"{url}/forecast", content=body, headers={"content-type": "application/json"})
+            latencies.append(time.perf_counter() - started)
+            errors += reply.status_code != 200 or len(reply.json()) != items
+    seconds = np.array(latencies)
+    return {
+        "requests": repeats,
+        "items_per_s": round(items * repeats / seconds.sum(), 1),
+        "p50_ms": round(float(np.percentile(seconds * 1000, 50)), 1),
+        "p99_ms": round(float(np.percentile(seconds * 1000, 99)), 1),
+        "errors": errors,
+    }
+
+
+def bento_of_this_checkout(settings, scratch: Path) -> str:
+    """A Bento of the Production model built from this checkout's code, which is what is measured
+    (the Production version's own Bento holds the code of the commit that built it)."""
+    champion = open_registry().by_alias(ALIASES[State.PRODUCTION])
+    if champion is None:
+        sys.exit("no version in Production: run `make run` first")
+    download_bundle(settings.mlflow_tracking_uri, champion.run_id, scratch)
+    built = build_in_child(
+        settings, bundle_dir=scratch / BUNDLE_ARTIFACT, model_version=champion.version, lifecycle_state=champion.state
+    )
+    return built.bento_tag
+
+
+def median_of(rounds: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rounds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--max-requests", type=int, default=50_000)
+    parser.add_argument("--bulk-repeats", type=int, default=10)
+    parser.add_argument("--warmup-seconds", type=float, default=3.0)
+    args = parser.parse_args()
+
+    settings = get_settings()
+    logs = settings.state / "bench"
+    tag = bento_of_this_checkout(settings, logs / "bundle")
+    with ExitStack() as servers:
+        noop_port = free_port()
+        noop_command = [
+            str(Path(sys.executable).with_name("bentoml")),
+            "serve",
+            "bench.noop_service:NoopForecastService",
+        ]
+        urls = {
+            "noop": servers.enter_context(
+                running_server(
+                    [*noop_command, "--host", "127.0.0.1", "--port", str(noop_port)],
+                    settings.child_env(),
+                    noop_port,
+                    log_path=logs / "noop.log",
+                )
+            ),
+            "unbatched": servers.enter_context(
+                running_bento(
+                    settings,
+                    tag,
+                    log_path=logs / "unbatched.log",
+                    extra_env={"DEMANDOPS_SERVING__ADAPTIVE_BATCHING": "false"},
+                )
+            ),
+            "batched": servers.enter_context(running_bento(settings, tag, log_path=logs / "batched.log")),
+        }
+        metadata = httpx.post(f"{urls['batched']}/metadata", json={}).json()
+        stores, skus = _series(settings)
+        bodies_file = logs / "bodies.jsonl"
+        bodies_file.write_bytes(b"\n".join(request_bodies(stores, skus, metadata["horizon"], 5000)))
+        for url in urls.values():  # not recorded: BentoML's batcher first calibrates on single requests
+            load(url, bodies_file, clients=args.clients, seconds=args.warmup_seconds, max_requests=args.max_requests)
+        rounds: dict[str, list[dict]] = {name: [] for name in urls}
+        for round_number in range(args.rounds):
+            for name, url in urls.items():
+                result = load(
+                    url, bodies_file, clients=args.clients, seconds=args.seconds, max_requests=args.max_requests
+                )
+                rounds[name].append(result)
+                print(f"round {round_number + 1} {name:9s} {json.dumps(result)}", flush=True)
+        [bulk_body] = request_bodies(stores, skus, metadata["horizon"], 1, items=1000)
+        bulk_result = bulk(urls["batched"], bulk_body, repeats=args.bulk_repeats, items=1000)
+        print(f"bulk (d)  {json.dumps(bulk_result)}")
+        refused_as_overloaded = sum(r["errors"].get("503", 0) for rs in rounds.values() for r in rs)
+
+    summary = {
+        name: {k: median_of(rs, k) for k in ("requests_per_s", "p50_ms", "p99_ms")} for name, rs in rounds.items()
+    }
+    ratios = {
+        "batched_over_unbatched": round(
+            summary["batched"]["requests_per_s"] / summary["unbatched"]["requests_per_s"], 2
+        ),
+        "batched_over_noop": round(summary["batched"]["requests_per_s"] / summary["noop"]["requests_per_s"], 2),
+        "batched_p99_ms": summary["batched"]["p99_ms"],
+    }
+    errors = sum(sum(r["errors"].values()) for rs in rounds.values() for r in rs) + bulk_result["errors"]
+    met = {
+        "batched_over_unbatched": ratios["batched_over_unbatched"] >= GOALS["batched_over_unbatched"],
+        "batched_over_noop": ratios["batched_over_noop"] >= GOALS["batched_over_noop"],
+        "batched_p99_ms": ratios["batched_p99_ms"] <= GOALS["batched_p99_ms"],
+        "no_errors": errors == 0,
+    }
+    result = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "config": {**vars(args), "model_version": metadata["model_version"], "limits": metadata["limits"]},
+        "median": summary,
+        "bulk_1000_items": bulk_result,
+        "ratios": ratios,
+        "goals": GOALS,
+        "met": met,
+        "errors": errors,
+        "refused_as_overloaded": refused_as_overloaded,
+        "rounds": rounds,
+    }
+    print(json.dumps({"median": summary, "ratios": ratios, "met": met, "errors": errors}, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _series(settings) -> tuple[list[str], list[str]]:
+    stores = pd.read_parquet(settings.data / "stores.parquet")["store_id"].tolist()
+    skus = pd.read_parquet(settings.data / "skus.parquet")["sku_id"].tolist()
+    return stores, skus
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""What the end-to-end test asks of the served Bento over HTTP, beyond a forecast: refusals,
+overload, degraded mode, probes and metrics, and batch scoring through the same code path."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from demandops.settings import Settings
+
+MAX_IN_FLIGHT = 8  # low, so that a burst of requests overloads the test's server
+ERROR_KEYS = {"status", "code", "message", "details"}
+GOOD = {"store_id": "S000", "sku_id": "P0001", "horizon": 3}
+
+
+def _refused(reply: httpx.Response, status: int, code: str) -> dict:
+    assert reply.status_code == status, f"expected {status}, got {reply.status_code}: {reply.text[:300]}"
+    error = reply.json()["error"]
+    assert set(error) == ERROR_KEYS and error["status"] == status and error["code"] == code, error
+    return error
+
+
+def assert_every_refusal_is_a_4xx_naming_what_was_wrong(url: str, horizon: int) -> None:
+    post = httpx.Client(base_url=url, timeout=60).post
+    not_json = post("/forecast", content=b'{"items": [', headers={"content-type": "application/json"})
+    _refused(not_json, 400, "malformed_json")
+
+    missing = _refused(
+        post("/forecast", json={"items": [{"store_id": "S000", "sku_id": "P0001"}]}), 422, "invalid_request"
+    )
+    assert missing["details"] == [{"field": "items[0].horizon", "message": "Field required"}]
+    for bad_item, field in [
+        ({**GOOD, "horizon": 0}, "items[1].horizon"),
+        ({**GOOD, "horizon": "soon"}, "items[1].horizon"),
+        ({**GOOD, "colour": "red"}, "items[1].colour"),
+        ({**GOOD, "store_id": "S 0"}, "items[1].store_id"),
+        ({**GOOD, "planned_promo": [True]}, "items[1]"),
+        ({**GOOD, "planned_price": [1.0, -2.0, 1.0]}, "items[1]"),
+    ]:
+        error = _refused(post("/forecast", json={"items": [GOOD, bad_item]}), 422, "invalid_request")
+        assert any(d["field"] == field for d in error["details"]), (bad_item, error)
+
+    nan_price = b'{"items": [{"store_id": "S000", "sku_id": "P0001", "horizon": 1, "planned_price": [NaN]}]}'
+    _refused(post("/forecast", content=nan_price, headers={"content-type": "application/json"}), 422, "invalid_request")
+
+    too_far = _refused(post("/forecast", json={"items": [{**GOOD, "horizon": horizon + 1}]}), 422, "invalid_request")
+    assert too_far["details"][0]["field"] == "items[0].horizon" and str(horizon) in too_far["message"]
+
+    unknown = [GOOD, {**GOOD, "sku_id": "NOPE"}, {**GOOD, "store_id": "S999"}]
+    error = _refused(post("/forecast", json={"items": unknown}), 404, "unknown_series")
+    assert error["details"] == [{"id": "store S999"}, {"id": "sku NOPE"}]
+
+    _refused(post("/forecast", json={"items": [GOOD] * 1001}), 413, "too_large")
+    oversized = b'{"items": [' + b" " * 5_000_000 + b"]}"
+    _refused(post("/forecast", content=oversized, headers={"content-type": "application/json"}), 413, "too_large")
+
+    # Whatever arrives, the answer is a 4xx in the same shape, never a 5xx.
+    for body in [b"null", b"[]", b"{}", b'{"items": "x"}', b'{"items": [null]}', b"[" * 100_000, b"\xff\xfe", b""]:
+        reply = post("/forecast", content=body, headers={"content-type": "application/json"})
+        assert 400 <= reply.status_code < 500 and set(reply.json()["error"]) == ERROR_KEYS, (body[:20], reply.text)
+    assert post("/forecast", json={"items": [GOOD]}).status_code == 200, "the service still answers"
+
+
+def assert_overload_is_refused_at_once_with_retry_after(url: str) -> None:
+    """More requests than MAX_IN_FLIGHT at once: the excess gets 503 + Retry-After; the rest are answered."""
+    body = {"items": [GOOD] * 300}
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=64)) as client:
+            return await asyncio.gather(*(client.post("/forecast", json=body) for _ in range(48)))
+
+    started = time.monotonic()
+    replies = asyncio.run(burst())
+    statuses = [r.status_code for r in replies]
+    assert set(statuses) == {200, 503}, statuses
+    refused = next(r for r in replies if r.status_code == 503)
+    assert refused.headers["retry-after"].isdigit()
+    _refused(refused, 503, "overloaded")
+    assert time.monotonic() - started < 60
+
+
+def assert_a_locked_online_store_degrades_and_recovers(url: str, online_store: Path) -> None:
+    """While the SQLite online store is locked (every read blocks), answers come from the last known
+    features marked degraded; once it is released the service recovers by itself."""
+    body = {"items": [GOOD, {"store_id": "S002", "sku_id": "P0004", "horizon": 5}]}
+    healthy = _answered(url, body)
+    assert [r["degraded"] for r in healthy] == [False, False]
+    lock = sqlite3.connect(online_store, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        for _ in range(4):  # the read times out, again, then the circuit opens
+            degraded = _answered(url, body)
+            assert [r["degraded"] for r in degraded] == [True, True]
+            assert [r["forecast"] for r in degraded] == [r["forecast"] for r in healthy], "the last known features"
+        metadata = httpx.post(f"{url}/metadata", json={}).json()
+        assert metadata["features_circuit"] in {"open", "half_open"}
+        assert _metric(url, "demandops_degraded_items_total") >= 8
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    deadline = time.monotonic() + 60
+    while True:  # the circuit closes on the first successful probe after its 1 s cool-down
+        answer = _answered(url, body)
+        if not any(r["degraded"] for r in answer):
+            break
+        assert time.monotonic() < deadline, "the service did not recover within 60 s of the store answering"
+        time.sleep(0.2)
+    assert httpx.post(f"{url}/metadata", json={}).json()["features_circuit"] == "closed"
+
+
+def assert_probes_docs_and_metrics(url: str, model_version: str) -> None:
+    assert httpx.get(f"{url}/healthz").status_code == 200 and httpx.get(f"{url}/readyz").status_code == 200
+    assert "<html" in httpx.get(f"{url}/").text.lower(), "the Swagger UI is served at the root"
+    assert "/forecast" in httpx.get(f"{url}/docs.json").json()["paths"]
+    text = httpx.get(f"{url}/metrics").text
+    for refused in ("invalid_request", "unknown_series", "too_large", "malformed_json", "overloaded"):
+        assert _metric(url, f'demandops_forecast_refusals_total{{code="{refused}"}}') > 0, refused
+    lines = text.splitlines()
+    for status in ("200", "404", "413", "422", "503"):  # BentoML's own count sees the gateway's answers
+        assert any(
+            line.startswith("bentoml_service_request_total{") and 'endpoint="/forecast"' in line
+            and f'http_response_code="{status}"' in line
+            for line in lines
+        ), status  # fmt: skip
+    for name in (
+        "bentoml_service_request_duration_seconds_bucket",
+        "bentoml_service_adaptive_batch_size_bucket",
+        "demandops_batch_items_bucket",
+        "demandops_feature_lookup_seconds_bucket",
+        "demandops_degraded_items_total",
+        "demandops_feature_circuit_open",
+    ):
+        assert name in text, name
+    info = next(line for line in text.splitlines() if line.startswith("demandops_model_info{"))
+    assert f'model_version="{model_version}"' in info and 'feature_service="demand_forecast_v1"' in info
+
+
+def assert_batch_scoring_writes_every_series(
+    settings: Settings, output: Path, served: dict, model_series: set[tuple[str, str]]
+) -> None:
+    """`demandops forecast` scores every series the Production model knows, as the endpoint answers."""
+    command = [str(Path(sys.executable).with_name("demandops")), "forecast", "--output", str(output)]
+    done = subprocess.run(command, env=settings.child_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    scored = pd.read_csv(output, parse_dates=["origin_date", "date"])
+    per_series = scored.groupby(["store_id", "sku_id"]).size()
+    assert set(per_series.index) == model_series, "every series, once"
+    assert set(per_series) == {scored["date"].nunique()} and not scored["degraded"].any()
+    one = scored[(scored["store_id"] == served["store_id"]) & (scored["sku_id"] == served["sku_id"])]
+    horizon = len(served["forecast"])
+    # Equal up to float32 rounding: a batch of one and a batch of every series may take other kernels.
+    served_p50 = [d["p50"] for d in served["forecast"]]
+    assert one["p50"].head(horizon).tolist() == pytest.approx(served_p50, rel=1e-5, abs=1e-5), "the service's path"
+
+
+def _answered(url: str, body: dict) -> list[dict]:
+    reply = httpx.post(f"{url}/forecast", json=body, timeout=60)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def _metric(url: str, series: str) -> float:
+    """The value of one exposed series (its name with labels, exactly as /metrics prints it)."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
