@@ -61,4 +61,5 @@ def test_monthly_import_runs_to_a_registered_model_that_forecasts_months(
         assert [d["date"] for d in result["forecast"]] == ["2025-01-01", "2025-02-01", "2025-03-01"]
         too_far = {**summary.example_item, "horizon": 4}
         refused = httpx.post(f"{url}/forecast", json={"items": [too_far]}, timeout=60)
-        assert refused.status_code == 400 and "3 months" in refused.text
+        assert refused.status_code == 422 and "3 months" in refused.json()["error"]["message"]
+        assert refused.json()["error"]["details"][0]["field"] == "items[0].horizon"
