@@ -44,13 +44,5 @@ class UnauthorizedActorError(LifecycleError):
     """The actor is not on the allow-list for this transition."""
 
 
-class UnknownSeriesError(DemandopsError):
-    """A forecast was asked for a store or SKU the model does not know."""
-
-    def __init__(self, unknown: list[str]):
-        super().__init__(f"unknown store/sku ids: {', '.join(unknown)}")
-        self.unknown = unknown
-
-
 class ReproductionError(DemandopsError):
     """A run cannot be reproduced from what it recorded, or its reproduction differs."""

@@ -39,8 +39,8 @@ class Predictor:
         self.unserved: list[tuple[str, str]] = []
 
     def load_features(self) -> None:
-        """Read every series' features once: the last known rows, and the series that can be served."""
-        self.features.reader.warm(self.bundle.meta.stores, self.bundle.meta.skus)
+        """Read every series' features once (static attributes with them): the last known rows, and
+        the series that can be served."""
         self.unserved = self.features.warm(self.all_pairs)
 
     @property
