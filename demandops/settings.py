@@ -7,17 +7,21 @@ call `get_settings()` or build `Settings(...)` explicitly (tests do).
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from demandops.errors import DemandopsError
 from demandops.frequency import Frequency
+from demandops.postgres import DAGSTER_SCHEMA, MLFLOW_SCHEMA, ensure_schema, parse_postgres_url, schema_url
 
 Profile = Literal["local", "production"]
+ENV_PREFIX = "DEMANDOPS_"
 DEFAULT_STATE_DIRNAME = "state"
 
 
@@ -160,7 +164,11 @@ class ServingSettings(BaseModel):
         default=10.0, gt=0, description="A forecast not answered by then gets 503 with Retry-After."
     )
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After of a 503.")
-    lookup_timeout_s: float = Field(default=1.0, gt=0, description="Longest wait for one online-feature read.")
+    lookup_timeout_s: float = Field(
+        default=0.3,
+        gt=0,
+        description="Longest wait for one online-feature read (also the Redis client's connect and reply timeout).",
+    )
     breaker_failures: int = Field(
         default=3, ge=1, description="Consecutive failed reads that open the circuit to the online store."
     )
@@ -168,22 +176,45 @@ class ServingSettings(BaseModel):
         default=5.0, gt=0, description="Time the circuit stays open before one read tries the store again."
     )
 
+    @model_validator(mode="after")
+    def _a_lookup_fits_in_a_batch(self) -> ServingSettings:
+        # BentoML drops a queued request once its wait plus the predicted batch time reaches
+        # max_latency_ms, and a request can queue behind a whole batch whose read timed out.
+        if self.lookup_timeout_s * 1000 > self.max_latency_ms / 2:
+            raise ValueError(
+                f"lookup_timeout_s={self.lookup_timeout_s:g} s must be at most half of max_latency_ms="
+                f"{self.max_latency_ms} ms, or requests queued behind a timed-out read are shed"
+            )
+        return self
+
 
 class ProductionServices(BaseModel):
     """Servers used by the `production` profile."""
 
-    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/demandops"
-    redis_url: str = "127.0.0.1:6379"
+    postgres_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/demandops",
+        description="One database for MLflow and Dagster (schemas mlflow and dagster); created if missing.",
+    )
+    redis_url: str = Field(default="127.0.0.1:6379", description="Feast's online store: host:port[,db=N,password=...].")
     mlflow_server_url: str | None = Field(
         default=None,
         description="MLflow tracking server on postgres_url; unset, clients use the database directly.",
     )
 
+    @field_validator("postgres_url")
+    @classmethod
+    def _a_postgres_database(cls, url: str) -> str:
+        try:
+            parse_postgres_url(url)
+        except DemandopsError as wrong:
+            raise ValueError(str(wrong)) from wrong
+        return url
+
 
 class Settings(BaseSettings):
     """The single configuration object of demandops."""
 
-    model_config = SettingsConfigDict(env_prefix="DEMANDOPS_", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__")
 
     profile: Profile = "local"
     project_dir: Path = Field(default_factory=Path.cwd, description="Repository root.")
@@ -233,22 +264,32 @@ class Settings(BaseSettings):
     @property
     def mlflow_tracking_uri(self) -> str:
         if self.profile == "production":
-            return self.production.mlflow_server_url or self.production.postgres_url
+            return self.production.mlflow_server_url or self.mlflow_database_url
         return self.mlflow_database_url
 
     @property
     def mlflow_database_url(self) -> str:
         """The MLflow backend's database, which also holds the lifecycle audit log and lock."""
         if self.profile == "production":
-            return self.production.postgres_url
+            return schema_url(self.production.postgres_url, MLFLOW_SCHEMA)
         return f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def dagster_database_url(self) -> str | None:
+        """Dagster's run, event and schedule storage in production; None keeps it in files under dagster_home."""
+        if self.profile == "production":
+            return schema_url(self.production.postgres_url, DAGSTER_SCHEMA)
+        return None
 
     @property
     def mlflow_artifact_root(self) -> Path:
         return self.state / "mlflow" / "artifacts"
 
-    def ensure_state_dirs(self) -> None:
-        """Create the runtime folders; called by entry points, never at import."""
+    def prepare_state(self) -> None:
+        """Create the runtime folders, and in production the database schemas; called by entry points."""
+        if self.profile == "production":
+            ensure_schema(self.mlflow_database_url)
+            ensure_schema(self.dagster_database_url)
         for path in (
             self.lake_dir,
             self.dagster_home,
@@ -259,10 +300,15 @@ class Settings(BaseSettings):
             path.mkdir(parents=True, exist_ok=True)
 
     def child_env(self) -> dict[str, str]:
-        """Environment for child processes (bentoml serve, dagster dev, mlflow ui)."""
-        env = dict(os.environ)
+        """Environment for child processes (training, bentoml build and serve, dagster dev, mlflow ui).
+
+        Every field is passed, so a child's get_settings() rebuilds exactly this object, fields set in
+        code included; the parent's own DEMANDOPS_* variables are dropped, since they may disagree with it.
+        """
+        env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+        for name, value in self.model_dump(mode="json", exclude_none=True).items():
+            env[f"{ENV_PREFIX}{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
         env.update(
-            DEMANDOPS_PROFILE=self.profile,
             DEMANDOPS_PROJECT_DIR=str(self.project_dir.resolve()),
             DEMANDOPS_STATE_DIR=str(self.state),
             DEMANDOPS_DATA_DIR=str(self.data),

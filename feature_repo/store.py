@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
-from feast import FeatureStore
+from feast import FeatureStore, RepoConfig
 
 from demandops.settings import Settings
 from feature_repo.definitions import SERIES_VIEWS, STATIC_VIEWS
+from feature_repo.redis_store import STORE_TYPE as REDIS_STORE_TYPE
 from training.static_features import STATIC_TIMESTAMP
 
 FEAST_PROJECT = "demandops"
@@ -24,7 +25,7 @@ def store_config(settings: Settings) -> dict:
     """The feature_store.yaml content: profiles differ only in their stores."""
     feast_dir = settings.feast_dir
     if settings.profile == "production":
-        online = {"type": "redis", "connection_string": settings.production.redis_url}
+        online = {"type": REDIS_STORE_TYPE, "connection_string": settings.production.redis_url}
     else:
         online = {"type": "sqlite", "path": str(feast_dir / "online_store.db")}
     return {
@@ -61,3 +62,15 @@ def open_store(settings: Settings) -> FeatureStore:
     """The profile's FeatureStore, its yaml refreshed from the settings."""
     write_store_yaml(settings, settings.feast_dir)
     return FeatureStore(repo_path=str(settings.feast_dir))
+
+
+def open_store_failing_fast(directory: Path, *, timeout_s: float) -> FeatureStore:
+    """The store configured in directory/feature_store.yaml, its Redis client failing within timeout_s, unretried.
+
+    For readers with a deadline (the service): a read that cannot be answered in time is better
+    reported at once than retried. SQLite has no network to wait on; its config is left as it is.
+    """
+    config = yaml.safe_load((directory / "feature_store.yaml").read_text())
+    if config["online_store"]["type"] == REDIS_STORE_TYPE:
+        config["online_store"].update(connect_timeout_s=timeout_s, socket_timeout_s=timeout_s, retries=0)
+    return FeatureStore(repo_path=str(directory), config=RepoConfig(repo_path=directory, **config))

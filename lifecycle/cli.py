@@ -39,6 +39,7 @@ app = typer.Typer(help=__doc__, no_args_is_help=True)
 
 def open_registry() -> ModelRegistry:
     settings = get_settings()
+    settings.prepare_state()  # in production, the database and its schemas exist before MLflow connects
     return ModelRegistry(
         tracking_uri=settings.mlflow_tracking_uri,
         model_name=settings.model.name,

@@ -9,7 +9,7 @@ from demandops.expectations import PARTITION_COLUMN, SalesValidator
 from pipelines.assets.ingestion import gate_ledger
 from pipelines.lake import lake_columns
 from pipelines.partitions import SALES_DAYS
-from pipelines.resources import DemandopsResource
+from pipelines.resources import Demandops
 from training.completeness import null_report
 
 
@@ -20,7 +20,7 @@ from training.completeness import null_report
     description="Great Expectations suite re-run on the data that reached the lake; lists quarantined days.",
 )
 def check_raw_sales_expectations(
-    context: AssetCheckExecutionContext, raw_sales: pd.DataFrame, demandops: DemandopsResource
+    context: AssetCheckExecutionContext, raw_sales: pd.DataFrame, demandops: Demandops
 ) -> dg.AssetCheckResult:
     settings = demandops.settings()
     stores, skus = read_master(settings.data, "stores"), read_master(settings.data, "skus")
@@ -51,7 +51,7 @@ def check_raw_sales_expectations(
     blocking=True,
     description="Null share of every feature in the point-in-time training set, against the configured bound.",
 )
-def check_training_set_nulls(training_set: pd.DataFrame, demandops: DemandopsResource) -> dg.AssetCheckResult:
+def check_training_set_nulls(training_set: pd.DataFrame, demandops: Demandops) -> dg.AssetCheckResult:
     settings = demandops.settings()
     report = null_report(
         training_set,

@@ -18,10 +18,12 @@ from demandops.settings import get_settings
 from lifecycle.cli import app as lifecycle_app
 from lifecycle.cli import open_registry
 from lifecycle.states import ALIASES, State
+from pipelines.features_cli import app as features_app
 
 app = typer.Typer(help="demandops: demand forecasting from raw sales to a served model.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(lifecycle_app, name="lifecycle")
+app.add_typer(features_app, name="features")
 
 
 def _tool(name: str) -> str:
@@ -152,7 +154,7 @@ def ui(
     from demandops.datasets import ensure_dataset
 
     settings = get_settings()
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     ensure_dataset(settings)  # the asset graph's partitions are the days found in data/
     env = settings.child_env()
     mlflow_ui = subprocess.Popen(

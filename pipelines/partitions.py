@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from demandops.contract import partition_dates
+from demandops.frequency import shift_period
 from demandops.gate import GateLedger
 from demandops.settings import Settings
+from feature_repo.freshness import OnlineLag
 from feature_repo.sources import period_file
 
 # Dynamic, so that appended or imported days appear without reloading the code location.
@@ -49,3 +51,15 @@ def days_to_gate(
     known = set(instance.get_dynamic_partitions(SALES_DAYS.name)) | set(also_known)
     days = [d for d in partition_dates(settings.data) if d.isoformat() in known]
     return [d.isoformat() for d in ledger.needs_gate(settings.data, days)]
+
+
+def days_to_refill(instance: dg.DagsterInstance, lag: OnlineLag, frequency: str, ttl_periods: int) -> list[str]:
+    """The periods whose materialization restores a lagging online store: the feature TTL up to the newest.
+
+    Materializing a span writes each series' latest row in it, and an online row older than the
+    TTL would not be served anyway; an empty list when the store is current.
+    """
+    if lag.current or lag.period is None:
+        return []
+    first = shift_period(lag.period, -ttl_periods, frequency).date().isoformat()
+    return [day for day in sorted(instance.get_dynamic_partitions(SALES_DAYS.name)) if first <= day <= lag.period]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import dagster as dg
 from feast import FeatureStore
@@ -16,33 +15,24 @@ from lifecycle.registry import ModelRegistry
 from training.features import FeatureSpec
 
 
-class DemandopsResource(dg.ConfigurableResource):
-    """Where state and data live, per profile; the settings object seen from Dagster."""
+class DemandopsResource:
+    """The run's settings object seen from Dagster, and the stores derived from it.
 
-    profile: str = "local"
-    project_dir: str
-    state_dir: str
-    data_dir: str
-    frequency: str | None = None
+    A plain object handed to assets as `Demandops` (dg.ResourceParam), not Dagster config: every
+    field set in code reaches every asset as it was set, and a secret in the settings (a database
+    password) never becomes resource config shown in the UI. A run launched from the UI builds it
+    from the environment when its code location loads.
+    """
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DemandopsResource:
-        return cls(
-            profile=settings.profile,
-            project_dir=str(settings.project_dir),
-            state_dir=str(settings.state),
-            data_dir=str(settings.data),
-            frequency=settings.frequency,
-        )
+        return cls(settings)
 
     def settings(self) -> Settings:
-        return Settings(
-            profile=self.profile,
-            project_dir=Path(self.project_dir),
-            state_dir=Path(self.state_dir),
-            data_dir=Path(self.data_dir),
-            frequency=self.frequency,
-        )
+        return self._settings
 
     def data_frequency(self) -> Frequency:
         return resolve_frequency(self.settings())
@@ -68,3 +58,7 @@ class DemandopsResource(dg.ConfigurableResource):
             lifecycle=settings.lifecycle,
             database_url=settings.mlflow_database_url,
         )
+
+
+# How assets, checks and sensors ask for it: a bare Python object as a Dagster resource.
+Demandops = dg.ResourceParam[DemandopsResource]

@@ -11,23 +11,25 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from demandops.datasets import ensure_dataset
 from demandops.errors import DemandopsError
 from demandops.settings import Settings
+from feature_repo.freshness import OnlineLag, online_lag
 from lifecycle.states import State
 from pipelines.assets.ingestion import gate_ledger
 from pipelines.definitions import build_definitions
 from pipelines.lineage import RAW_SALES
-from pipelines.partitions import days_to_gate, days_without_features, register_days
+from pipelines.partitions import days_to_gate, days_to_refill, days_without_features, register_days
 from pipelines.resources import DemandopsResource
 
 DEMO_ACTOR = "local-demo"
-PARTITIONED = {dg.AssetKey(name) for name in ("raw_sales", "sales_features", "online_features")}
+SALES_FEATURES, ONLINE_FEATURES = dg.AssetKey("sales_features"), dg.AssetKey("online_features")
+PARTITIONED = {RAW_SALES, SALES_FEATURES, ONLINE_FEATURES}
 
 
 def open_instance(settings: Settings) -> dg.DagsterInstance:
-    """The profile's Dagster instance: local files, or PostgreSQL storage in production."""
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    """The profile's Dagster instance: local files, or PostgreSQL storage (schema `dagster`) in production."""
+    settings.prepare_state()
     config: dict = {"telemetry": {"enabled": False}}
-    if settings.profile == "production":
-        config["storage"] = {"postgres": {"postgres_url": settings.production.postgres_url}}
+    if settings.dagster_database_url:
+        config["storage"] = {"postgres": {"postgres_url": settings.dagster_database_url}}
     (settings.dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
 
@@ -49,7 +51,7 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
 
     `training` overrides hyperparameters of the trained_model asset (its Launchpad config).
     """
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     version = ensure_dataset(settings)
     resource = DemandopsResource.from_settings(settings)
     job = build_definitions(settings).resolve_implicit_global_asset_job_def()
@@ -57,22 +59,23 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
         register_days(instance, settings)
         pending = days_to_gate(instance, settings, gate_ledger(resource), also_known=[])
         unfeatured = days_without_features(instance, settings)
-        span = pending + unfeatured
-        # Partitioned stages run only over new or changed periods; with none, training starts from what is there.
-        skip = set() if pending else {RAW_SALES} if unfeatured else PARTITIONED
+        # An online store emptied (a Redis restart) or left half-written is refilled without new periods.
+        refill = [] if pending or unfeatured else lagging_days(instance, resource)
+        span = pending + unfeatured or refill
+        # Partitioned stages run only where there is work; with none, training starts from what is there.
+        skip = (
+            set() if pending else {RAW_SALES} if unfeatured else {RAW_SALES, SALES_FEATURES} if refill else PARTITIONED
+        )
         selection = [key for key in job.asset_layer.executable_asset_keys if key not in skip]
-        tags = {ASSET_PARTITION_RANGE_START_TAG: min(span), ASSET_PARTITION_RANGE_END_TAG: max(span)} if span else {}
         run_config = {"ops": {"trained_model": {"config": training}}} if training else None
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False, asset_selection=selection, tags=tags, run_config=run_config
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=selection,
+            tags=_span_tags(span),
+            run_config=run_config,
         )
-    if not result.success:
-        failures = [
-            f"{e.step_key}: {e.step_failure_data.error.message.strip() if e.step_failure_data.error else ''}"
-            for e in result.all_events
-            if e.is_step_failure
-        ]
-        raise DemandopsError(f"run {result.run_id} failed:\n" + "\n".join(failures))
+    _raise_on_failure(result)
     deployed = result.output_for_node("bento")
     registry = resource.registry()
     if promote_first and registry.by_alias("production") is None:
@@ -94,3 +97,50 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
         frequency=deployed["frequency"],
         example_item=deployed["example_item"],
     )
+
+
+@dataclass(frozen=True)
+class RefillSummary:
+    run_id: str | None
+    before: str
+    after: str
+
+
+def refill_online_store(settings: Settings) -> RefillSummary:
+    """Materialize the feature TTL's periods into the online store when it lags the offline features
+    (`demandops features refill`); a run only when there is something to refill."""
+    settings.prepare_state()
+    resource = DemandopsResource.from_settings(settings)
+    job = build_definitions(settings).resolve_implicit_global_asset_job_def()
+    with open_instance(settings) as instance:
+        before = online_lag(resource.feature_store(), settings.feast_dir)
+        days = lagging_days(instance, resource, before)
+        if not days:
+            return RefillSummary(run_id=None, before=before.describe(), after=before.describe())
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, asset_selection=[ONLINE_FEATURES], tags=_span_tags(days)
+        )
+    _raise_on_failure(result)
+    after = online_lag(resource.feature_store(), settings.feast_dir)
+    return RefillSummary(run_id=result.run_id, before=before.describe(), after=after.describe())
+
+
+def lagging_days(instance: dg.DagsterInstance, resource: DemandopsResource, lag: OnlineLag | None = None) -> list[str]:
+    """The periods to materialize again when the online store lags the offline features, else none."""
+    lag = lag or online_lag(resource.feature_store(), resource.settings().feast_dir)
+    return days_to_refill(instance, lag, resource.data_frequency(), resource.cadence().feature_ttl_periods)
+
+
+def _span_tags(span: list[str]) -> dict[str, str]:
+    """A single run over the partition range from the first to the last of span."""
+    return {ASSET_PARTITION_RANGE_START_TAG: min(span), ASSET_PARTITION_RANGE_END_TAG: max(span)} if span else {}
+
+
+def _raise_on_failure(result: dg.ExecuteInProcessResult) -> None:
+    if not result.success:
+        failures = [
+            f"{e.step_key}: {e.step_failure_data.error.message.strip() if e.step_failure_data.error else ''}"
+            for e in result.all_events
+            if e.is_step_failure
+        ]
+        raise DemandopsError(f"run {result.run_id} failed:\n" + "\n".join(failures))

@@ -7,10 +7,13 @@ import hashlib
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from feature_repo.freshness import online_lag
 from pipelines.assets.features import online_features, sales_features
 from pipelines.assets.ingestion import gate_ledger, raw_sales
-from pipelines.partitions import SALES_DAYS, days_to_gate, unregistered_days
-from pipelines.resources import DemandopsResource
+from pipelines.partitions import SALES_DAYS, days_to_gate, days_to_refill, unregistered_days
+from pipelines.resources import Demandops
+
+REFILL_TAG = "demandops/online_refill"
 
 
 @dg.sensor(
@@ -18,7 +21,7 @@ from pipelines.resources import DemandopsResource
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
-def new_sales_days(context: dg.SensorEvaluationContext, demandops: DemandopsResource) -> dg.SensorResult:
+def new_sales_days(context: dg.SensorEvaluationContext, demandops: Demandops) -> dg.SensorResult:
     """Registers days that appeared under data/sales and ingests the new or changed ones, then refreshes features."""
     settings = demandops.settings()
     new, future = unregistered_days(context.instance, settings)
@@ -37,3 +40,28 @@ def new_sales_days(context: dg.SensorEvaluationContext, demandops: DemandopsReso
     return dg.SensorResult(
         run_requests=requests, dynamic_partitions_requests=[SALES_DAYS.build_add_request(new)] if new else []
     )
+
+
+@dg.sensor(
+    asset_selection=[online_features],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def online_store_refill(context: dg.SensorEvaluationContext, demandops: Demandops) -> dg.SensorResult:
+    """Refills the online store when it lags the offline features (emptied by a restart, or half-written)."""
+    settings = demandops.settings()
+    lag = online_lag(demandops.feature_store(), settings.feast_dir)
+    if lag.current:
+        return dg.SensorResult(skip_reason=lag.describe())
+    underway = context.instance.get_run_records(
+        dg.RunsFilter(tags={REFILL_TAG: "true"}, statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED]),
+        limit=1,
+    )
+    if underway:
+        return dg.SensorResult(skip_reason=f"{lag.describe()}; refill run {underway[0].dagster_run.run_id} underway")
+    days = days_to_refill(context.instance, lag, demandops.data_frequency(), demandops.cadence().feature_ttl_periods)
+    if not days:
+        return dg.SensorResult(skip_reason=f"{lag.describe()}; no registered period to materialize it from")
+    context.log.warning(f"{lag.describe()}: materializing {days[0]}..{days[-1]} again")
+    tags = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1], REFILL_TAG: "true"}
+    return dg.SensorResult(run_requests=[dg.RunRequest(tags=tags)])

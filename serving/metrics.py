@@ -60,6 +60,14 @@ _DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
             multiprocess_mode="max",
         ),
     ),
+    "ONLINE_FRESH": (
+        "Gauge",
+        dict(
+            name="demandops_online_features_fresh",
+            documentation="1 while the online store answers with complete, current features (as /readyz says), else 0.",
+            multiprocess_mode="max",
+        ),
+    ),
     "MODEL_INFO": (
         "Gauge",
         dict(

@@ -6,6 +6,8 @@ file holds exactly what the endpoint would have answered.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -24,6 +26,10 @@ from training.bundle import ForecasterBundle
 from training.calendar import target_dates
 from training.covariates import planned_price_columns, planned_promo_columns
 
+Pair = tuple[str, str]
+READINESS_SAMPLE = 16  # series read per readiness probe: a few milliseconds
+REDISCOVER_EVERY_S = 10.0  # how often readiness looks again for series the store did not hold
+
 
 class Predictor:
     """Answers forecast items with a bundle and a feature store."""
@@ -36,21 +42,49 @@ class Predictor:
         reader = OnlineFeatureReader(store, meta.feature_service, meta.spec)
         breaker = CircuitBreaker(failures=limits.breaker_failures, cooldown_s=limits.breaker_cooldown_s)
         self.features = ResilientFeatures(reader, timeout_s=limits.lookup_timeout_s, breaker=breaker)
-        self.unserved: list[tuple[str, str]] = []
+        self.unserved: list[Pair] = []
+        self._ready_lock = threading.Lock()
+        self._looked_for_unserved = -REDISCOVER_EVERY_S
+        self._sample_from = 0
 
     def load_features(self) -> None:
         """Read every series' features once (static attributes with them): the last known rows, and
         the series that can be served."""
         self.unserved = self.features.warm(self.all_pairs)
+        self._looked_for_unserved = time.monotonic()
 
-    @property
-    def ready(self) -> bool:
-        return self.features.ready
+    def check_ready(self) -> bool:
+        """Ready: features were loaded, and the online store answers now with complete, current features
+        for some series. Every few seconds, also looks again for series the store did not hold (a store
+        filled after start-up). Raises the store's error when it cannot be read at all."""
+        with self._ready_lock:  # probes may arrive together; one read at a time is enough
+            if not self.features.loaded:
+                self.load_features()
+            elif self.unserved and time.monotonic() - self._looked_for_unserved >= REDISCOVER_EVERY_S:
+                self.unserved = self.features.warm(self.unserved)
+                self._looked_for_unserved = time.monotonic()
+            return self.features.fresh(self._readiness_sample())
+
+    def _readiness_sample(self) -> list[Pair]:
+        """A few held series, a different few each time, so that readiness sees the whole catalogue in turn."""
+        picked: list[Pair] = []
+        count = len(self.all_pairs)
+        for step in range(count):
+            pair = self.all_pairs[(self._sample_from + step) % count]
+            if self.features.holds(pair):
+                picked.append(pair)
+                if len(picked) == READINESS_SAMPLE:
+                    break
+        self._sample_from = (self._sample_from + READINESS_SAMPLE) % max(count, 1)
+        return picked
 
     def admit(self, request: ForecastRequest) -> None:
         """Refuse, before batching, what this model cannot answer: unknown ids, too long a horizon."""
-        if not self.ready:
-            raise RequestRefused("not_ready", "the online features are not loaded yet")
+        if not self.features.holds_any:
+            raise RequestRefused(
+                "not_ready",
+                "no series has complete online features yet: the online store is empty, being filled or unreachable",
+            )
         items = request.items
         horizon = self.bundle.meta.horizon
         too_long = [n for n, item in enumerate(items) if item.horizon > horizon]

@@ -18,9 +18,9 @@ from typing import Annotated
 
 import bentoml
 from bentoml.validators import ContentType
-from feast import FeatureStore
 
-from demandops.settings import Settings
+from demandops.settings import get_settings
+from feature_repo.store import open_store_failing_fast
 from serving import metrics
 from serving.gateway import ForecastGateway
 from serving.predictor import Predictor
@@ -45,7 +45,7 @@ def _manifest() -> dict:
 
 
 MANIFEST = _manifest()
-SETTINGS = Settings()
+SETTINGS = get_settings()
 LIMITS = SETTINGS.serving
 # Declared, so that BentoML does not derive the media type from the JSON schema on every answer
 # (that derivation was 21% of the service's CPU under load: bench/README.md, Serving).
@@ -65,7 +65,8 @@ class DemandForecastService:
         meta = self.bundle.meta
         self.predictor = Predictor(
             self.bundle,
-            FeatureStore(repo_path=str(FEAST_DIR)),
+            # A dead Redis must be known within a lookup's timeout, not after redis-py's retries.
+            open_store_failing_fast(FEAST_DIR, timeout_s=LIMITS.lookup_timeout_s),
             model_version=str(MANIFEST["model_version"]),
             limits=LIMITS,
         )
@@ -83,19 +84,27 @@ class DemandForecastService:
         gc.collect()
         gc.freeze()
 
-    def _load_features(self) -> bool:
-        """Not ready until every series' features are read once; retried by each readiness probe."""
+    def _load_features(self) -> None:
+        """Read every series' features once; when the store cannot be read, readiness probes retry."""
         try:
             self.predictor.load_features()
         except STORE_FAILURES as exc:
             log.warning("online features not loaded yet (%s: %s); /readyz answers 503", type(exc).__name__, exc)
-            return False
+            return
         if self.predictor.unserved:
-            log.warning("%d series have no online features and are refused", len(self.predictor.unserved))
-        return True
+            log.warning(
+                "%d of %d series have no complete online features and are refused until the store holds them",
+                len(self.predictor.unserved),
+                len(self.predictor.all_pairs),
+            )
 
     def __is_ready__(self) -> bool:
-        return self.predictor.ready or self._load_features()
+        """200 only while the online store serves complete, current features for some series now."""
+        try:
+            return self.predictor.check_ready()
+        except STORE_FAILURES as exc:
+            log.warning("not ready: the online store cannot be read (%s: %s)", type(exc).__name__, exc)
+            return False
 
     def admit(self, request: ForecastRequest) -> None:
         self.predictor.admit(request)

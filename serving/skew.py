@@ -59,6 +59,9 @@ def skew_check(
     """
     horizon = bundle.meta.horizon
     served = served_forecasts(base_url, pairs, horizon)
+    degraded = [f"{r['store_id']}/{r['sku_id']}" for r in served if r["degraded"]]
+    if degraded:  # answered from last known features: the online path was not exercised
+        return SkewResult(False, float("nan"), len(served), f"served degraded, not from the online store: {degraded}")
     online = np.array([[[d["p10"], d["p50"], d["p90"]] for d in r["forecast"]] for r in served])
     offline = offline_forecasts(store, bundle, served)
     scaled = np.abs(online - offline) / np.maximum(1.0, np.abs(offline))

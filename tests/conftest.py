@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -43,7 +47,7 @@ def small_training_set(small_data: SimulatedData) -> pd.DataFrame:
 
 def apply_features(settings: Settings, data: SimulatedData) -> tuple[FeatureStore, pd.DataFrame]:
     """The small data's features written as the Feast sources and the registry applied (no materialization)."""
-    settings.ensure_state_dirs()
+    settings.feast_dir.mkdir(parents=True, exist_ok=True)
     features = compute_features(data.sales)
     write_period_features(settings.feast_dir, features)
     write_static_features(settings.feast_dir, store_attributes(data.stores), sku_attributes(data.skus))
@@ -75,6 +79,7 @@ def database() -> Iterator[str]:
 
 
 REDIS_HOST, REDIS_PORT, REDIS_TEST_DB = "127.0.0.1", 6379, 13
+REDIS_SERVER = shutil.which("redis-server")
 
 
 @pytest.fixture
@@ -87,6 +92,73 @@ def redis_db() -> Iterator[str]:
     client.flushdb()
     yield f"{REDIS_HOST}:{REDIS_PORT},db={REDIS_TEST_DB}"
     client.flushdb()
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, to be killed and restarted (empty, as
+    a Redis without persistence comes back)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [
+            REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 30
+        while True:  # poll until it answers: it listens within milliseconds
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on {self.port} did not start; see {self.directory}") from None
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no goodbye to its clients, as a crash."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+class Clock:
+    """Time a test moves by hand, so that a cool-down needs no sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Poll a condition that another thread or process makes true; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(0.02)
 
 
 def production_settings(tmp_path: Path, *, postgres_url: str = "", redis_url: str = "") -> Settings:

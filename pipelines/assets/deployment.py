@@ -4,7 +4,7 @@ import dagster as dg
 
 from lifecycle.states import State
 from pipelines.registry_metadata import registry_metadata
-from pipelines.resources import DemandopsResource
+from pipelines.resources import Demandops
 from serving.build import build_in_child
 from serving.server import running_bento, smoke_test
 from serving.skew import sample_series, skew_check
@@ -12,7 +12,7 @@ from training.tracking import download_bundle
 
 
 @dg.asset(io_manager_key="lake", group_name="deployment", kinds={"bentoml"})
-def bento(model_evaluation: dict, trained_model: dict, demandops: DemandopsResource) -> dg.Output[dict]:
+def bento(model_evaluation: dict, trained_model: dict, demandops: Demandops) -> dg.Output[dict]:
     """`bentoml build` of the validated version; a passing HTTP smoke test and skew check move it to Staged."""
     version = trained_model["model_version"]
     if model_evaluation["state"] != State.VALIDATED:
@@ -24,7 +24,7 @@ def bento(model_evaluation: dict, trained_model: dict, demandops: DemandopsResou
         return _build_and_stage(demandops, registry, version, trained_model["run_id"])
 
 
-def _build_and_stage(demandops: DemandopsResource, registry, version: str, run_id: str) -> dg.Output[dict]:
+def _build_and_stage(demandops: Demandops, registry, version: str, run_id: str) -> dg.Output[dict]:
     settings = demandops.settings()
     bundle_root = settings.state / "bundles" / f"v{version}"
     bundle = download_bundle(settings.mlflow_tracking_uri, run_id, bundle_root)

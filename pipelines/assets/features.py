@@ -19,7 +19,7 @@ from feature_repo.store import materialize_span
 from pipelines.assets.ingestion import raw_sales
 from pipelines.lake import FirstSeen, read_lake_periods
 from pipelines.partitions import SALES_DAYS
-from pipelines.resources import DemandopsResource
+from pipelines.resources import Demandops
 from training.features import compute_features
 from training.static_features import sku_attributes, store_attributes
 
@@ -38,7 +38,7 @@ def affected_span(keys: list[str], frequency: str, lookback: int, newest: str) -
     group_name="features",
     kinds={"pandas", "parquet"},
 )
-def sales_features(context: AssetExecutionContext, demandops: DemandopsResource) -> dg.MaterializeResult:
+def sales_features(context: AssetExecutionContext, demandops: Demandops) -> dg.MaterializeResult:
     """Per-series features of the run's periods (lags, windows, intermittency, price, promo): Feast's source."""
     settings, spec = demandops.settings(), demandops.feature_spec()
     lake = settings.lake_dir / "raw_sales"
@@ -79,7 +79,7 @@ def sales_features(context: AssetExecutionContext, demandops: DemandopsResource)
     group_name="features",
     kinds={"feast"},
 )
-def online_features(context: AssetExecutionContext, demandops: DemandopsResource) -> dg.MaterializeResult:
+def online_features(context: AssetExecutionContext, demandops: Demandops) -> dg.MaterializeResult:
     """The feature registry applied, and the periods the run changed materialized into the online store."""
     settings, spec = demandops.settings(), demandops.feature_spec()
     store = demandops.feature_store()

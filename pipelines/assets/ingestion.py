@@ -10,12 +10,12 @@ from demandops.gate import GateLedger, gate_days
 from demandops.lineage import dataset_version
 from pipelines.io_managers import GATE_DIRNAME
 from pipelines.partitions import SALES_DAYS
-from pipelines.resources import DemandopsResource
+from pipelines.resources import Demandops
 
 DATA_DOCS_DIRNAME = "data_docs"  # GX Data Docs of quarantined partitions, inside the gate ledger
 
 
-def gate_ledger(demandops: DemandopsResource) -> GateLedger:
+def gate_ledger(demandops: Demandops) -> GateLedger:
     return GateLedger(demandops.settings().lake_dir / "raw_sales" / GATE_DIRNAME)
 
 
@@ -26,7 +26,7 @@ def gate_ledger(demandops: DemandopsResource) -> GateLedger:
     group_name="ingestion",
     kinds={"dvc", "parquet"},
 )
-def raw_sales(context: AssetExecutionContext, demandops: DemandopsResource) -> dg.Output[dict[str, pd.DataFrame]]:
+def raw_sales(context: AssetExecutionContext, demandops: Demandops) -> dg.Output[dict[str, pd.DataFrame]]:
     """Sales partitions (one per period) that passed the gate; failing ones are quarantined with a report.
 
     The report of a quarantined partition is in this materialization's metadata, the run's

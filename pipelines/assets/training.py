@@ -16,7 +16,7 @@ from feature_repo.definitions import FEATURE_SERVICE_NAME
 from pipelines.assets.features import online_features
 from pipelines.assets.ingestion import gate_ledger
 from pipelines.lineage import latest_metadata, raw_sales_lineage
-from pipelines.resources import DemandopsResource
+from pipelines.resources import Demandops
 from training.dataset import entity_rows, split_by_origin
 from training.job import TrainingJob
 from training.train import TrainConfig
@@ -44,7 +44,7 @@ class TrainingConfig(dg.Config):
 
 @dg.asset(deps=[online_features], io_manager_key="lake", group_name="training", kinds={"feast", "parquet"})
 def training_set(
-    context: AssetExecutionContext, raw_sales: pd.DataFrame, demandops: DemandopsResource
+    context: AssetExecutionContext, raw_sales: pd.DataFrame, demandops: Demandops
 ) -> dg.Output[pd.DataFrame]:
     """Entity rows with labels for the next H periods, joined point-in-time to the feature service by Feast."""
     spec = demandops.feature_spec()
@@ -77,7 +77,7 @@ def trained_model(
     context: AssetExecutionContext,
     config: TrainingConfig,
     training_set: pd.DataFrame,
-    demandops: DemandopsResource,
+    demandops: Demandops,
     pipes_subprocess_client: dg.PipesSubprocessClient,
 ) -> dg.Output[dict]:
     """A global quantile network trained on all but the backtest origins, in an external process

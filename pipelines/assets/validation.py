@@ -14,7 +14,7 @@ from lifecycle.registry import CHAMPION_TAG
 from lifecycle.states import ALIASES, State
 from pipelines.assets.training import mlflow_run_url
 from pipelines.registry_metadata import registry_metadata
-from pipelines.resources import DemandopsResource
+from pipelines.resources import Demandops
 from training.bundle import ForecasterBundle
 from training.dataset import split_by_origin
 from training.evaluate import Evaluation, champion_mismatch, evaluate_backtest
@@ -23,7 +23,7 @@ from training.tracking import download_bundle
 
 
 @dg.asset(io_manager_key="lake", group_name="validation", kinds={"mlflow", "scikitlearn"})
-def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops: DemandopsResource) -> dg.Output[dict]:
+def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops: Demandops) -> dg.Output[dict]:
     """Backtest of the new version against seasonal naive, gradient boosting and (on simulated data)
     the oracle, logged to its MLflow run; its guards move it to Validated, or to Rejected."""
     run_id = trained_model["run_id"]
@@ -58,7 +58,7 @@ def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops:
 
 
 def _backtest(
-    demandops: DemandopsResource, registry, training_set: pd.DataFrame, version: str, run_id: str
+    demandops: Demandops, registry, training_set: pd.DataFrame, version: str, run_id: str
 ) -> tuple[Evaluation, dict[str, bytes]]:
     """Score the version beside its baselines and the champion; log it all to the training run."""
     settings = demandops.settings()

@@ -60,7 +60,7 @@ def test_ingestion_sees_exactly_an_older_checked_out_version(project_with_data: 
     assert lineage.checkout(s.project_dir, s.data) == old_version
     assert partition_dates(s.data) == old_days
 
-    s.ensure_state_dirs()
+    s.prepare_state()
     job = build_definitions(s).resolve_implicit_global_asset_job_def()
     with open_instance(s) as instance:
         register_days(instance, s)

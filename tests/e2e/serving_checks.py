@@ -103,6 +103,7 @@ def assert_a_locked_online_store_degrades_and_recovers(url: str, online_store: P
         metadata = httpx.post(f"{url}/metadata", json={}).json()
         assert metadata["features_circuit"] in {"open", "half_open"}
         assert _metric(url, "demandops_degraded_items_total") >= 8
+        assert httpx.get(f"{url}/readyz", timeout=30).status_code == 503, "nothing fresh to serve: not ready"
     finally:
         lock.execute("ROLLBACK")
         lock.close()
@@ -114,6 +115,7 @@ def assert_a_locked_online_store_degrades_and_recovers(url: str, online_store: P
         assert time.monotonic() < deadline, "the service did not recover within 60 s of the store answering"
         time.sleep(0.2)
     assert httpx.post(f"{url}/metadata", json={}).json()["features_circuit"] == "closed"
+    assert httpx.get(f"{url}/readyz", timeout=30).status_code == 200
 
 
 def assert_probes_docs_and_metrics(url: str, model_version: str) -> None:
@@ -137,6 +139,7 @@ def assert_probes_docs_and_metrics(url: str, model_version: str) -> None:
         "demandops_feature_lookup_seconds_bucket",
         "demandops_degraded_items_total",
         "demandops_feature_circuit_open",
+        "demandops_online_features_fresh",
     ):
         assert name in text, name
     info = next(line for line in text.splitlines() if line.startswith("demandops_model_info{"))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from demandops.datasets import import_sales
-from demandops.settings import Settings
+from demandops.settings import LifecycleSettings, Settings
 from demandops.simulator import Preset, simulate
 from pipelines.lineage import latest_metadata
 from pipelines.resources import DemandopsResource
@@ -32,20 +32,21 @@ def monthly_sales_csv(path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_monthly_import_runs_to_a_registered_model_that_forecasts_months(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_monthly_import_runs_to_a_registered_model_that_forecasts_months(settings: Settings, tmp_path: Path) -> None:
     source = monthly_sales_csv(tmp_path / "monthly.csv")
     assert list(pd.read_csv(source, nrows=1).columns) == ["date", "store_id", "sku_id", "units_sold"]
     imported = import_sales(settings.project_dir, settings.data, source, frequency="M")
     # 18 series x 9 backtest months: 162 rows cannot pin coverage to the default band of 0.75-0.85.
-    monkeypatch.setenv("DEMANDOPS_LIFECYCLE__NAIVE_MARGIN", "0")
-    monkeypatch.setenv("DEMANDOPS_LIFECYCLE__COVERAGE_BAND", "[0.5, 0.95]")
+    # Set in code, with no environment variable: the settings object reaches every asset as it is.
+    settings = settings.model_copy(update={"lifecycle": LifecycleSettings(naive_margin=0, coverage_band=(0.5, 0.95))})
 
     summary = run_chain(settings)
 
     assert summary.dataset_version == imported.version and summary.frequency == "M"
-    version = DemandopsResource.from_settings(settings).registry().get(summary.model_version)
+    registry = DemandopsResource.from_settings(settings).registry()
+    version = registry.get(summary.model_version)
+    [validated] = [e for e in registry.audit.history(settings.model.name) if e.to_state == "Validated"]
+    assert "[0.5, 0.95]" in validated.evidence["guards"]["coverage_in_band"]["detail"], "the band set in code"
     assert version.tags["dataset_version"] == imported.version, "dataset version on the model version"
     run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(version.run_id)
     assert run.data.params["dataset_version"] == imported.version, "and on the MLflow run"

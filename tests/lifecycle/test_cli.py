@@ -25,7 +25,7 @@ def registry(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
     monkeypatch.setenv("DEMANDOPS_STATE_DIR", str(settings.state))
     monkeypatch.setenv("DEMANDOPS_LIFECYCLE__PROMOTERS", '["ci"]')
     get_settings.cache_clear()
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     use_experiment(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, "cli-test")
     from lifecycle.cli import open_registry
 

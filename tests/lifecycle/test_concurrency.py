@@ -9,7 +9,7 @@ from training.tracking import use_experiment
 
 @pytest.mark.slow
 def test_eight_concurrent_promotions_on_sqlite_end_with_one_production(settings: Settings) -> None:
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     uri = settings.mlflow_tracking_uri
     use_experiment(uri, settings.mlflow_artifact_root, "concurrency")
     registry, versions = staged_versions(uri, uri, "concurrent_sqlite")

@@ -39,7 +39,7 @@ def _snapshot(registry: ModelRegistry, versions: list[str]) -> dict[str, tuple[S
 @pytest.fixture
 def logged(settings: Settings) -> tuple[Settings, str, str]:
     """The test's state folder and one logged model (run id, URI) that every version registers."""
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     use_experiment(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, "property-test")
     with mlflow.start_run() as run:
         info = mlflow.pyfunc.log_model(name="model", python_model=Constant())

@@ -27,7 +27,7 @@ class Constant(mlflow.pyfunc.PythonModel):
 
 @pytest.fixture
 def registry(settings: Settings) -> ModelRegistry:
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     use_experiment(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, "registry-test")
     return ModelRegistry(
         tracking_uri=settings.mlflow_tracking_uri,

@@ -35,14 +35,14 @@ def _champion(run_id: str) -> VersionInfo:
 
 
 def test_a_loadable_champion_is_returned(settings: Settings, tmp_path: Path) -> None:
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     run_id = _logged_bundle(settings, tmp_path / "ok", claim_hidden=8)
     bundle, reason = _champion_bundle(settings.mlflow_tracking_uri, _champion(run_id), tmp_path / "ok_download")
     assert bundle is not None and bundle.meta.hidden == 8 and reason == ""
 
 
 def test_a_champion_of_another_network_is_reported(settings: Settings, tmp_path: Path) -> None:
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     run_id = _logged_bundle(settings, tmp_path / "old", claim_hidden=16)
     bundle, reason = _champion_bundle(settings.mlflow_tracking_uri, _champion(run_id), tmp_path / "old_download")
     assert bundle is None and reason.startswith("its bundle does not load with this code: Error(s) in loading")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,12 +15,13 @@ from demandops import lineage
 from demandops.contract import partition_dates, partition_path
 from demandops.datasets import append_days
 from demandops.settings import Settings
+from feature_repo.freshness import online_lag
 from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
 from pipelines.definitions import build_definitions
 from pipelines.partitions import SALES_DAYS, register_days
 from pipelines.resources import DemandopsResource
-from pipelines.run import open_instance
-from pipelines.sensors import new_sales_days
+from pipelines.run import open_instance, refill_online_store
+from pipelines.sensors import REFILL_TAG, new_sales_days, online_store_refill
 
 CHAIN = ["raw_sales", "sales_features", "online_features", "training_set", "trained_model", "model_evaluation", "bento"]
 CHECKS = [check_raw_sales_expectations, check_training_set_nulls]
@@ -29,7 +31,7 @@ RAW, FEATURES, ONLINE = dg.AssetKey("raw_sales"), dg.AssetKey("sales_features"),
 @pytest.fixture
 def tracked(project_with_data: Settings) -> Settings:
     lineage.track(project_with_data.project_dir, project_with_data.data)
-    project_with_data.ensure_state_dirs()
+    project_with_data.prepare_state()
     return project_with_data
 
 
@@ -57,6 +59,7 @@ def test_every_stage_is_one_connected_graph(tracked: Settings) -> None:
     assert checks == {"check_raw_sales_expectations": "raw_sales", "check_training_set_nulls": "training_set"}
     assert all(spec.blocking for check in CHECKS for spec in check.check_specs)
     assert defs.resolve_sensor_def("new_sales_days") is not None
+    assert defs.resolve_sensor_def("online_store_refill").default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_bad_day_is_quarantined_validated_data_untouched_and_a_fix_releases_it(tracked: Settings) -> None:
@@ -145,3 +148,35 @@ def test_appending_one_day_computes_and_materializes_only_that_day(tracked: Sett
             features=["demand_history_fv:lag_1"], entity_rows=[{"store_id": "S000", "sku_id": "P0000"}]
         ).to_dict(include_event_timestamps=True)
         assert pd.Timestamp(served["lag_1__ts"][0], unit="s").date().isoformat() == new_day
+
+
+def test_an_emptied_online_store_is_found_by_the_sensor_and_refilled_without_new_days(tracked: Settings) -> None:
+    days = partition_dates(tracked.data)
+    resource = DemandopsResource.from_settings(tracked)
+    with open_instance(tracked) as instance:
+        assert ingest(tracked, instance, days[0].isoformat(), days[-1].isoformat(), RAW, FEATURES, ONLINE).success
+        context = dg.build_sensor_context(instance=instance, resources={"demandops": resource})
+        idle = online_store_refill(context)
+        assert idle.run_requests == [] and "holds all" in idle.skip_reason.skip_message
+
+        emptied = _empty(tracked.feast_dir / "online_store.db")  # what a Redis restarted without persistence holds
+        assert emptied > 0
+        lag = online_lag(resource.feature_store(), tracked.feast_dir)
+        assert not lag.current and lag.period == days[-1].isoformat() and len(lag.behind) == lag.series
+        [request] = online_store_refill(context).run_requests
+        ttl = resource.cadence().feature_ttl_periods
+        assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == (days[-1] - timedelta(days=ttl)).isoformat()
+        assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == days[-1].isoformat()
+        assert request.tags[REFILL_TAG] == "true"
+
+    refilled = refill_online_store(tracked)  # `demandops features refill`, for installations without the daemon
+    assert refilled.run_id is not None and "lacks complete" in refilled.before and "holds all" in refilled.after
+    assert online_lag(resource.feature_store(), tracked.feast_dir).current
+    assert refill_online_store(tracked).run_id is None, "a current store is left alone"
+
+
+def _empty(database: Path) -> int:
+    """Delete every row of the SQLite online store's tables; returns how many there were."""
+    with sqlite3.connect(database) as connection:
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return sum(connection.execute(f'DELETE FROM "{table}"').rowcount for table in tables)

@@ -29,7 +29,7 @@ COMPLETE = {
 
 
 def _run(settings: Settings, params: dict[str, str], wape: float | None = 0.5) -> str:
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     experiment = mlflow.create_experiment("repro", artifact_location=settings.mlflow_artifact_root.as_uri())
     with mlflow.start_run(experiment_id=experiment) as run:
@@ -71,6 +71,6 @@ def test_a_run_without_its_data_version_or_backtest_is_refused(settings: Setting
 
 
 def test_an_unknown_run_is_refused(settings: Settings, tmp_path: Path) -> None:
-    settings.ensure_state_dirs()
+    settings.prepare_state()
     with pytest.raises(ReproductionError, match="no MLflow run 0000 in sqlite"):
         recorded_run(settings, "0000")

@@ -15,6 +15,7 @@ import mlflow
 import pytest
 from typer.testing import CliRunner
 
+from demandops.postgres import MLFLOW_SCHEMA, ensure_schema, schema_url
 from demandops.settings import get_settings
 from lifecycle.cli import app as lifecycle_app
 from lifecycle.registry import CHAMPION_TAG
@@ -36,9 +37,11 @@ def mlflow_server(database: str, tmp_path: Path) -> Iterator[str]:
     """`mlflow server` on the fresh database; yields its URL once /health answers."""
     port = _free_port()
     log = (tmp_path / "mlflow-server.log").open("w")
+    backend = schema_url(database, MLFLOW_SCHEMA)  # where demandops keeps MLflow in its database
+    ensure_schema(backend)
     command = [
         str(Path(sys.executable).with_name("mlflow")), "server",
-        "--backend-store-uri", database,
+        "--backend-store-uri", backend,
         "--artifacts-destination", str(tmp_path / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
     ]  # fmt: skip
@@ -70,8 +73,9 @@ def test_concurrent_promotions_and_a_rollback_through_the_mlflow_server(
 ) -> None:
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment("concurrency")  # artifacts go through the server's proxy
-    registry, versions = staged_versions(mlflow_server, database, MODEL)
-    winner = assert_exactly_one_production(registry, promote_all_at_once(registry, mlflow_server, database, versions))
+    backend = schema_url(database, MLFLOW_SCHEMA)  # the audit log and the lock live beside the server's tables
+    registry, versions = staged_versions(mlflow_server, backend, MODEL)
+    winner = assert_exactly_one_production(registry, promote_all_at_once(registry, mlflow_server, backend, versions))
 
     # CI's commands against the same server: promote a challenger scored beside the champion, roll back.
     for name, value in {
