@@ -139,7 +139,8 @@ def summarize(load: Recorder, reference: dict[Pair, dict], timeline: dict[str, f
         "differing": differing(items, reference),
         "outage_items": len(outage),
         "outage_items_fresh": sum(not i["degraded"] for i in outage),
-        "degraded_after_fresh": sum(i["degraded"] for a in load.since(timeline["fresh"] + 1) for i in a.items),
+        # Series turn fresh one by one while the refill writes; after it, every answer is fresh.
+        "degraded_after_refill": sum(i["degraded"] for a in load.since(timeline["refilled"] + 1) for i in a.items),
         "fresh_after_restart_s": round(timeline["fresh"] - timeline["restarted"], 1),
         "refill_s": round(timeline["refilled"] - timeline["refill"], 1),
     }

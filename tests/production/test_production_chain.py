@@ -62,7 +62,7 @@ def test_the_chain_runs_on_postgresql_and_redis_and_rides_out_a_redis_outage(
     assert seen["slowest_s"] < SLOWEST_ANSWER_S, seen
     assert not seen["differing"], f"answers that differ from the complete store's: {seen['differing'][:5]}"
     assert seen["outage_items"] > 0 and seen["outage_items_fresh"] == 0, "kill to refill: all marked"
-    assert seen["degraded_after_fresh"] == 0, seen
+    assert seen["degraded_after_refill"] == 0, seen
     assert seen["fresh_after_restart_s"] < FRESH_WITHIN_S, seen
     _assert_readiness_was_truthful(load.readiness, timeline)
     print(f"\noutage with {CLIENTS} clients: {seen}")
