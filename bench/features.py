@@ -5,35 +5,35 @@ printed and written to bench/results/features.json.
     .venv/bin/python -m bench.features [--lookups 300]     # online, default retrieval, materialization
     .venv/bin/python -m bench.features --large              # then the large preset (about 20 minutes)
 
-Online lookups go through serving.predictor.online_features, the path the Bento uses. Redis is the
+Online lookups go through serving.online.OnlineFeatureReader.read, the read the Bento makes per batch. Redis is the
 server on localhost (db 12, flushed before and after); it is skipped, and said so, if unreachable.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import statistics
 import tempfile
-import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import redis
-from feast import FeatureStore, RepoConfig
 
 from bench.large_features import file_store_seconds, large_retrieval
+from bench.stores import DAILY, make_store, retrieve, seconds
 from demandops.frequency import shift_period
-from demandops.simulator import PRESETS, Preset, simulate
-from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
+from feature_repo.definitions import FEATURE_SERVICE_NAME
 from feature_repo.sources import write_period_features, write_static_features
 from feature_repo.store import materialize_span
-from serving.online import OnlineFeatureReader, start_reader
+from salesdata.simulator import PRESETS, Preset, simulate
+from serving.online import OnlineFeatureReader
 from training.dataset import entity_rows
-from training.features import DAILY, compute_features, first_seen
+from training.features import compute_features, first_seen
 from training.static_features import sku_attributes, store_attributes
 
 RESULT = Path(__file__).parent / "results" / "features.json"
@@ -42,40 +42,20 @@ REDIS_DB = "127.0.0.1:6379,db=12"
 LOOKUP_PRESET = Preset(n_stores=16, n_skus=25, n_days=120)
 
 
-def make_store(root: Path, name: str, online: dict, offline: str = "duckdb") -> FeatureStore:
-    config = RepoConfig(
-        project=f"bench_{name}",
-        provider="local",
-        registry=str(root / f"{name}_registry.db"),
-        online_store=online,
-        offline_store={"type": offline},
-        entity_key_serialization_version=3,
-    )
-    store = FeatureStore(config=config)
-    store.apply(feature_objects(root / "sources"))
-    return store
-
-
 def write_sources(root: Path, data) -> pd.DataFrame:
-    features = compute_features(data.sales)
+    features = compute_features(data.sales, DAILY)
     write_period_features(root / "sources", features)
     write_static_features(root / "sources", store_attributes(data.stores), sku_attributes(data.skus))
     return features
 
 
-def seconds(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
-
-
 def lookup(reader: OnlineFeatureReader, pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    return reader.lookup(pairs)
+    return reader.read(pairs)[0]
 
 
 def single_lookups(reader: OnlineFeatureReader, pairs: list[tuple[str, str]]) -> None:
     for pair in pairs:
-        reader.lookup([pair])
+        reader.read([pair])
 
 
 def redis_reachable() -> bool:
@@ -98,10 +78,11 @@ def online_lookups(root: Path, lookups: int) -> dict:
     readers = {}
     for name, store in stores.items():
         materialize_span(store, latest, latest)
-        # The reader the Bento keeps: service resolved once, static attributes read at start-up.
-        readers[name] = start_reader(
-            store, FEATURE_SERVICE_NAME, DAILY, stores=data.stores["store_id"], skus=data.skus["sku_id"]
-        )
+        # The reader the Bento keeps: service resolved once, every series read at start-up.
+        readers[name] = OnlineFeatureReader(store, FEATURE_SERVICE_NAME, DAILY)
+        readers[name].read(pairs)
+    gc.collect()
+    gc.freeze()  # as the service does once it has started
     rng = np.random.default_rng(0)
     result = {"redis": "measured" if "redis" in stores else "unreachable, skipped", "sizes": {}}
     for size in (1, 64, 256):
@@ -141,25 +122,16 @@ def retrieval(root: Path, repeats: int) -> dict:
     """DuckDB on samples and on the whole default training set; the file store (dask) once, capped."""
     data = simulate(PRESETS["default"])
     write_sources(root, data)
-    entities = entity_rows(data.sales, horizon=14)
+    entities = entity_rows(data.sales, 14, DAILY)
     duck = make_store(root, "offline_duckdb", {"type": "sqlite", "path": str(root / "duckdb.db")}, "duckdb")
     result: dict = {"entity_rows_all": len(entities)}
     for size in (2000, 8000, len(entities)):
         sample = entities.sample(size, random_state=size)
-        result[f"duckdb_{size}_median_s"] = statistics.median(seconds(historical, duck, sample) for _ in range(repeats))
+        result[f"duckdb_{size}_median_s"] = statistics.median(seconds(retrieve, duck, sample) for _ in range(repeats))
         print(f"default, {size} entity rows: duckdb {result[f'duckdb_{size}_median_s']:.2f}s")
     result["file_2000"] = file_store_seconds(root, entities.sample(2000, random_state=2000), limit_s=300)
     print(f"default, 2000 entity rows: file {result['file_2000']}")
     return result
-
-
-def historical(store: FeatureStore, entities: pd.DataFrame) -> pd.DataFrame:
-    joined = store.get_historical_features(
-        entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE_NAME)
-    ).to_df()
-    if len(joined) != len(entities):
-        raise AssertionError(f"{len(joined)} rows back for {len(entities)} entity rows")
-    return joined
 
 
 def materialization(root: Path, repeats: int) -> dict:
@@ -175,7 +147,7 @@ def materialization(root: Path, repeats: int) -> dict:
     seen = first_seen(data.sales[data.sales["date"] < newest])
     one_day = partial(compute_features, window, DAILY, first_seen=seen, since=newest)
     timings = {
-        "compute_full_s": [seconds(compute_features, data.sales) for _ in range(repeats)],
+        "compute_full_s": [seconds(compute_features, data.sales, DAILY) for _ in range(repeats)],
         "compute_one_day_s": [seconds(one_day) for _ in range(repeats)],
         "materialize_full_s": [seconds(materialize_span, store, first, last) for _ in range(repeats)],
         "materialize_one_day_s": [seconds(materialize_span, store, last, last) for _ in range(repeats)],

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from demandops.contract import partition_dates, read_sales_partition
-from demandops.datasets import generate
-from demandops.gate import GateLedger, gate_days
 from demandops.settings import GateSettings
-from demandops.simulator import PRESETS, simulate
+from salesdata.datasets import generate
+from salesdata.gate import GateLedger, gate_periods
+from salesdata.simulator import PRESETS, simulate
 
 RESULT = Path(__file__).parent / "results" / "ingest.json"
 
@@ -58,7 +58,7 @@ def main() -> None:
             read_rows = sum(len(read_sales_partition(data_dir, d)) for d in days)
             times["read"].append(time.perf_counter() - start)
             start = time.perf_counter()
-            result = gate_days(data_dir, days, GateLedger(Path(tmp) / f"ledger{repeat}"), GateSettings())
+            result = gate_periods(data_dir, days, GateLedger(Path(tmp) / f"ledger{repeat}"), GateSettings())
             times["gate"].append(time.perf_counter() - start)
             assert read_rows == rows and not result.quarantined, result.quarantined[:5]
             del result

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.stores import DAILY, make_store, retrieve, seconds
 from demandops.contract import partition_dates, read_master, read_sales
-from demandops.datasets import generate
 from demandops.frequency import shift_period
 from feature_repo.sources import write_period_features, write_static_features
+from salesdata.datasets import generate
 from training.dataset import entity_rows
-from training.features import DAILY, compute_features, first_seen
+from training.features import compute_features, first_seen
 from training.static_features import sku_attributes, store_attributes
 
 CHILD_MEMORY = 12 * 2**30
@@ -50,13 +51,12 @@ def chunked_features(data_dir: Path, source_dir: Path, chunk_days: int = 31) -> 
 
 def _file_store_child(root: str, entities_path: str, queue) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
-    from bench.features import historical, make_store
 
     try:
         store = make_store(Path(root), "offline_file", {"type": "sqlite", "path": f"{root}/offline_file.db"}, "file")
         entities = pd.read_parquet(entities_path)
         start = time.perf_counter()
-        historical(store, entities)
+        retrieve(store, entities)
         queue.put({"seconds": time.perf_counter() - start})
     except MemoryError:
         queue.put({"failed": f"ran out of the {CHILD_MEMORY / 2**30:.0f} GB cap"})
@@ -78,8 +78,6 @@ def file_store_seconds(root: Path, entities: pd.DataFrame, limit_s: int = CHILD_
 
 
 def large_retrieval(repeats: int) -> dict:
-    from bench.features import historical, make_store, seconds
-
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         start = time.perf_counter()
@@ -90,14 +88,14 @@ def large_retrieval(repeats: int) -> dict:
         compute_s = time.perf_counter() - start
         print(f"large: {feature_rows} feature rows computed a month at a time in {compute_s:.0f}s")
         sales = read_sales(root / "data", partition_dates(root / "data"))
-        entities = entity_rows(sales, horizon=14)
+        entities = entity_rows(sales, 14, DAILY)
         del sales
         duck = make_store(root, "large_duckdb", {"type": "sqlite", "path": str(root / "large.db")}, "duckdb")
         result: dict = {"feature_rows": feature_rows, "feature_compute_s": compute_s, "entity_rows": len(entities)}
         for size in (2000, 100_000, 1_000_000):
             sample = entities.sample(size, random_state=size)
             result[f"duckdb_{size}_median_s"] = statistics.median(
-                seconds(historical, duck, sample) for _ in range(repeats)
+                seconds(retrieve, duck, sample) for _ in range(repeats)
             )
             print(f"large, {size} entity rows: duckdb {result[f'duckdb_{size}_median_s']:.2f}s")
         result["file_2000"] = file_store_seconds(root, entities.sample(2000, random_state=2000))

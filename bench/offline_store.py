@@ -20,9 +20,10 @@ from pathlib import Path
 import pandas as pd
 from feast import FeatureStore, RepoConfig
 
-from demandops.simulator import PRESETS, simulate
-from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
+from bench.stores import DAILY, DAILY_TTL, retrieve
+from feature_repo.definitions import feature_objects
 from feature_repo.sources import write_period_features, write_static_features
+from salesdata.simulator import PRESETS, simulate
 from training.dataset import entity_rows
 from training.features import compute_features
 from training.static_features import sku_attributes, store_attributes
@@ -40,19 +41,14 @@ def make_store(root: Path, offline: str, source_dir: Path) -> FeatureStore:
         entity_key_serialization_version=3,
     )
     store = FeatureStore(config=config)
-    store.apply(feature_objects(source_dir))
+    store.apply(feature_objects(source_dir, DAILY, DAILY_TTL))
     return store
 
 
 def retrieve_seconds(store: FeatureStore, entities: pd.DataFrame) -> float:
     start = time.perf_counter()
-    joined = store.get_historical_features(
-        entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE_NAME)
-    ).to_df()
-    elapsed = time.perf_counter() - start
-    if len(joined) != len(entities):
-        raise AssertionError(f"{len(joined)} rows back for {len(entities)} entity rows")
-    return elapsed
+    retrieve(store, entities)  # checks the row count
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -62,11 +58,11 @@ def main() -> None:
     args = parser.parse_args()
     data = simulate(PRESETS["default"])
     sales = data.sales
-    all_entities = entity_rows(sales, horizon=14)
+    all_entities = entity_rows(sales, 14, DAILY)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         source = root / "sources"
-        write_period_features(source, compute_features(sales))
+        write_period_features(source, compute_features(sales, DAILY))
         write_static_features(source, store_attributes(data.stores), sku_attributes(data.skus))
         stores = {name: make_store(root, name, source) for name in ("file", "duckdb")}
         rows = []

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from demandops.settings import DailyCadence
-from demandops.simulator import PRESETS, simulate
+from salesdata.simulator import PRESETS, simulate
 from training.bundle import build_model
 from training.dataset import Tensors, entity_rows, split_by_origin
 from training.device import pick_accelerator

@@ -1,1 +1,1 @@
-"""demandops: the shared kernel (settings, the raw-data contract, errors, the simulator)."""
+"""demandops: the shared kernel (settings, the raw-data contract, errors, frequencies, the production database)."""

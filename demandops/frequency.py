@@ -47,12 +47,6 @@ def period_start(dates, frequency: str) -> pd.DatetimeIndex:
     return from_ordinals(period_ordinals(dates, frequency), frequency)
 
 
-def is_period_label(dates, frequency: str) -> np.ndarray:
-    """Whether each date is the first day of its period (the only dates partitions may carry)."""
-    naive = _naive(dates)
-    return np.asarray(naive == period_start(naive, frequency))
-
-
 def shift_period(label, count: int, frequency: str) -> pd.Timestamp:
     """The label `count` periods after `label` (before it when count is negative)."""
     return from_ordinals(period_ordinals([label], frequency) + count, frequency)[0]

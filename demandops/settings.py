@@ -28,7 +28,8 @@ DEFAULT_STATE_DIRNAME = "state"
 class ModelSettings(BaseModel):
     """What is forecast."""
 
-    name: str = "demand_forecaster"
+    name: str = Field(default="demand_forecaster", description="Registered model name in MLflow.")
+    experiment: str = Field(default="demand_forecaster", description="MLflow experiment of the training runs.")
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
 
 
@@ -211,6 +212,22 @@ class ProductionServices(BaseModel):
         return url
 
 
+class UiSettings(BaseModel):
+    """Where `demandops ui` serves the Dagster and MLflow UIs; the Dagster UI's MLflow links point here."""
+
+    host: str = "127.0.0.1"
+    dagster_port: int = Field(default=3001, ge=1, le=65535)
+    mlflow_port: int = Field(default=5000, ge=1, le=65535)
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://{self.host}:{self.mlflow_port}"
+
+    def mlflow_run_url(self, experiment_id: str, run_id: str) -> str:
+        """A training run's page in the MLflow UI."""
+        return f"{self.mlflow_url}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 class Settings(BaseSettings):
     """The single configuration object of demandops."""
 
@@ -231,6 +248,7 @@ class Settings(BaseSettings):
     lifecycle: LifecycleSettings = LifecycleSettings()
     production: ProductionServices = ProductionServices()
     serving: ServingSettings = ServingSettings()
+    ui: UiSettings = UiSettings()
 
     def cadence(self, frequency: Frequency) -> Cadence:
         """The configured cadence of a frequency."""

@@ -14,11 +14,9 @@ from feast.data_format import ParquetFormat
 from feast.types import Float32, String
 
 from feature_repo.sources import PERIOD_GLOB, SKU_ATTRIBUTES, STORE_ATTRIBUTES
-from training.features import DAILY, FeatureSpec
+from training.features import FeatureSpec
 
 FEATURE_SERVICE_NAME = "demand_forecast_v1"
-# A week of daily rows: tolerates a few missing days without serving stale rows.
-DAILY_TTL = timedelta(days=7)
 NEVER_EXPIRES = timedelta(0)
 SERIES_VIEWS = ["demand_history_fv", "price_promo_fv"]  # keyed by (store, sku), one row per period
 # Static views by the join key they are read with: (view, its features).
@@ -41,10 +39,11 @@ def _source(name: str, path: Path, description: str) -> FileSource:
     )
 
 
-def feature_objects(source_dir: Path, spec: FeatureSpec = DAILY, ttl: timedelta = DAILY_TTL) -> list:
+def feature_objects(source_dir: Path, spec: FeatureSpec, ttl: timedelta) -> list:
     """Every Feast object of demandops, reading the sources under source_dir.
 
-    The history features and the TTL follow the data's frequency (see Settings.cadences).
+    The history features and the TTL (how stale an online row may be) follow the data's frequency:
+    Settings.cadences holds them, and the Dagster resource derives both.
     """
     periods = _source(
         "sales_features_source", source_dir / PERIOD_GLOB, "Per-series, per-period features (sales_features)."

@@ -14,11 +14,6 @@ from feature_repo.redis_store import STORE_TYPE as REDIS_STORE_TYPE
 from training.static_features import STATIC_TIMESTAMP
 
 FEAST_PROJECT = "demandops"
-SOURCE_FILENAME = "sales_features.parquet"
-
-
-def feature_source_path(settings: Settings) -> Path:
-    return settings.feast_dir / SOURCE_FILENAME
 
 
 def store_config(settings: Settings) -> dict:

@@ -20,6 +20,7 @@ from demandops.errors import (
     UnauthorizedActorError,
 )
 from demandops.settings import get_settings
+from lifecycle.evidence import bento_of, dataset_version_of
 from lifecycle.registry import ModelRegistry, VersionInfo
 from lifecycle.states import State
 
@@ -40,12 +41,7 @@ app = typer.Typer(help=__doc__, no_args_is_help=True)
 def open_registry() -> ModelRegistry:
     settings = get_settings()
     settings.prepare_state()  # in production, the database and its schemas exist before MLflow connects
-    return ModelRegistry(
-        tracking_uri=settings.mlflow_tracking_uri,
-        model_name=settings.model.name,
-        lifecycle=settings.lifecycle,
-        database_url=settings.mlflow_database_url,
-    )
+    return ModelRegistry.from_settings(settings)
 
 
 @app.command()
@@ -57,8 +53,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
             "version": v.version,
             "state": str(v.state),
             "aliases": v.aliases,
-            "dataset_version": v.tags.get("dataset_version", ""),
-            "bento_tag": v.tags.get("bento_tag", ""),
+            "dataset_version": dataset_version_of(v.tags),
+            "bento_tag": bento_of(v.tags),
         }
         for v in versions
     ]

@@ -18,14 +18,11 @@ from demandops.errors import (
     ModelNotFoundError,
     UnauthorizedActorError,
 )
-from demandops.settings import LifecycleSettings
+from demandops.settings import LifecycleSettings, Settings
 from lifecycle.audit import AuditLog
+from lifecycle.evidence import STATE_TAG, promotion_evidence, state_of
 from lifecycle.lock import TransitionLock
 from lifecycle.states import ALIASES, State, compensation_target, evaluate_guards, rollback_target
-
-STATE_TAG = "lifecycle.state"
-# The Production version the backtest scored beside this one (model_evaluation writes it).
-CHAMPION_TAG = "backtest.champion_version"
 
 
 @dataclass(frozen=True)
@@ -52,6 +49,17 @@ class ModelRegistry:
         self.audit = AuditLog(database_url or tracking_uri)
         self.lock = TransitionLock(database_url or tracking_uri)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelRegistry:
+        """The profile's registry: MLflow (its server, or its database), with the audit log and the
+        lock in MLflow's database."""
+        return cls(
+            tracking_uri=settings.mlflow_tracking_uri,
+            model_name=settings.model.name,
+            lifecycle=settings.lifecycle,
+            database_url=settings.mlflow_database_url,
+        )
+
     # -- reads ----------------------------------------------------------------------------
     def get(self, version: str | int) -> VersionInfo:
         try:
@@ -60,7 +68,7 @@ class ModelRegistry:
             raise ModelNotFoundError(f"model {self.model_name!r} has no version {version}") from exc
         return VersionInfo(
             version=str(mv.version),
-            state=State(mv.tags.get(STATE_TAG, State.TRAINING)),
+            state=State(state_of(mv.tags, State.TRAINING)),
             aliases=list(mv.aliases),
             run_id=mv.run_id,
             tags=dict(mv.tags),
@@ -215,20 +223,11 @@ class ModelRegistry:
             if e.version == challenger.version and e.outcome == "applied" and e.to_state == State.STAGED
         ]  # fmt: skip
         champion = self.by_alias(ALIASES[State.PRODUCTION])
-        tags = challenger.tags
-        evidence: dict[str, Any] = {
-            "dataset_version": tags.get("dataset_version"),
-            "bento_tag": tags.get("bento_tag"),
+        return {
+            **promotion_evidence(challenger.tags),
             "staged_hours": (datetime.now(UTC) - _aware(staged[-1])).total_seconds() / 3600 if staged else 0.0,
             "champion_version": champion.version if champion else None,
-            "compared_champion_version": tags.get(CHAMPION_TAG),
-            "champion_skipped": tags.get("backtest.champion_skipped"),
-            "champion_skipped_version": tags.get("backtest.champion_skipped_version"),
         }
-        for key in ("latest_window_wape_vs_champion", "champion_latest_window_wape"):
-            if f"backtest.{key}" in tags:
-                evidence[key] = float(tags[f"backtest.{key}"])
-        return evidence
 
     def _apply(self, current: VersionInfo, target: State) -> None:
         """Set the state tag, then keep the aliases in step: an alias names the newest version in its state."""

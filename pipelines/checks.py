@@ -5,18 +5,16 @@ import pandas as pd
 from dagster import AssetCheckExecutionContext
 
 from demandops.contract import read_master
-from demandops.expectations import PARTITION_COLUMN, SalesValidator
-from pipelines.assets.ingestion import gate_ledger
-from pipelines.lake import lake_columns
-from pipelines.partitions import SALES_DAYS
+from pipelines.partitions import SALES_PERIODS
 from pipelines.resources import Demandops
+from salesdata.expectations import PARTITION_COLUMN, SalesValidator
 from training.completeness import null_report
 
 
 @dg.asset_check(
     asset="raw_sales",
     blocking=True,
-    partitions_def=SALES_DAYS,
+    partitions_def=SALES_PERIODS,
     description="Great Expectations suite re-run on the data that reached the lake; lists quarantined days.",
 )
 def check_raw_sales_expectations(
@@ -29,7 +27,7 @@ def check_raw_sales_expectations(
     )
     # Rows in the lake were matched to their day by the gate; the rest of the suite runs again here.
     report = validator.validate_rows(raw_sales.assign(**{PARTITION_COLUMN: raw_sales["date"]}))
-    ledger = gate_ledger(demandops)
+    ledger = demandops.lake().gate_ledger()
     quarantined = [k for k in context.partition_keys if (e := ledger.read(k)) and e["status"] == "quarantined"]
     return dg.AssetCheckResult(
         passed=report.success,
@@ -56,7 +54,7 @@ def check_training_set_nulls(training_set: pd.DataFrame, demandops: Demandops) -
     report = null_report(
         training_set,
         demandops.feature_spec(),
-        data_columns=lake_columns(settings.lake_dir / "raw_sales"),
+        data_columns=demandops.lake().raw_sales_columns(),
         bound=settings.feature_quality.max_null_share,
     )
     return dg.AssetCheckResult(

@@ -12,13 +12,14 @@ from typing import Annotated
 
 import typer
 
-from demandops.data_cli import app as data_app
 from demandops.errors import DemandopsError
 from demandops.settings import get_settings
 from lifecycle.cli import app as lifecycle_app
 from lifecycle.cli import open_registry
+from lifecycle.evidence import bento_of
 from lifecycle.states import ALIASES, State
 from pipelines.features_cli import app as features_app
+from salesdata.cli import app as data_app
 
 app = typer.Typer(help="demandops: demand forecasting from raw sales to a served model.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -50,6 +51,7 @@ def run(
     except DemandopsError as failed:
         typer.echo(f"demandops run failed: {failed}", err=True)
         raise typer.Exit(code=1) from failed
+    ui = settings.ui
     typer.echo(f"""
 demandops run {summary.run_id} finished.
   dataset version   {summary.dataset_version}  (data.dvc)
@@ -57,7 +59,7 @@ demandops run {summary.run_id} finished.
   its Bento         {summary.bento_tag}
   in Production     v{summary.production_version}
 Where to look:
-  make ui           Dagster UI at http://127.0.0.1:3001 (assets, checks, runs), MLflow UI at http://127.0.0.1:5000
+  make ui           Dagster UI at http://{ui.host}:{ui.dagster_port} (assets, checks), MLflow UI at {ui.mlflow_url}
   make serve        serves the Production Bento at http://127.0.0.1:3000 (Swagger at /)
   curl -s -X POST localhost:3000/forecast -H 'content-type: application/json' \\
        -d '{json.dumps({"items": [summary.example_item]})}'
@@ -108,10 +110,10 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port.")] = 3000) -> None:
     if chosen is None:
         staged = [v for v in registry.versions() if v.state == State.STAGED]
         chosen = staged[-1] if staged else None
-    if chosen is None or not chosen.tags.get("bento_tag"):
+    if chosen is None or not bento_of(chosen.tags):
         typer.echo("no Production or Staged version with a Bento; run `make run` first", err=True)
         raise typer.Exit(code=1)
-    tag = chosen.tags["bento_tag"]
+    tag = bento_of(chosen.tags)
     typer.echo(f"serving {tag} (model v{chosen.version}, {chosen.state}) on http://127.0.0.1:{port}")
     os.execve(_tool("bentoml"), [_tool("bentoml"), "serve", tag, "--port", str(port)], get_settings().child_env())
 
@@ -147,44 +149,26 @@ def forecast(
 
 @app.command()
 def ui(
-    dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3001,
-    mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+    dagster_port: Annotated[int | None, typer.Option(help="Dagster UI port [default: ui.dagster_port, 3001].")] = None,
+    mlflow_port: Annotated[int | None, typer.Option(help="MLflow UI port [default: ui.mlflow_port, 5000].")] = None,
 ) -> None:
     """The Dagster UI on workspace.yaml and the MLflow UI, until interrupted."""
-    from demandops.datasets import ensure_dataset
+    from salesdata.datasets import ensure_dataset
 
     settings = get_settings()
+    ports = {"dagster_port": dagster_port, "mlflow_port": mlflow_port}
+    # The code location gets these settings too, so that its MLflow links name this port.
+    ui = settings.ui.model_copy(update={k: v for k, v in ports.items() if v is not None})
+    settings = settings.model_copy(update={"ui": ui})
     settings.prepare_state()
     ensure_dataset(settings)  # the asset graph's partitions are the days found in data/
     env = settings.child_env()
-    mlflow_ui = subprocess.Popen(
-        [
-            _tool("mlflow"),
-            "ui",
-            "--backend-store-uri",
-            settings.mlflow_tracking_uri,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(mlflow_port),
-        ],
-        env=env,
-    )
+    mlflow_command = ["ui", "--backend-store-uri", settings.mlflow_tracking_uri, "--host", ui.host]
+    mlflow_ui = subprocess.Popen([_tool("mlflow"), *mlflow_command, "--port", str(ui.mlflow_port)], env=env)
     try:
-        subprocess.run(
-            [
-                _tool("dagster"),
-                "dev",
-                "-w",
-                str(settings.project_dir / "workspace.yaml"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(dagster_port),
-            ],
-            env=env,
-            check=False,
-        )
+        workspace = str(settings.project_dir / "workspace.yaml")
+        dagster_command = ["dev", "-w", workspace, "-h", ui.host, "-p", str(ui.dagster_port)]
+        subprocess.run([_tool("dagster"), *dagster_command], env=env, check=False)
     finally:
         mlflow_ui.terminate()
         mlflow_ui.wait()

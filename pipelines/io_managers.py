@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-GATE_DIRNAME = "_gate"  # per-partition gate verdicts, beside the partitions they judge
+from pipelines.lake import Lake
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -21,35 +21,33 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
     base_dir: str
 
-    def _asset_dir(self, context: dg.OutputContext | dg.InputContext) -> Path:
-        return Path(self.base_dir).joinpath(*context.asset_key.path)
-
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | dict) -> None:
-        directory = self._asset_dir(context)
-        directory.mkdir(parents=True, exist_ok=True)
+        lake, asset = Lake(Path(self.base_dir)), context.asset_key.path
+        lake.asset_dir(asset).mkdir(parents=True, exist_ok=True)
         if context.has_asset_partitions:
             for key, frame in obj.items():
-                frame.to_parquet(directory / f"{key}.parquet", index=False)
+                frame.to_parquet(lake.partition_file(asset, key), index=False)
         elif isinstance(obj, dict):
-            (directory / "value.json").write_text(json.dumps(obj, indent=2, default=str))
+            lake.value_file(asset, "json").write_text(json.dumps(obj, indent=2, default=str))
         else:
-            obj.to_parquet(directory / "value.parquet", index=False)
+            obj.to_parquet(lake.value_file(asset, "parquet"), index=False)
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | dict:
-        directory = self._asset_dir(context)
+        lake, asset = Lake(Path(self.base_dir)), context.asset_key.path
         if context.has_asset_partitions:
-            return self._load_partitions(context, directory)
-        if (directory / "value.json").is_file():
-            return json.loads((directory / "value.json").read_text())
-        return pd.read_parquet(directory / "value.parquet")
+            return self._load_partitions(context, lake)
+        if lake.value_file(asset, "json").is_file():
+            return json.loads(lake.value_file(asset, "json").read_text())
+        return pd.read_parquet(lake.value_file(asset, "parquet"))
 
-    def _load_partitions(self, context: dg.InputContext, directory: Path) -> pd.DataFrame:
+    def _load_partitions(self, context: dg.InputContext, lake: Lake) -> pd.DataFrame:
         frames, quarantined, missing = [], [], []
+        asset = context.asset_key.path
         for key in context.asset_partition_keys:
-            path = directory / f"{key}.parquet"
+            path = lake.partition_file(asset, key)
             if path.is_file():
                 frames.append(pd.read_parquet(path))
-            elif (directory / GATE_DIRNAME / f"{key}.json").is_file():
+            elif lake.has_verdict(asset, key):
                 quarantined.append(key)
             else:
                 missing.append(key)

@@ -1,7 +1,14 @@
-"""Reading raw_sales partitions straight from the lake: a bounded slice of history, and series first seen."""
+"""The lake under the state folder: one owner for where every asset output, the gate's ledger and the
+first-seen table live, and for reading raw sales straight from it.
+
+Layout: `<asset>/<partition>.parquet` for partitioned outputs, `<asset>/value.parquet|json` for the
+others, `raw_sales/_gate/` for the gate's verdicts beside the partitions they judge, and
+`sales_features/first_seen.parquet`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -9,30 +16,59 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from demandops.contract import SERIES_KEYS
+from salesdata.gate import GateLedger
 from training.features import first_seen
 
-
-def read_lake_periods(lake_dir: Path, start: date, end: date) -> pd.DataFrame:
-    """Validated sales of the partitions from start to end; quarantined or empty periods are simply absent."""
-    files = [p for p in sorted(lake_dir.glob("*.parquet")) if start.isoformat() <= p.stem <= end.isoformat()]
-    if not files:
-        raise FileNotFoundError(f"no validated raw_sales partitions in {lake_dir} from {start} to {end}")
-    return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+RAW_SALES = "raw_sales"
+GATE_DIRNAME = "_gate"
 
 
-def lake_columns(lake_dir: Path) -> set[str]:
-    """The columns of the validated raw sales (the optional ones present in the data)."""
-    newest = max(lake_dir.glob("*.parquet"), default=None)
-    if newest is None:
-        raise FileNotFoundError(f"no validated raw_sales partitions in {lake_dir}")
-    return set(pq.read_schema(newest).names)
+class Lake:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def asset_dir(self, asset_path: Sequence[str]) -> Path:
+        return self.root.joinpath(*asset_path)
+
+    def partition_file(self, asset_path: Sequence[str], partition: str) -> Path:
+        return self.asset_dir(asset_path) / f"{partition}.parquet"
+
+    def value_file(self, asset_path: Sequence[str], suffix: str) -> Path:
+        return self.asset_dir(asset_path) / f"value.{suffix}"
+
+    def gate_ledger(self) -> GateLedger:
+        """The gate's verdict on every raw_sales partition, and each one's last accepted version."""
+        return GateLedger(self.asset_dir([RAW_SALES]) / GATE_DIRNAME)
+
+    def has_verdict(self, asset_path: Sequence[str], partition: str) -> bool:
+        """Whether the gate judged this partition (a partition it quarantined has no file, but a verdict)."""
+        return (self.asset_dir(asset_path) / GATE_DIRNAME / f"{partition}.json").is_file()
+
+    def first_seen(self) -> FirstSeen:
+        return FirstSeen(self.asset_dir(["sales_features"]) / "first_seen.parquet")
+
+    def raw_sales_between(self, start: date, end: date) -> pd.DataFrame:
+        """Validated sales of the partitions from start to end; quarantined or empty periods are simply absent."""
+        directory = self.asset_dir([RAW_SALES])
+        files = [p for p in sorted(directory.glob("*.parquet")) if start.isoformat() <= p.stem <= end.isoformat()]
+        if not files:
+            raise FileNotFoundError(f"no validated raw_sales partitions in {directory} from {start} to {end}")
+        return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+
+    def raw_sales_columns(self) -> set[str]:
+        """The columns of the validated raw sales (the optional ones present in the data)."""
+        directory = self.asset_dir([RAW_SALES])
+        newest = max(directory.glob("*.parquet"), default=None)
+        if newest is None:
+            raise FileNotFoundError(f"no validated raw_sales partitions in {directory}")
+        return set(pq.read_schema(newest).names)
 
 
 class FirstSeen:
     """The first period of every series ever ingested, so a slice of history knows which series are older."""
 
-    def __init__(self, directory: Path):
-        self.path = directory / "first_seen.parquet"
+    def __init__(self, path: Path):
+        self.path = path
 
     def read(self) -> pd.DataFrame | None:
         return pd.read_parquet(self.path) if self.path.is_file() else None

@@ -1,4 +1,4 @@
-"""Sales partitions: one per day found under data/sales, registered as they arrive."""
+"""Sales partitions: one per period (day, week or month) found under data/sales, registered as they arrive."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ import dagster as dg
 
 from demandops.contract import partition_dates
 from demandops.frequency import shift_period
-from demandops.gate import GateLedger
 from demandops.settings import Settings
 from feature_repo.freshness import OnlineLag
 from feature_repo.sources import period_file
+from salesdata.gate import GateLedger
 
-# Dynamic, so that appended or imported days appear without reloading the code location.
-SALES_DAYS = dg.DynamicPartitionsDefinition(name="sales_days")
+# Dynamic, so that appended or imported periods appear without reloading the code location. Its stored
+# name dates from when only days were partitioned; renaming it would orphan installations' partitions.
+SALES_PERIODS = dg.DynamicPartitionsDefinition(name="sales_days")
 
 
-def unregistered_days(instance: dg.DagsterInstance, settings: Settings) -> tuple[list[str], list[str]]:
-    """(days on disk not yet registered, days refused because they lie in the future)."""
-    known = set(instance.get_dynamic_partitions(SALES_DAYS.name))
+def unregistered_periods(instance: dg.DagsterInstance, settings: Settings) -> tuple[list[str], list[str]]:
+    """(periods on disk not yet registered, periods refused because they lie in the future)."""
+    known = set(instance.get_dynamic_partitions(SALES_PERIODS.name))
     today = datetime.now(UTC).date()
     on_disk = partition_dates(settings.data)
     new = [d.isoformat() for d in on_disk if d.isoformat() not in known and d <= today]
@@ -27,33 +28,33 @@ def unregistered_days(instance: dg.DagsterInstance, settings: Settings) -> tuple
     return new, future
 
 
-def register_days(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
-    """Register every past day on disk as a partition; returns the ones added."""
-    new, _future = unregistered_days(instance, settings)
+def register_periods(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
+    """Register every past period on disk as a partition; returns the ones added."""
+    new, _future = unregistered_periods(instance, settings)
     if new:
-        instance.add_dynamic_partitions(SALES_DAYS.name, new)
+        instance.add_dynamic_partitions(SALES_PERIODS.name, new)
     return new
 
 
-def days_without_features(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
-    """Registered days that have no feature file yet (new state folder, or features redefined)."""
+def periods_without_features(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
+    """Registered periods that have no feature file yet (new state folder, or features redefined)."""
     return [
         day
-        for day in instance.get_dynamic_partitions(SALES_DAYS.name)
+        for day in instance.get_dynamic_partitions(SALES_PERIODS.name)
         if not period_file(settings.feast_dir, day).is_file()
     ]
 
 
-def days_to_gate(
+def periods_to_gate(
     instance: dg.DagsterInstance, settings: Settings, ledger: GateLedger, also_known: list[str]
 ) -> list[str]:
-    """Registered days (plus `also_known`, about to be registered) that are new to the gate or changed."""
-    known = set(instance.get_dynamic_partitions(SALES_DAYS.name)) | set(also_known)
+    """Registered periods (plus `also_known`, about to be registered) that are new to the gate or changed."""
+    known = set(instance.get_dynamic_partitions(SALES_PERIODS.name)) | set(also_known)
     days = [d for d in partition_dates(settings.data) if d.isoformat() in known]
     return [d.isoformat() for d in ledger.needs_gate(settings.data, days)]
 
 
-def days_to_refill(instance: dg.DagsterInstance, lag: OnlineLag, frequency: str, ttl_periods: int) -> list[str]:
+def periods_to_refill(instance: dg.DagsterInstance, lag: OnlineLag, frequency: str, ttl_periods: int) -> list[str]:
     """The periods whose materialization restores a lagging online store: the feature TTL up to the newest.
 
     Materializing a span writes each series' latest row in it, and an online row older than the
@@ -62,4 +63,4 @@ def days_to_refill(instance: dg.DagsterInstance, lag: OnlineLag, frequency: str,
     if lag.current or lag.period is None:
         return []
     first = shift_period(lag.period, -ttl_periods, frequency).date().isoformat()
-    return [day for day in sorted(instance.get_dynamic_partitions(SALES_DAYS.name)) if first <= day <= lag.period]
+    return [day for day in sorted(instance.get_dynamic_partitions(SALES_PERIODS.name)) if first <= day <= lag.period]

@@ -17,15 +17,14 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from demandops.datasets import LOCAL_REMOTE_DIRNAME
 from demandops.errors import ReproductionError
-from demandops.lineage import LOCAL_REMOTE_NAME, dvc_file, ensure_repo, recorded_version
 from demandops.settings import Settings
-from pipelines.assets.training import TrainingConfig
+from salesdata.datasets import LOCAL_REMOTE_DIRNAME
+from salesdata.dvc_versions import LOCAL_REMOTE_NAME, dvc_file, ensure_repo, recorded_version
+from training.tracking import NOT_A_CHECKOUT, TrainingRecord, read_training_record
 
-METRIC = "backtest_wape"
 # Recorded cadence params and the settings that reproduce them, e.g. DEMANDOPS_CADENCES__D__HORIZON.
-CADENCE_PARAMS = {
+CADENCE_SETTINGS = {
     "horizon": "HORIZON",
     "seasonal_period": "SEASONAL_PERIOD",
     "validation_periods": "VALIDATION_PERIODS",
@@ -47,52 +46,39 @@ class Reproduction:
         return abs(self.reproduced_wape - self.original_wape) / self.original_wape
 
 
-def recorded_run(settings: Settings, run_id: str) -> tuple[dict[str, str], float]:
-    """The params and backtest WAPE a run recorded; refuses a run that cannot be reproduced."""
+def recorded_run(settings: Settings, run_id: str) -> TrainingRecord:
+    """What a run recorded; refuses a run that cannot be reproduced, saying why."""
     try:
         run = MlflowClient(tracking_uri=settings.mlflow_tracking_uri).get_run(run_id)
     except MlflowException as missing:
         raise ReproductionError(f"no MLflow run {run_id} in {settings.mlflow_tracking_uri}") from missing
-    params = run.data.params
-    needed = ["git_commit", "dataset_version", "frequency", *CADENCE_PARAMS]
-    absent = [name for name in needed if name not in params]
-    if absent or METRIC not in run.data.metrics:
-        raise ReproductionError(f"run {run_id} did not record {', '.join(absent) or METRIC}; it cannot be reproduced")
-    if params["git_commit"] == "not-a-git-checkout":
+    record = read_training_record(run_id, run.data.params, run.data.metrics)
+    if record.git_commit == NOT_A_CHECKOUT:
         raise ReproductionError(f"run {run_id} ran outside a git checkout: its code is unknown")
-    if params.get("git_dirty") == "True":
-        raise ReproductionError(f"run {run_id} ran on uncommitted changes to {params['git_commit'][:12]}")
-    return params, run.data.metrics[METRIC]
-
-
-def training_config(params: dict[str, str]) -> dict:
-    """The Launchpad hyperparameters of the run, typed as TrainingConfig declares them."""
-    fields = TrainingConfig.model_fields
-    raw = {name: params[name] for name in fields if name in params}
-    return TrainingConfig.model_validate(
-        {k: json.loads(v.lower()) if v in ("True", "False") else v for k, v in raw.items()}
-    ).model_dump()
+    if record.git_dirty:
+        raise ReproductionError(f"run {run_id} ran on uncommitted changes to {record.git_commit[:12]}")
+    return record
 
 
 def reproduce(settings: Settings, run_id: str, workdir: Path) -> Reproduction:
     """Re-run the recorded training in `workdir` and return both backtest WAPEs."""
-    params, original = recorded_run(settings, run_id)
+    record = recorded_run(settings, run_id)
     source = workdir / "src"
     if source.exists():
         raise ReproductionError(f"{source} exists already; give an empty --workdir")
     workdir.mkdir(parents=True, exist_ok=True)
-    _git(settings.project_dir, "worktree", "add", "--detach", str(source), params["git_commit"])
+    _git(settings.project_dir, "worktree", "add", "--detach", str(source), record.git_commit)
     try:
-        _restore_data(settings, source, params["dataset_version"])
-        _run_chain(settings, source, workdir / "state", params)
+        _restore_data(settings, source, record.dataset_version)
+        _run_chain(settings, source, workdir / "state", record)
         reproduced = _latest_wape(workdir / "state")
     finally:
         _git(settings.project_dir, "worktree", "remove", "--force", str(source))
     return Reproduction(
         run_id=run_id,
-        git_commit=params["git_commit"],
-        dataset_version=params["dataset_version"],
-        original_wape=original,
+        git_commit=record.git_commit,
+        dataset_version=record.dataset_version,
+        original_wape=record.backtest_wape,
         reproduced_wape=reproduced,
         workdir=str(workdir),
     )
@@ -119,20 +105,20 @@ def _restore_data(settings: Settings, source: Path, version: str) -> None:
         record.write_text(f"outs:\n- md5: {version}.dir\n  hash: md5\n  path: data\n")
 
 
-def _run_chain(settings: Settings, source: Path, state: Path, params: dict[str, str]) -> None:
-    frequency = params["frequency"]
+def _run_chain(settings: Settings, source: Path, state: Path, record: TrainingRecord) -> None:
+    frequency = record.frequency
     # The reproduction's own settings: a local profile whose state (Dagster, BentoML, MLflow) is the fresh folder.
     reproduction = Settings(profile="local", project_dir=source, state_dir=state, data_dir=source / "data")
     env = {
         **reproduction.child_env(),
         "PYTHONPATH": str(source),  # the recorded commit's code, not this checkout's
         "DEMANDOPS_PRESET": settings.preset,
-        **{f"DEMANDOPS_CADENCES__{frequency}__{name}": params[key] for key, name in CADENCE_PARAMS.items()},
-        f"DEMANDOPS_CADENCES__{frequency}__LAGS": f"[{params['lags']}]",
-        f"DEMANDOPS_CADENCES__{frequency}__WINDOWS": f"[{params['windows']}]",
+        **{f"DEMANDOPS_CADENCES__{frequency}__{name}": record.cadence[key] for key, name in CADENCE_SETTINGS.items()},
+        f"DEMANDOPS_CADENCES__{frequency}__LAGS": f"[{record.lags}]",
+        f"DEMANDOPS_CADENCES__{frequency}__WINDOWS": f"[{record.windows}]",
     }
     cli = "from pipelines.cli import app; app()"  # the recorded commit's CLI, found through PYTHONPATH
-    command = [sys.executable, "-c", cli, "run", "--training-config", json.dumps(training_config(params))]
+    command = [sys.executable, "-c", cli, "run", "--training-config", json.dumps(record.hyperparameters)]
     log = state.parent / "chain.log"
     with log.open("w") as output:
         done = subprocess.run(command, cwd=source, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -141,10 +127,10 @@ def _run_chain(settings: Settings, source: Path, state: Path, params: dict[str, 
 
 
 def _latest_wape(state: Path) -> float:
-    client = MlflowClient(tracking_uri=f"sqlite:///{state / 'mlflow' / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=Settings(profile="local", state_dir=state).mlflow_tracking_uri)
     runs = client.search_runs(
         [e.experiment_id for e in client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1
     )
-    if not runs or METRIC not in runs[0].data.metrics:
-        raise ReproductionError(f"the reproduction in {state} logged no {METRIC}")
-    return runs[0].data.metrics[METRIC]
+    if not runs:
+        raise ReproductionError(f"the reproduction in {state} logged no training run")
+    return read_training_record(runs[0].info.run_id, runs[0].data.params, runs[0].data.metrics).backtest_wape

@@ -7,11 +7,12 @@ from datetime import timedelta
 import dagster as dg
 from feast import FeatureStore
 
-from demandops.datasets import resolve_frequency
 from demandops.frequency import Frequency, longest_span
 from demandops.settings import Cadence, Settings
 from feature_repo.store import open_store
 from lifecycle.registry import ModelRegistry
+from pipelines.lake import Lake
+from salesdata.datasets import resolve_frequency
 from training.features import FeatureSpec
 
 
@@ -50,14 +51,11 @@ class DemandopsResource:
     def feature_store(self) -> FeatureStore:
         return open_store(self.settings())
 
+    def lake(self) -> Lake:
+        return Lake(self.settings().lake_dir)
+
     def registry(self) -> ModelRegistry:
-        settings = self.settings()
-        return ModelRegistry(
-            tracking_uri=settings.mlflow_tracking_uri,
-            model_name=settings.model.name,
-            lifecycle=settings.lifecycle,
-            database_url=settings.mlflow_database_url,
-        )
+        return ModelRegistry.from_settings(self.settings())
 
 
 # How assets, checks and sensors ask for it: a bare Python object as a Dagster resource.

@@ -8,16 +8,15 @@ import dagster as dg
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from demandops.datasets import ensure_dataset
 from demandops.errors import DemandopsError
 from demandops.settings import Settings
 from feature_repo.freshness import OnlineLag, online_lag
 from lifecycle.states import State
-from pipelines.assets.ingestion import gate_ledger
 from pipelines.definitions import build_definitions
-from pipelines.lineage import RAW_SALES
-from pipelines.partitions import days_to_gate, days_to_refill, days_without_features, register_days
+from pipelines.partitions import periods_to_gate, periods_to_refill, periods_without_features, register_periods
+from pipelines.provenance import RAW_SALES
 from pipelines.resources import DemandopsResource
+from salesdata.datasets import ensure_dataset
 
 DEMO_ACTOR = "local-demo"
 SALES_FEATURES, ONLINE_FEATURES = dg.AssetKey("sales_features"), dg.AssetKey("online_features")
@@ -27,7 +26,8 @@ PARTITIONED = {RAW_SALES, SALES_FEATURES, ONLINE_FEATURES}
 def open_instance(settings: Settings) -> dg.DagsterInstance:
     """The profile's Dagster instance: local files, or PostgreSQL storage (schema `dagster`) in production."""
     settings.prepare_state()
-    config: dict = {"telemetry": {"enabled": False}}
+    # No telemetry, and no "join the community" dialog over the UI on a new instance.
+    config: dict = {"telemetry": {"enabled": False}, "nux": {"enabled": False}}
     if settings.dagster_database_url:
         config["storage"] = {"postgres": {"postgres_url": settings.dagster_database_url}}
     (settings.dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
@@ -56,11 +56,11 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
     resource = DemandopsResource.from_settings(settings)
     job = build_definitions(settings).resolve_implicit_global_asset_job_def()
     with open_instance(settings) as instance:
-        register_days(instance, settings)
-        pending = days_to_gate(instance, settings, gate_ledger(resource), also_known=[])
-        unfeatured = days_without_features(instance, settings)
+        register_periods(instance, settings)
+        pending = periods_to_gate(instance, settings, resource.lake().gate_ledger(), also_known=[])
+        unfeatured = periods_without_features(instance, settings)
         # An online store emptied (a Redis restart) or left half-written is refilled without new periods.
-        refill = [] if pending or unfeatured else lagging_days(instance, resource)
+        refill = [] if pending or unfeatured else lagging_periods(instance, resource)
         span = pending + unfeatured or refill
         # Partitioned stages run only where there is work; with none, training starts from what is there.
         skip = (
@@ -114,7 +114,7 @@ def refill_online_store(settings: Settings) -> RefillSummary:
     job = build_definitions(settings).resolve_implicit_global_asset_job_def()
     with open_instance(settings) as instance:
         before = online_lag(resource.feature_store(), settings.feast_dir)
-        days = lagging_days(instance, resource, before)
+        days = lagging_periods(instance, resource, before)
         if not days:
             return RefillSummary(run_id=None, before=before.describe(), after=before.describe())
         result = job.execute_in_process(
@@ -125,10 +125,12 @@ def refill_online_store(settings: Settings) -> RefillSummary:
     return RefillSummary(run_id=result.run_id, before=before.describe(), after=after.describe())
 
 
-def lagging_days(instance: dg.DagsterInstance, resource: DemandopsResource, lag: OnlineLag | None = None) -> list[str]:
+def lagging_periods(
+    instance: dg.DagsterInstance, resource: DemandopsResource, lag: OnlineLag | None = None
+) -> list[str]:
     """The periods to materialize again when the online store lags the offline features, else none."""
     lag = lag or online_lag(resource.feature_store(), resource.settings().feast_dir)
-    return days_to_refill(instance, lag, resource.data_frequency(), resource.cadence().feature_ttl_periods)
+    return periods_to_refill(instance, lag, resource.data_frequency(), resource.cadence().feature_ttl_periods)
 
 
 def _span_tags(span: list[str]) -> dict[str, str]:

@@ -9,8 +9,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from feature_repo.freshness import online_lag
 from pipelines.assets.features import online_features, sales_features
-from pipelines.assets.ingestion import gate_ledger, raw_sales
-from pipelines.partitions import SALES_DAYS, days_to_gate, days_to_refill, unregistered_days
+from pipelines.assets.ingestion import raw_sales
+from pipelines.partitions import SALES_PERIODS, periods_to_gate, periods_to_refill, unregistered_periods
 from pipelines.resources import Demandops
 
 REFILL_TAG = "demandops/online_refill"
@@ -24,10 +24,10 @@ REFILL_TAG = "demandops/online_refill"
 def new_sales_days(context: dg.SensorEvaluationContext, demandops: Demandops) -> dg.SensorResult:
     """Registers days that appeared under data/sales and ingests the new or changed ones, then refreshes features."""
     settings = demandops.settings()
-    new, future = unregistered_days(context.instance, settings)
+    new, future = unregistered_periods(context.instance, settings)
     if future:
         context.log.warning(f"ignoring {len(future)} partitions dated in the future: {future[:5]}")
-    pending = days_to_gate(context.instance, settings, gate_ledger(demandops), also_known=new)
+    pending = periods_to_gate(context.instance, settings, demandops.lake().gate_ledger(), also_known=new)
     requests = []
     if pending:
         first, last = min(pending), max(pending)
@@ -38,7 +38,7 @@ def new_sales_days(context: dg.SensorEvaluationContext, demandops: Demandops) ->
             )
         )
     return dg.SensorResult(
-        run_requests=requests, dynamic_partitions_requests=[SALES_DAYS.build_add_request(new)] if new else []
+        run_requests=requests, dynamic_partitions_requests=[SALES_PERIODS.build_add_request(new)] if new else []
     )
 
 
@@ -59,7 +59,7 @@ def online_store_refill(context: dg.SensorEvaluationContext, demandops: Demandop
     )
     if underway:
         return dg.SensorResult(skip_reason=f"{lag.describe()}; refill run {underway[0].dagster_run.run_id} underway")
-    days = days_to_refill(context.instance, lag, demandops.data_frequency(), demandops.cadence().feature_ttl_periods)
+    days = periods_to_refill(context.instance, lag, demandops.data_frequency(), demandops.cadence().feature_ttl_periods)
     if not days:
         return dg.SensorResult(skip_reason=f"{lag.describe()}; no registered period to materialize it from")
     context.log.warning(f"{lag.describe()}: materializing {days[0]}..{days[-1]} again")

@@ -1,13 +1,13 @@
 """Online feature lookups the way the service does them: one read of the per-period views per batch.
 
 Static attributes (store size and region, SKU category and launch date) do not change between
-batches: they are read once per id and kept, so a batch reads two feature views, not four.
+batches: they are read once per id, with the first read that needs them, and kept, so a batch
+reads two feature views, not four.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,11 +29,6 @@ class OnlineFeatureReader:
         # One feature's event time per view tells whether the view holds the series, and of which period.
         self.stamp_columns = [stamp_column(p.features[0].name) for p in projections]
         self.static: dict[str, dict[str, dict]] = {key: {} for key in STATIC_VIEWS}
-
-    def warm(self, stores: Iterable[str], skus: Iterable[str]) -> None:
-        """Read the static attributes of these ids now (the service does it at start-up)."""
-        self._static("store_id", list(stores))
-        self._static("sku_id", list(skus))
 
     def _static(self, key: str, ids: list[str]) -> None:
         """Keep the attributes of ids not kept yet; an id the store does not hold is asked again next time."""
@@ -85,21 +80,6 @@ class OnlineFeatureReader:
                 f"the online store holds no complete features for {pairs_missing}; is it materialized?"
             )
         return frame
-
-
-def start_reader(
-    store: FeatureStore, service_name: str, spec: FeatureSpec, *, stores: Iterable[str], skus: Iterable[str]
-) -> OnlineFeatureReader:
-    """The reader a serving process keeps, warmed, with the start-up heap frozen.
-
-    Freezing moves everything loaded so far (Feast, pandas, the model) out of the garbage
-    collector's view: full collections over that heap paused lookups for ~300 ms at p99.
-    """
-    reader = OnlineFeatureReader(store, service_name, spec)
-    reader.warm(stores, skus)
-    gc.collect()
-    gc.freeze()
-    return reader
 
 
 def online_features(

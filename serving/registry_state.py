@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from demandops.settings import Settings
-from lifecycle.registry import STATE_TAG
+from lifecycle.evidence import state_of
 
 CACHE_SECONDS = 30.0  # the registry is asked at most this often; states change on human time scales
 
@@ -39,4 +39,4 @@ class LifecycleStateReader:
             )
         except MlflowException as exc:
             return {"lifecycle_state": None, "lifecycle_state_error": f"the registry did not answer: {exc.message}"}
-        return {"lifecycle_state": version.tags.get(STATE_TAG)}
+        return {"lifecycle_state": state_of(version.tags, None)}

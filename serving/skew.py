@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
+from feature_repo.retrieval import historical_features
 from training.bundle import ForecasterBundle
 
 
@@ -43,8 +44,7 @@ def offline_forecasts(store: FeatureStore, bundle: ForecasterBundle, served: lis
             "event_timestamp": pd.to_datetime([r["origin_date"] for r in served]).tz_localize("UTC"),
         }
     )
-    service = store.get_feature_service(bundle.meta.feature_service)
-    features = store.get_historical_features(entity_df=entities, features=service).to_df()
+    features = historical_features(store, entities, bundle.meta.feature_service)
     features = entities.merge(features, on=["store_id", "sku_id", "event_timestamp"], how="left")
     return bundle.predict(features)
 

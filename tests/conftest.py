@@ -16,15 +16,20 @@ import pytest
 import redis
 from feast import FeatureStore
 
-from demandops.datasets import generate
-from demandops.settings import ProductionServices, Settings
-from demandops.simulator import PRESETS, SimulatedData, simulate
+from demandops.frequency import longest_span
+from demandops.settings import DailyCadence, ProductionServices, Settings
 from feature_repo.definitions import feature_objects
 from feature_repo.sources import write_period_features, write_static_features
 from feature_repo.store import open_store
+from salesdata.datasets import generate
+from salesdata.simulator import PRESETS, SimulatedData, simulate
 from training.dataset import entity_rows
-from training.features import compute_features
+from training.features import FeatureSpec, compute_features
 from training.static_features import sku_attributes, store_attributes, with_static
+
+# Daily data as the default settings describe it (the chain derives the same from the settings).
+DAILY = FeatureSpec.for_cadence("D", DailyCadence())
+DAILY_TTL = longest_span(DailyCadence().feature_ttl_periods, "D")
 
 
 @pytest.fixture(scope="session")
@@ -40,19 +45,19 @@ def small_sales(small_data: SimulatedData) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def small_training_set(small_data: SimulatedData) -> pd.DataFrame:
     """Features joined to labels without Feast (Feast's own join is tested in feature_repo/)."""
-    features = compute_features(small_data.sales)
-    rows = entity_rows(small_data.sales, horizon=7).merge(features, on=["store_id", "sku_id", "event_timestamp"])
+    features = compute_features(small_data.sales, DAILY)
+    rows = entity_rows(small_data.sales, 7, DAILY).merge(features, on=["store_id", "sku_id", "event_timestamp"])
     return with_static(rows, small_data.stores, small_data.skus)
 
 
 def apply_features(settings: Settings, data: SimulatedData) -> tuple[FeatureStore, pd.DataFrame]:
     """The small data's features written as the Feast sources and the registry applied (no materialization)."""
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
-    features = compute_features(data.sales)
+    features = compute_features(data.sales, DAILY)
     write_period_features(settings.feast_dir, features)
     write_static_features(settings.feast_dir, store_attributes(data.stores), sku_attributes(data.skus))
     store = open_store(settings)
-    store.apply(feature_objects(settings.feast_dir))
+    store.apply(feature_objects(settings.feast_dir, DAILY, DAILY_TTL))
     return store, features
 
 

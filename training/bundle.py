@@ -35,9 +35,10 @@ class BundleMeta:
     embedding_dim: int
     feature_service: str
     dataset_version: str
+    # Bundles from before these were recorded were daily, with these lags and windows.
     frequency: str = "D"
-    lags: list[int] = field(default_factory=lambda: list(FeatureSpec().lags))
-    windows: list[int] = field(default_factory=lambda: list(FeatureSpec().windows))
+    lags: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7, 14, 28])
+    windows: list[int] = field(default_factory=lambda: [7, 28])
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
     # Per-step shifts of the outer quantiles fitted on the validation window (training/calibration.py).
     interval_shift: dict[str, list[float]] = field(default_factory=dict)

@@ -11,7 +11,7 @@ import torch
 from demandops.contract import SERIES_KEYS
 from training.calendar import age_since_launch, complete_calendar
 from training.covariates import future_covariates, plan_arrays, recorded_plan
-from training.features import CATEGORICAL_FEATURES, DAILY, FeatureSpec, series_scale
+from training.features import CATEGORICAL_FEATURES, FeatureSpec, series_scale
 
 CATEGORY = "sku_category"  # embedded by the model; the other categorical attributes are one-hot
 
@@ -20,7 +20,7 @@ def label_columns(horizon: int) -> list[str]:
     return [f"y_{h}" for h in range(1, horizon + 1)]
 
 
-def entity_rows(sales: pd.DataFrame, horizon: int, spec: FeatureSpec = DAILY) -> pd.DataFrame:
+def entity_rows(sales: pd.DataFrame, horizon: int, spec: FeatureSpec) -> pd.DataFrame:
     """One row per (store, sku, origin period) with complete history, the next `horizon` periods
     as labels, and the price and promotion recorded for them (the plan, see training/covariates.py)."""
     sales = complete_calendar(sales, spec.frequency)
@@ -95,9 +95,7 @@ def one_hot(values: pd.Series, vocabulary: list[str]) -> np.ndarray:
     return np.eye(len(vocabulary) + 1, dtype="float64")[codes][:, :-1] if vocabulary else np.zeros((len(values), 0))
 
 
-def numeric_inputs(
-    features: pd.DataFrame, spec: FeatureSpec = DAILY, vocab: dict[str, list[str]] | None = None
-) -> np.ndarray:
+def numeric_inputs(features: pd.DataFrame, spec: FeatureSpec, vocab: dict[str, list[str]] | None = None) -> np.ndarray:
     """Model inputs: units relative to the series scale, intermittency, price, promotion, age, attributes."""
     long = spec.long_window
     scale = series_scale(features, spec)[:, None]
@@ -147,7 +145,7 @@ def to_tensors(
     sku_index: dict[str, int],
     horizon: int,
     with_target: bool,
-    spec: FeatureSpec = DAILY,
+    spec: FeatureSpec,
     vocab: dict[str, list[str]] | None = None,
 ) -> Tensors:
     """Tensors for the rows of a frame holding features (and labels when with_target)."""

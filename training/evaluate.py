@@ -98,3 +98,16 @@ def champion_mismatch(champion: ForecasterBundle, challenger: ForecasterBundle, 
     if missing:
         return f"the champion reads features the training set no longer has: {missing[:5]}"
     return ""
+
+
+def residual_rows(evaluation: Evaluation) -> pd.DataFrame:
+    """One line per (backtest row, step): actual, the model's quantiles and the p50 residual."""
+    rows, forecast = evaluation.rows, evaluation.forecasts["model"]
+    horizon = forecast.shape[1]
+    frame = rows.loc[rows.index.repeat(horizon), ["store_id", "sku_id", "event_timestamp", "window", "mover"]]
+    frame = frame.reset_index(drop=True).assign(step=list(range(1, horizon + 1)) * len(rows))
+    frame["actual"] = evaluation.actual.ravel()
+    for i, name in enumerate(("p10", "p50", "p90")):
+        frame[name] = forecast[..., i].ravel()
+    frame["residual"] = frame["actual"] - frame["p50"]
+    return frame

@@ -32,9 +32,9 @@ def seasonal_naive_lags(horizon: int, period: int) -> tuple[int, ...]:
 class FeatureSpec:
     """Which history features exist, in periods of `frequency`."""
 
-    frequency: str = "D"
-    lags: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 14, 28)
-    windows: tuple[int, ...] = (7, 28)
+    frequency: str
+    lags: tuple[int, ...]
+    windows: tuple[int, ...]
 
     @classmethod
     def for_cadence(cls, frequency: str, cadence) -> FeatureSpec:
@@ -79,9 +79,6 @@ class FeatureSpec:
     @property
     def scale_feature(self) -> str:
         return f"mean_{self.long_window}"
-
-
-DAILY = FeatureSpec()
 
 
 def _by_series(sales: pd.DataFrame, column: str = "units_sold") -> pd.core.groupby.SeriesGroupBy:
@@ -148,7 +145,7 @@ def periods_since_promo(sales: pd.DataFrame, cap: int) -> pd.Series:
 
 def compute_features(
     sales: pd.DataFrame,
-    spec: FeatureSpec = DAILY,
+    spec: FeatureSpec,
     *,
     first_seen: pd.DataFrame | None = None,
     since: pd.Timestamp | None = None,
@@ -191,6 +188,6 @@ def first_seen(sales: pd.DataFrame) -> pd.DataFrame:
     return firsts.reset_index().assign(first_period=lambda f: pd.to_datetime(f["first_period"]))
 
 
-def series_scale(features: pd.DataFrame, spec: FeatureSpec = DAILY) -> np.ndarray:
+def series_scale(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     """Per-row target scale, so slow and fast movers train on comparable numbers."""
     return features[spec.scale_feature].to_numpy(dtype="float64") + 1.0

@@ -10,6 +10,7 @@ alone logs to MLflow and reports. It also runs by hand, printing its summary as 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -20,10 +21,11 @@ import mlflow
 import pandas as pd
 from dagster_pipes import PipesContext, PipesEnvVarParamsLoader, open_dagster_pipes
 
+from demandops.settings import Cadence, Settings
 from training.distributed import Worker, start_worker, stop_worker
 from training.features import FeatureSpec
-from training.tracking import log_training, start_run
-from training.train import EpochCallback, TrainConfig, train_forecaster
+from training.tracking import cadence_params, log_training, start_run
+from training.train import EpochCallback, Hyperparameters, TrainConfig, train_forecaster
 
 
 @dataclass
@@ -42,7 +44,6 @@ class TrainingJob:
     experiment: str
     project_dir: str
     checkpoint_dir: str | None = None  # resume from here after an interruption
-    tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str | int | float] = field(default_factory=dict)  # logged with the run, e.g. the cadence
 
     def write(self, path: Path) -> Path:
@@ -52,6 +53,55 @@ class TrainingJob:
     @classmethod
     def read(cls, path: Path) -> TrainingJob:
         return cls(**json.loads(path.read_text()))
+
+
+def prepare_job(
+    folder: Path,
+    fit: pd.DataFrame,
+    hyperparameters: Hyperparameters,
+    *,
+    settings: Settings,
+    cadence: Cadence,
+    spec: FeatureSpec,
+    feature_service: str,
+    dataset_version: str,
+) -> Path:
+    """Write the fitting rows and the job into `folder` (its own machine may run it); returns the job file.
+
+    The checkpoint folder is keyed by data and config: an interrupted launch of the same job resumes there.
+    """
+    config = TrainConfig(
+        **asdict(hyperparameters),
+        horizon=cadence.horizon,
+        quantiles=settings.model.quantiles,
+        validation_origins=cadence.validation_periods,
+    )
+    fit.to_parquet(folder / "fit.parquet", index=False)
+    key = hashlib.sha256(json.dumps([dataset_version, asdict(config)], sort_keys=True).encode()).hexdigest()[:16]
+    job = TrainingJob(
+        training_set=str(folder / "fit.parquet"),
+        config=asdict(config),
+        frequency=spec.frequency,
+        lags=list(spec.lags),
+        windows=list(spec.windows),
+        feature_service=feature_service,
+        dataset_version=dataset_version,
+        tracking_uri=settings.mlflow_tracking_uri,
+        artifact_root=str(settings.mlflow_artifact_root),
+        experiment=settings.model.experiment,
+        project_dir=str(settings.project_dir),
+        checkpoint_dir=str(settings.state / "checkpoints" / key),
+        params=cadence_params(cadence),
+    )
+    return job.write(folder / "job.json")
+
+
+def launch_command(job_file: Path, processes: int) -> list[str]:
+    """The job as one process, or as `processes` DDP ranks under torchrun."""
+    if processes <= 1:
+        return [sys.executable, "-m", "training.job", str(job_file)]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    return [*launcher, "-m", "training.job", str(job_file)]
 
 
 def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = None) -> dict | None:
@@ -76,7 +126,6 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
         mlflow.log_params(
             {**job.params, "world_size": worker.world_size, "resumed_from_epoch": result.resumed_from_epoch}
         )
-        mlflow.set_tags(job.tags)
     if checkpoints:  # the run holds the model now; a later launch starts afresh
         shutil.rmtree(checkpoints, ignore_errors=True)
     return {

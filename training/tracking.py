@@ -1,20 +1,34 @@
-"""MLflow tracking of a training run: params, per-epoch metrics, the model and its bundle."""
+"""MLflow tracking of a training run: params, per-epoch metrics, the model and its bundle, the backtest.
+
+The run's record is written here (its params, the backtest's metrics and artifacts) and read back
+here (what a reproduction needs): no other module names a param or a metric of it.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import tempfile
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
+from demandops.errors import ReproductionError
+from demandops.settings import Cadence
 from training.bundle import ForecasterBundle
-from training.train import TrainConfig, TrainResult
+from training.evaluate import Evaluation, residual_rows
+from training.plots import calibration_plot, forecast_plot, residual_plot
+from training.train import Hyperparameters, TrainConfig, TrainResult
 
 BUNDLE_ARTIFACT = "bundle"
+BACKTEST_ARTIFACTS = "backtest"
+NOT_A_CHECKOUT = "not-a-git-checkout"
+# The cadence a run was trained with; `horizon` comes with the TrainConfig params.
+CADENCE_PARAMS = ("horizon", "seasonal_period", "validation_periods", "backtest_origins")
 
 
 class ForecasterPyfunc(mlflow.pyfunc.PythonModel):
@@ -47,7 +61,7 @@ def model_input(features: pd.DataFrame, bundle: ForecasterBundle) -> pd.DataFram
 
 def git_commit(project_dir: Path) -> str:
     done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_dir, capture_output=True, text=True)
-    return done.stdout.strip() if done.returncode == 0 else "not-a-git-checkout"
+    return done.stdout.strip() if done.returncode == 0 else NOT_A_CHECKOUT
 
 
 def git_dirty(project_dir: Path) -> bool:
@@ -104,8 +118,96 @@ def log_training(result: TrainResult, config: TrainConfig, *, example: pd.DataFr
     return info.model_uri
 
 
+def cadence_params(cadence: Cadence) -> dict[str, int]:
+    """The cadence params a job logs beside its TrainConfig."""
+    return {
+        "seasonal_period": cadence.seasonal_period,
+        "validation_periods": cadence.validation_periods,
+        "backtest_origins": cadence.backtest_origins,
+    }
+
+
 def download_bundle(tracking_uri: str, run_id: str, destination: Path) -> ForecasterBundle:
     """The bundle logged by a run, fetched from MLflow."""
     mlflow.set_tracking_uri(tracking_uri)
     path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=BUNDLE_ARTIFACT, dst_path=str(destination))
     return ForecasterBundle.load(Path(path))
+
+
+def download_bundle_or_why(tracking_uri: str, run_id: str, destination: Path) -> tuple[ForecasterBundle | None, str]:
+    """A run's bundle, or why this code cannot load it (a bundle of an older network)."""
+    try:
+        return download_bundle(tracking_uri, run_id, destination), ""
+    except (RuntimeError, TypeError) as incompatible:  # state-dict or metadata of another architecture
+        return None, f"its bundle does not load with this code: {str(incompatible)[:300]}"
+
+
+def backtest_metric(name: str) -> str:
+    """The run metric of one of the backtest's headline metrics (training.evaluate names them)."""
+    return f"backtest_{name}"
+
+
+def log_backtest(client: MlflowClient, run_id: str, evaluation: Evaluation) -> dict[str, bytes]:
+    """Headline metrics, the backtest table, residuals and the diagnostic plots, into the training run;
+    returns the plots (PNG bytes by file name)."""
+    for name, value in evaluation.metrics.items():
+        client.log_metric(run_id, backtest_metric(name), value)
+    plots = {
+        "forecast_vs_actual.png": forecast_plot(evaluation),
+        "residuals.png": residual_plot(evaluation),
+        "calibration.png": calibration_plot(evaluation),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        evaluation.table.to_csv(folder / "backtest.csv", index=False)
+        residual_rows(evaluation).to_parquet(folder / "residuals.parquet", index=False)
+        for name, png in plots.items():
+            (folder / name).write_bytes(png)
+        client.log_artifacts(run_id, str(folder), artifact_path=BACKTEST_ARTIFACTS)
+    return plots
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What a training run recorded that a reproduction needs."""
+
+    git_commit: str
+    git_dirty: bool
+    dataset_version: str
+    frequency: str
+    cadence: dict[str, str]  # CADENCE_PARAMS
+    lags: str  # comma-separated, as logged
+    windows: str
+    hyperparameters: dict  # Hyperparameters fields, typed
+    backtest_wape: float
+
+
+def read_training_record(run_id: str, params: Mapping[str, str], metrics: Mapping[str, float]) -> TrainingRecord:
+    """A run's record, typed; refuses one that lacks what a reproduction needs, naming it."""
+    wape = backtest_metric("wape")
+    needed = ["git_commit", "dataset_version", "frequency", "lags", "windows", *CADENCE_PARAMS]
+    absent = [name for name in needed if name not in params] + ([wape] if wape not in metrics else [])
+    if absent:
+        raise ReproductionError(f"run {run_id} did not record {', '.join(absent)}; it cannot be reproduced")
+    return TrainingRecord(
+        git_commit=params["git_commit"],
+        git_dirty=params.get("git_dirty") == "True",
+        dataset_version=params["dataset_version"],
+        frequency=params["frequency"],
+        cadence={name: params[name] for name in CADENCE_PARAMS},
+        lags=params["lags"],
+        windows=params["windows"],
+        hyperparameters=_typed_hyperparameters(params),
+        backtest_wape=metrics[wape],
+    )
+
+
+def _typed_hyperparameters(params: Mapping[str, str]) -> dict:
+    """The logged Hyperparameters fields (MLflow keeps strings), as the types their defaults have."""
+    typed = {}
+    for spec in fields(Hyperparameters):
+        if spec.name in params:
+            kind = type(spec.default)
+            raw = params[spec.name]
+            typed[spec.name] = raw == "True" if kind is bool else kind(raw)
+    return typed

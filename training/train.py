@@ -25,27 +25,39 @@ from training.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from training.dataset import Tensors, split_by_origin, to_tensors, vocabularies
 from training.device import Accelerator, pick_accelerator
 from training.distributed import SINGLE_PROCESS, Worker
-from training.features import DAILY, FeatureSpec
+from training.features import FeatureSpec
 from training.model import pinball_loss
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    horizon: int
-    quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
-    epochs: int = 30
+@dataclass(frozen=True, kw_only=True)
+class Hyperparameters:
+    """What a data scientist tunes: the `trained_model` Launchpad config is made from these fields."""
+
+    epochs: int = field(default=30, metadata={"help": "Most epochs; training stops earlier without progress."})
     batch_size: int = 512
     learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    hidden: int = 128
-    embedding_dim: int = 8
-    patience: int = 5  # epochs without a better validation loss before stopping
-    min_batches_per_epoch: int = 8  # small datasets would otherwise take one optimizer step per epoch
-    validation_origins: int = 28
+    hidden: int = field(default=128, metadata={"help": "Width of the network's hidden layers."})
+    embedding_dim: int = field(default=8, metadata={"help": "Size of the store, SKU and category embeddings."})
+    patience: int = field(default=5, metadata={"help": "Epochs without a better validation loss before stopping."})
+    min_batches_per_epoch: int = field(
+        default=8, metadata={"help": "Small datasets would otherwise take one optimizer step per epoch."}
+    )
     seed: int = 0
-    device: str = "auto"
-    compile: bool = False
-    calibrate_intervals: bool = True  # shift the outer quantiles to hold on the validation window
+    device: str = field(default="auto", metadata={"help": "auto (CUDA, MPS, else CPU), cuda, mps or cpu."})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the network (pays off on GPUs)."})
+    calibrate_intervals: bool = field(
+        default=True, metadata={"help": "Shift the outer quantiles to hold on the validation window."}
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(Hyperparameters):
+    """The hyperparameters, plus what the data's cadence fixes."""
+
+    horizon: int
+    quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
+    validation_origins: int = 28
+    weight_decay: float = 1e-4
 
 
 @dataclass
@@ -66,7 +78,7 @@ def train_forecaster(
     *,
     feature_service: str,
     dataset_version: str,
-    spec: FeatureSpec = DAILY,
+    spec: FeatureSpec,
     on_epoch: EpochCallback | None = None,
     worker: Worker = SINGLE_PROCESS,
     checkpoint_dir: Path | None = None,
@@ -85,58 +97,22 @@ def train_forecaster(
     fit = _tensors(fit_rows, meta, config, spec)
     val = _tensors(val_rows, meta, config, spec).to(accelerator.device)
     meta.n_numeric = fit.numeric.shape[1]
+    if accelerator.is_cuda:  # pinned host memory makes the non_blocking copies truly asynchronous
+        fit = fit.pin_memory()
 
     model = build_model(meta).to(accelerator.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
-    state = TrainingState(
-        epoch=0,
-        model=model.state_dict(),
-        optimizer=optimizer.state_dict(),
-        generator=generator.get_state(),
-        best_state=copy.deepcopy(model.state_dict()),
-        best_loss=math.inf,
-        best_epoch=0,
-        stale=0,
-        history=[],
-        config=asdict(config),
-    )
-    resumed = load_checkpoint(checkpoint_dir, asdict(config)) if checkpoint_dir else None
-    resumed_from_epoch = resumed.epoch if resumed else 0
-    if resumed:
-        state = resumed
-        model.load_state_dict(state.model)
-        optimizer.load_state_dict(state.optimizer)
-        generator.set_state(state.generator)
-
-    if worker.distributed:
-        step_model = DistributedDataParallel(
-            model, device_ids=[accelerator.device.index] if accelerator.is_cuda else None
-        )
-    else:
-        step_model = model
-    step_model = torch.compile(step_model) if config.compile else step_model
-    if accelerator.is_cuda:  # pinned host memory makes the non_blocking copies truly asynchronous
-        fit = fit.pin_memory()
+    state, resumed_from_epoch = _initial_state(model, optimizer, generator, config, checkpoint_dir)
     quantiles = torch.tensor(config.quantiles, device=accelerator.device)
+    loop = _Loop(_step_model(model, config, accelerator, worker), optimizer, quantiles, accelerator, worker)
     batch_size = min(config.batch_size, max(1, math.ceil(len(fit) / config.min_batches_per_epoch)))
-    loop = _Loop(step_model, optimizer, quantiles, accelerator, worker)
     while not state.finished and state.epoch < config.epochs:
         state.epoch += 1
-        train_loss = loop.train_epoch(fit, batch_size, generator)
-        val_loss = loop.evaluate(val)
-        metrics = {"train_pinball": train_loss, "val_pinball": val_loss}
-        state.history.append(metrics)
+        metrics = {"train_pinball": loop.train_epoch(fit, batch_size, generator), "val_pinball": loop.evaluate(val)}
         if on_epoch:
             on_epoch(state.epoch, metrics)
-        if val_loss < state.best_loss - 1e-6:
-            state.best_loss, state.best_epoch, state.stale = val_loss, state.epoch, 0
-            state.best_state = copy.deepcopy(model.state_dict())
-        else:
-            state.stale += 1
-            state.finished = state.stale >= config.patience
-        state.model, state.optimizer = model.state_dict(), optimizer.state_dict()
-        state.generator = generator.get_state()
+        _record_epoch(state, metrics, model, optimizer, generator, patience=config.patience)
         if checkpoint_dir and worker.is_main:
             save_checkpoint(state, checkpoint_dir)
     model.load_state_dict(state.best_state)
@@ -149,6 +125,63 @@ def train_forecaster(
         device=str(accelerator.device),
         resumed_from_epoch=resumed_from_epoch,
     )
+
+
+def _initial_state(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    config: TrainConfig,
+    checkpoint_dir: Path | None,
+) -> tuple[TrainingState, int]:
+    """A fresh state, or the checkpoint's (loaded into model, optimizer and generator); and the epoch resumed."""
+    resumed = load_checkpoint(checkpoint_dir, asdict(config)) if checkpoint_dir else None
+    if resumed is None:
+        fresh = TrainingState(
+            epoch=0,
+            model=model.state_dict(),
+            optimizer=optimizer.state_dict(),
+            generator=generator.get_state(),
+            best_state=copy.deepcopy(model.state_dict()),
+            best_loss=math.inf,
+            best_epoch=0,
+            stale=0,
+            history=[],
+            config=asdict(config),
+        )
+        return fresh, 0
+    model.load_state_dict(resumed.model)
+    optimizer.load_state_dict(resumed.optimizer)
+    generator.set_state(resumed.generator)
+    return resumed, resumed.epoch
+
+
+def _step_model(model: torch.nn.Module, config: TrainConfig, accelerator: Accelerator, worker: Worker):
+    """What takes the optimizer steps: the model, under DDP across ranks, compiled when asked."""
+    if worker.distributed:
+        model = DistributedDataParallel(model, device_ids=[accelerator.device.index] if accelerator.is_cuda else None)
+    return torch.compile(model) if config.compile else model
+
+
+def _record_epoch(
+    state: TrainingState,
+    metrics: dict[str, float],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    *,
+    patience: int,
+) -> None:
+    """Keep the epoch's metrics, the best weights so far, and whether to stop early."""
+    state.history.append(metrics)
+    if metrics["val_pinball"] < state.best_loss - 1e-6:
+        state.best_loss, state.best_epoch, state.stale = metrics["val_pinball"], state.epoch, 0
+        state.best_state = copy.deepcopy(model.state_dict())
+    else:
+        state.stale += 1
+        state.finished = state.stale >= patience
+    state.model, state.optimizer = model.state_dict(), optimizer.state_dict()
+    state.generator = generator.get_state()
 
 
 def _bundle_meta(

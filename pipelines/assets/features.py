@@ -17,8 +17,7 @@ from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
 from feature_repo.sources import count_period_rows, write_period_features, write_static_features
 from feature_repo.store import materialize_span
 from pipelines.assets.ingestion import raw_sales
-from pipelines.lake import FirstSeen, read_lake_periods
-from pipelines.partitions import SALES_DAYS
+from pipelines.partitions import SALES_PERIODS
 from pipelines.resources import Demandops
 from training.features import compute_features
 from training.static_features import sku_attributes, store_attributes
@@ -32,7 +31,7 @@ def affected_span(keys: list[str], frequency: str, lookback: int, newest: str) -
 
 
 @dg.asset(
-    partitions_def=SALES_DAYS,
+    partitions_def=SALES_PERIODS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[raw_sales],
     group_name="features",
@@ -41,12 +40,12 @@ def affected_span(keys: list[str], frequency: str, lookback: int, newest: str) -
 def sales_features(context: AssetExecutionContext, demandops: Demandops) -> dg.MaterializeResult:
     """Per-series features of the run's periods (lags, windows, intermittency, price, promo): Feast's source."""
     settings, spec = demandops.settings(), demandops.feature_spec()
-    lake = settings.lake_dir / "raw_sales"
-    newest = max(SALES_DAYS.get_partition_keys(dynamic_partitions_store=context.instance))
+    lake = demandops.lake()
+    newest = max(SALES_PERIODS.get_partition_keys(dynamic_partitions_store=context.instance))
     start, end = affected_span(context.partition_keys, spec.frequency, spec.lookback, newest)
     history_start = shift_period(start, -spec.lookback, spec.frequency)
-    sales = read_lake_periods(lake, history_start.date(), end)
-    first_seen = FirstSeen(settings.lake_dir / "sales_features")
+    sales = lake.raw_sales_between(history_start.date(), end)
+    first_seen = lake.first_seen()
     features = compute_features(sales, spec, first_seen=first_seen.read(), since=pd.Timestamp(start))
     first_seen.update(sales)
     written = write_period_features(settings.feast_dir, features)
@@ -73,7 +72,7 @@ def sales_features(context: AssetExecutionContext, demandops: Demandops) -> dg.M
 
 
 @dg.asset(
-    partitions_def=SALES_DAYS,
+    partitions_def=SALES_PERIODS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[sales_features],
     group_name="features",
@@ -84,7 +83,7 @@ def online_features(context: AssetExecutionContext, demandops: Demandops) -> dg.
     settings, spec = demandops.settings(), demandops.feature_spec()
     store = demandops.feature_store()
     store.apply(feature_objects(settings.feast_dir, spec, demandops.feature_ttl()))
-    newest = max(SALES_DAYS.get_partition_keys(dynamic_partitions_store=context.instance))
+    newest = max(SALES_PERIODS.get_partition_keys(dynamic_partitions_store=context.instance))
     start, end = affected_span(context.partition_keys, spec.frequency, spec.lookback, newest)
     # Online rows are each series' latest; a span that ends before the newest period changed none of them.
     reaches_newest = end.isoformat() >= newest

@@ -6,21 +6,16 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from demandops.gate import GateLedger, gate_days
-from demandops.lineage import dataset_version
-from pipelines.io_managers import GATE_DIRNAME
-from pipelines.partitions import SALES_DAYS
+from pipelines.partitions import SALES_PERIODS
 from pipelines.resources import Demandops
+from salesdata.dvc_versions import dataset_version
+from salesdata.gate import gate_periods
 
 DATA_DOCS_DIRNAME = "data_docs"  # GX Data Docs of quarantined partitions, inside the gate ledger
 
 
-def gate_ledger(demandops: Demandops) -> GateLedger:
-    return GateLedger(demandops.settings().lake_dir / "raw_sales" / GATE_DIRNAME)
-
-
 @dg.asset(
-    partitions_def=SALES_DAYS,
+    partitions_def=SALES_PERIODS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="lake",
     group_name="ingestion",
@@ -34,10 +29,10 @@ def raw_sales(context: AssetExecutionContext, demandops: Demandops) -> dg.Output
     """
     settings = demandops.settings()
     version = dataset_version(settings.project_dir, settings.data)
-    ledger = gate_ledger(demandops)
+    ledger = demandops.lake().gate_ledger()
     docs_dir = ledger.directory / DATA_DOCS_DIRNAME
     days = [date.fromisoformat(k) for k in context.partition_keys]
-    result = gate_days(settings.data, days, ledger, settings.gate, docs_dir=docs_dir)
+    result = gate_periods(settings.data, days, ledger, settings.gate, docs_dir=docs_dir)
     for verdict in result.verdicts.values():
         ledger.record(verdict, dataset_version=version, run_id=context.run_id)
     for day in result.quarantined:

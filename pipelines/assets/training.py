@@ -1,45 +1,39 @@
 """Stage 4: a point-in-time training set from Feast, and a PyTorch model tracked in MLflow."""
 
-import hashlib
-import json
-import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
+from typing import get_type_hints
 
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
-from pydantic import Field
+from pydantic import Field, create_model
 
 from feature_repo.definitions import FEATURE_SERVICE_NAME
+from feature_repo.retrieval import historical_features
+from lifecycle.evidence import registration_tags
 from pipelines.assets.features import online_features
-from pipelines.assets.ingestion import gate_ledger
-from pipelines.lineage import latest_metadata, raw_sales_lineage
+from pipelines.metadata import rounded
+from pipelines.provenance import latest_metadata, raw_sales_lineage
 from pipelines.resources import Demandops
 from training.dataset import entity_rows, split_by_origin
-from training.job import TrainingJob
-from training.train import TrainConfig
-
-EXPERIMENT = "demand_forecaster"
-MLFLOW_UI = "http://127.0.0.1:5000"
+from training.job import launch_command, prepare_job
+from training.train import Hyperparameters
 
 
-class TrainingConfig(dg.Config):
-    """Hyperparameters, editable in the Launchpad; defaults come from training.train.TrainConfig."""
+def _launchpad_config() -> type[dg.Config]:
+    """The Launchpad's config of trained_model: every Hyperparameters field with its default, plus processes."""
+    types = get_type_hints(Hyperparameters)
+    hyperparameters = {
+        spec.name: (types[spec.name], Field(default=spec.default, description=spec.metadata.get("help")))
+        for spec in fields(Hyperparameters)
+    }
+    processes = (int, Field(default=1, ge=1, description="DDP ranks under torchrun; 1 runs a plain subprocess."))
+    return create_model("TrainingConfig", __base__=dg.Config, **hyperparameters, processes=processes)
 
-    epochs: int = TrainConfig.epochs
-    batch_size: int = TrainConfig.batch_size
-    learning_rate: float = TrainConfig.learning_rate
-    hidden: int = TrainConfig.hidden
-    embedding_dim: int = TrainConfig.embedding_dim
-    patience: int = TrainConfig.patience
-    min_batches_per_epoch: int = TrainConfig.min_batches_per_epoch
-    seed: int = TrainConfig.seed
-    device: str = TrainConfig.device
-    compile: bool = TrainConfig.compile
-    calibrate_intervals: bool = TrainConfig.calibrate_intervals
-    processes: int = Field(default=1, ge=1, description="DDP ranks under torchrun; 1 runs a plain subprocess.")
+
+TrainingConfig = _launchpad_config()
 
 
 @dg.asset(deps=[online_features], io_manager_key="lake", group_name="training", kinds={"feast", "parquet"})
@@ -49,15 +43,10 @@ def training_set(
     """Entity rows with labels for the next H periods, joined point-in-time to the feature service by Feast."""
     spec = demandops.feature_spec()
     entities = entity_rows(raw_sales, demandops.cadence().horizon, spec)
-    store = demandops.feature_store()
-    joined = store.get_historical_features(
-        entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE_NAME)
-    ).to_df()
-    if len(joined) != len(entities):
-        raise ValueError(f"Feast returned {len(joined)} rows for {len(entities)} entity rows")
+    joined = historical_features(demandops.feature_store(), entities, FEATURE_SERVICE_NAME)
     joined = joined.sort_values(["store_id", "sku_id", "event_timestamp"], ignore_index=True)
     lineage = raw_sales_lineage(
-        context.instance, gate_ledger(demandops), context.asset_partition_keys_for_input("raw_sales")
+        context.instance, demandops.lake().gate_ledger(), context.asset_partition_keys_for_input("raw_sales")
     )
     return dg.Output(
         joined,
@@ -67,7 +56,7 @@ def training_set(
             "feature_service": FEATURE_SERVICE_NAME,
             "origins": int(joined["event_timestamp"].nunique()),
             "frequency": spec.frequency,
-            "feature_null_share": float(joined[spec.feature_names].isna().mean().mean()),
+            "feature_null_share": round(float(joined[spec.feature_names].isna().mean().mean()), 4),
         },
     )
 
@@ -82,83 +71,27 @@ def trained_model(
 ) -> dg.Output[dict]:
     """A global quantile network trained on all but the backtest origins, in an external process
     launched through Dagster Pipes; logged to MLflow and registered as a new version."""
-    settings = demandops.settings()
+    settings, cadence = demandops.settings(), demandops.cadence()
     lineage = latest_metadata(context.instance, "training_set")
-    cadence = demandops.cadence()
-    spec = demandops.feature_spec()
     fit, _backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
-    hyperparameters = config.model_dump(exclude={"processes"})
-    train_config = TrainConfig(
-        horizon=cadence.horizon,
-        quantiles=settings.model.quantiles,
-        validation_origins=cadence.validation_periods,
-        **hyperparameters,
-    )
-    tags = {"dataset_version": lineage["dataset_version"], "feature_service": FEATURE_SERVICE_NAME}
-    jobs_dir = settings.state / "training_jobs"
-    jobs_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=jobs_dir) as tmp:
-        fit.to_parquet(Path(tmp) / "fit.parquet", index=False)
-        job = TrainingJob(
-            training_set=str(Path(tmp) / "fit.parquet"),
-            config=asdict(train_config),
-            frequency=spec.frequency,
-            lags=list(spec.lags),
-            windows=list(spec.windows),
-            feature_service=FEATURE_SERVICE_NAME,
-            dataset_version=lineage["dataset_version"],
-            tracking_uri=settings.mlflow_tracking_uri,
-            artifact_root=str(settings.mlflow_artifact_root),
-            experiment=EXPERIMENT,
-            project_dir=str(settings.project_dir),
-            checkpoint_dir=str(settings.state / "checkpoints" / _job_key(lineage["dataset_version"], train_config)),
-            tags=tags,
-            params={
-                "seasonal_period": cadence.seasonal_period,
-                "validation_periods": cadence.validation_periods,
-                "backtest_origins": cadence.backtest_origins,
-            },
-        )
-        job_file = job.write(Path(tmp) / "job.json")
-        invocation = pipes_subprocess_client.run(
-            command=training_command(job_file, config.processes),
-            context=context,
-            env=settings.child_env(),
-            cwd=str(settings.project_dir),
-        )
+    hyperparameters = Hyperparameters(**config.model_dump(exclude={"processes"}))
+    jobs = settings.state / "training_jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=jobs) as folder:
+        job_file = prepare_job(
+            Path(folder), fit, hyperparameters, settings=settings, cadence=cadence, spec=demandops.feature_spec(),
+            feature_service=FEATURE_SERVICE_NAME, dataset_version=lineage["dataset_version"],
+        )  # fmt: skip
+        command = launch_command(job_file, config.processes)
+        env, cwd = settings.child_env(), str(settings.project_dir)
+        invocation = pipes_subprocess_client.run(command=command, context=context, env=env, cwd=cwd)
     reported = {key: entry.value for key, entry in invocation.get_materialize_result().metadata.items()}
+    tags = registration_tags(dataset_version=lineage["dataset_version"], feature_service=FEATURE_SERVICE_NAME)
     version = demandops.registry().register(model_uri=reported["model_uri"], run_id=reported["run_id"], tags=tags)
     value = {
         "model_version": version.version,
-        "run_id": reported["run_id"],
-        "experiment_id": reported["experiment_id"],
-        "model_uri": reported["model_uri"],
-        "dataset_version": lineage["dataset_version"],
-        "data_checks_passed": lineage["data_checks_passed"],
+        **{key: reported[key] for key in ("run_id", "experiment_id", "model_uri")},
+        **{key: lineage[key] for key in ("dataset_version", "data_checks_passed")},
     }
-    return dg.Output(
-        value,
-        metadata={
-            **reported,
-            **value,
-            "mlflow_run": dg.MetadataValue.url(mlflow_run_url(reported["experiment_id"], reported["run_id"])),
-        },
-    )
-
-
-def training_command(job_file: Path, processes: int) -> list[str]:
-    """The job as one process, or as `processes` DDP ranks under torchrun."""
-    if processes <= 1:
-        return [sys.executable, "-m", "training.job", str(job_file)]
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-    return [*launcher, "-m", "training.job", str(job_file)]
-
-
-def mlflow_run_url(experiment_id: str, run_id: str) -> str:
-    """The run in the MLflow UI that `demandops ui` starts."""
-    return f"{MLFLOW_UI}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
-def _job_key(dataset_version: str, config: TrainConfig) -> str:
-    """Same data and settings, same checkpoint folder: an interrupted launch resumes there."""
-    return hashlib.sha256(json.dumps([dataset_version, asdict(config)], sort_keys=True).encode()).hexdigest()[:16]
+    run_page = settings.ui.mlflow_run_url(reported["experiment_id"], reported["run_id"])
+    return dg.Output(value, metadata=rounded({**reported, **value, "mlflow_run": dg.MetadataValue.url(run_page)}))

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from pydantic import ValidationError
 
 from demandops.settings import Settings
-from lifecycle.registry import STATE_TAG
+from lifecycle.evidence import bento_of, state_of
 from lifecycle.states import State
 from pipelines.resources import DemandopsResource
 from pipelines.run import open_instance, run_chain
@@ -39,7 +39,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
     registry = DemandopsResource.from_settings(settings).registry()
     champion = registry.by_alias("production")
     assert champion is not None and champion.version == first.model_version
-    assert champion.tags[STATE_TAG] == State.PRODUCTION and champion.tags["bento_tag"] == first.bento_tag
+    assert state_of(champion.tags, "") == State.PRODUCTION and bento_of(champion.tags) == first.bento_tag
 
     served_env = {
         "DEMANDOPS_SERVING__BREAKER_COOLDOWN_S": "1",  # recovery is awaited below; keep it short

@@ -10,12 +10,13 @@ import mlflow
 import pandas as pd
 import pytest
 
-from demandops.datasets import import_sales
 from demandops.settings import LifecycleSettings, Settings
-from demandops.simulator import Preset, simulate
-from pipelines.lineage import latest_metadata
+from lifecycle.evidence import dataset_version_of
+from pipelines.provenance import latest_metadata
 from pipelines.resources import DemandopsResource
 from pipelines.run import open_instance, run_chain
+from salesdata.datasets import import_sales
+from salesdata.simulator import Preset, simulate
 from serving.server import running_bento
 
 
@@ -47,7 +48,7 @@ def test_monthly_import_runs_to_a_registered_model_that_forecasts_months(setting
     version = registry.get(summary.model_version)
     [validated] = [e for e in registry.audit.history(settings.model.name) if e.to_state == "Validated"]
     assert "[0.5, 0.95]" in validated.evidence["guards"]["coverage_in_band"]["detail"], "the band set in code"
-    assert version.tags["dataset_version"] == imported.version, "dataset version on the model version"
+    assert dataset_version_of(version.tags) == imported.version, "dataset version on the model version"
     run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(version.run_id)
     assert run.data.params["dataset_version"] == imported.version, "and on the MLflow run"
     assert run.data.params["frequency"] == "M" and run.data.params["horizon"] == "3"

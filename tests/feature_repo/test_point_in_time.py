@@ -14,13 +14,12 @@ import pandas as pd
 import pytest
 
 from demandops.settings import Settings
-from feature_repo.definitions import DAILY_TTL, FEATURE_SERVICE_NAME
+from feature_repo.definitions import FEATURE_SERVICE_NAME
 from feature_repo.sources import PERIODS_DIRNAME
 from feature_repo.store import materialize_span
 from serving.online import online_features
-from tests.conftest import apply_features, production_settings
+from tests.conftest import DAILY, DAILY_TTL, apply_features, production_settings
 from training.dataset import entity_rows
-from training.features import DAILY
 
 KEYS = ["store_id", "sku_id"]
 SERIES_FEATURES = DAILY.history_features + DAILY.price_features
@@ -65,7 +64,7 @@ def assert_matches_reference(joined: pd.DataFrame, reference: pd.DataFrame) -> N
 
 
 def entities_sample(sales: pd.DataFrame, n: int = 300) -> pd.DataFrame:
-    rows = entity_rows(sales, horizon=7).sample(n, random_state=0)[[*KEYS, "event_timestamp"]]
+    rows = entity_rows(sales, 7, DAILY).sample(n, random_state=0)[[*KEYS, "event_timestamp"]]
     # Half of them asked at noon, between two feature stamps.
     shifted = rows.iloc[: n // 2].assign(event_timestamp=lambda f: f["event_timestamp"] + timedelta(hours=12))
     return pd.concat([shifted, rows.iloc[n // 2 :]], ignore_index=True).drop_duplicates([*KEYS, "event_timestamp"])

@@ -12,7 +12,8 @@ from demandops.errors import (
     UnauthorizedActorError,
 )
 from demandops.settings import LifecycleSettings, Settings
-from lifecycle.registry import CHAMPION_TAG, STATE_TAG, ModelRegistry
+from lifecycle.evidence import STATE_TAG, bento_tags, champion_tags, registration_tags
+from lifecycle.registry import ModelRegistry
 from lifecycle.states import State
 from tests.lifecycle.test_states import GOOD_EVIDENCE
 from training.tracking import use_experiment
@@ -39,7 +40,11 @@ def registry(settings: Settings) -> ModelRegistry:
 def new_version(registry: ModelRegistry) -> str:
     with mlflow.start_run() as run:
         info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
-    return registry.register(model_uri=info.model_uri, run_id=run.info.run_id, tags={"dataset_version": "d1"}).version
+    return registry.register(
+        model_uri=info.model_uri,
+        run_id=run.info.run_id,
+        tags=registration_tags(dataset_version="d1", feature_service="s"),
+    ).version
 
 
 def to_staged(registry: ModelRegistry, version: str) -> None:
@@ -51,14 +56,8 @@ def scored_beside(
     registry: ModelRegistry, version: str, *, champion: str, challenger_wape: float, champion_wape: float
 ):
     """What model_evaluation records when it scores the champion on the challenger's latest window."""
-    registry.annotate(
-        version,
-        {
-            CHAMPION_TAG: champion,
-            "backtest.latest_window_wape_vs_champion": str(challenger_wape),
-            "backtest.champion_latest_window_wape": str(champion_wape),
-        },
-    )
+    metrics = {"latest_window_wape_vs_champion": challenger_wape, "champion_latest_window_wape": champion_wape}
+    registry.annotate(version, champion_tags(metrics, champion, unscorable=""))
 
 
 def test_states_and_aliases_move_in_step(registry: ModelRegistry) -> None:
@@ -202,7 +201,7 @@ def test_a_version_left_in_training_ends_failed(registry: ModelRegistry) -> None
 def test_promotion_evidence_is_recorded_in_the_audit_log(registry: ModelRegistry) -> None:
     v1 = new_version(registry)
     to_staged(registry, v1)
-    registry.annotate(v1, {"bento_tag": "svc:abc"})
+    registry.annotate(v1, bento_tags("svc:abc"))
     registry.transition(v1, State.PRODUCTION, actor="ci", reason="ship", evidence={})
     entry = registry.audit.history(registry.model_name)[-1]
     assert (entry.actor, entry.from_state, entry.to_state, entry.reason) == ("ci", "Staged", "Production", "ship")

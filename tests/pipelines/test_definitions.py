@@ -11,17 +11,17 @@ import pandas as pd
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from demandops import lineage
 from demandops.contract import partition_dates, partition_path
-from demandops.datasets import append_days
 from demandops.settings import Settings
 from feature_repo.freshness import online_lag
 from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
 from pipelines.definitions import build_definitions
-from pipelines.partitions import SALES_DAYS, register_days
+from pipelines.partitions import SALES_PERIODS, register_periods
 from pipelines.resources import DemandopsResource
 from pipelines.run import open_instance, refill_online_store
 from pipelines.sensors import REFILL_TAG, new_sales_days, online_store_refill
+from salesdata import dvc_versions
+from salesdata.datasets import append_days
 
 CHAIN = ["raw_sales", "sales_features", "online_features", "training_set", "trained_model", "model_evaluation", "bento"]
 CHECKS = [check_raw_sales_expectations, check_training_set_nulls]
@@ -30,13 +30,13 @@ RAW, FEATURES, ONLINE = dg.AssetKey("raw_sales"), dg.AssetKey("sales_features"),
 
 @pytest.fixture
 def tracked(project_with_data: Settings) -> Settings:
-    lineage.track(project_with_data.project_dir, project_with_data.data)
+    dvc_versions.track(project_with_data.project_dir, project_with_data.data)
     project_with_data.prepare_state()
     return project_with_data
 
 
 def ingest(settings: Settings, instance: dg.DagsterInstance, first: str, last: str, *assets: dg.AssetKey):
-    register_days(instance, settings)
+    register_periods(instance, settings)
     job = build_definitions(settings).resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         instance=instance,
@@ -74,7 +74,7 @@ def test_bad_day_is_quarantined_validated_data_untouched_and_a_fix_releases_it(t
         source = partition_path(tracked.data, bad_day)
         original = source.read_bytes()
         pd.read_parquet(source).assign(units_sold=-1.0).to_parquet(source, index=False)
-        lineage.track(tracked.project_dir, tracked.data)
+        dvc_versions.track(tracked.project_dir, tracked.data)
         result = ingest(tracked, instance, first, last, RAW, FEATURES)
         assert result.success, "other days continue downstream"
         [raw] = [m for m in result.asset_materializations_for_node("raw_sales") if m.partition == bad_day.isoformat()]
@@ -90,7 +90,7 @@ def test_bad_day_is_quarantined_validated_data_untouched_and_a_fix_releases_it(t
         assert instance.get_latest_materialization_event(FEATURES) is not None
 
         source.write_bytes(original)
-        lineage.track(tracked.project_dir, tracked.data)
+        dvc_versions.track(tracked.project_dir, tracked.data)
         assert ingest(tracked, instance, bad_day.isoformat(), bad_day.isoformat(), RAW).success
         ledger_entry = (tracked.lake_dir / "raw_sales" / "_gate" / f"{bad_day.isoformat()}.json").read_text()
         assert '"status": "accepted"' in ledger_entry
@@ -105,25 +105,25 @@ def test_sensor_registers_and_ingests_only_new_days(tracked: Settings) -> None:
         assert idle.run_requests == [] and idle.dynamic_partitions_requests == []
 
         new_days = [d.isoformat() for d in append_days(tracked.data, 3)]
-        lineage.track(tracked.project_dir, tracked.data)
+        dvc_versions.track(tracked.project_dir, tracked.data)
         result = new_sales_days(dg.build_sensor_context(instance=instance, resources=resources))
         [added] = result.dynamic_partitions_requests
-        assert added.partitions_def_name == SALES_DAYS.name and list(added.partition_keys) == new_days
+        assert added.partitions_def_name == SALES_PERIODS.name and list(added.partition_keys) == new_days
         [request] = result.run_requests
         assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == new_days[0]
         assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == new_days[-1]
 
 
-def test_launchpad_config_maps_onto_the_training_loop_config() -> None:
-    from pipelines.assets.training import TrainingConfig
-    from training.train import TrainConfig
+def test_launchpad_config_is_the_training_loops_hyperparameters() -> None:
+    from dataclasses import asdict
 
+    from pipelines.assets.training import TrainingConfig
+    from training.train import Hyperparameters
+
+    assert TrainingConfig().model_dump(exclude={"processes"}) == asdict(Hyperparameters()), "one definition"
     edited = TrainingConfig(epochs=3, learning_rate=0.01, device="cpu", processes=2)
-    config = TrainConfig(horizon=7, **edited.model_dump(exclude={"processes"}))
-    assert (config.epochs, config.learning_rate, config.device) == (3, 0.01, "cpu")
-    loop_fields = set(TrainingConfig.model_fields) - {"processes"}  # how many ranks, not what they compute
-    defaults = TrainConfig(horizon=1)
-    assert TrainingConfig().model_dump(include=loop_fields) == {k: getattr(defaults, k) for k in loop_fields}
+    assert Hyperparameters(**edited.model_dump(exclude={"processes"})).epochs == 3
+    assert TrainingConfig.model_fields["patience"].description.startswith("Epochs without a better validation loss")
 
 
 def test_appending_one_day_computes_and_materializes_only_that_day(tracked: Settings) -> None:
@@ -131,7 +131,7 @@ def test_appending_one_day_computes_and_materializes_only_that_day(tracked: Sett
     with open_instance(tracked) as instance:
         assert ingest(tracked, instance, days[0].isoformat(), days[-1].isoformat(), RAW, FEATURES, ONLINE).success
         [new_day] = [d.isoformat() for d in append_days(tracked.data, 1)]
-        lineage.track(tracked.project_dir, tracked.data)
+        dvc_versions.track(tracked.project_dir, tracked.data)
         result = ingest(tracked, instance, new_day, new_day, RAW, FEATURES, ONLINE)
         assert result.success
         [features] = result.asset_materializations_for_node("sales_features")

@@ -9,7 +9,8 @@ import pytest
 
 from demandops.errors import ReproductionError
 from demandops.settings import Settings
-from pipelines.reproduce import recorded_run, training_config
+from pipelines.assets.training import TrainingConfig
+from pipelines.reproduce import recorded_run
 
 COMPLETE = {
     "git_commit": "0123456789abcdef0123456789abcdef01234567",
@@ -25,6 +26,8 @@ COMPLETE = {
     "compile": "False",
     "calibrate_intervals": "True",
     "validation_origins": "28",  # recorded too, but not a Launchpad field
+    "lags": "1,2,3,4,5,6,7,14,28",
+    "windows": "7,28",
 }
 
 
@@ -40,16 +43,17 @@ def _run(settings: Settings, params: dict[str, str], wape: float | None = 0.5) -
 
 
 def test_a_complete_record_gives_params_and_the_wape(settings: Settings) -> None:
-    params, wape = recorded_run(settings, _run(settings, COMPLETE))
-    assert wape == 0.5 and params["dataset_version"] == COMPLETE["dataset_version"]
-    config = training_config(params)
-    assert (config["epochs"], config["learning_rate"], config["compile"], config["calibrate_intervals"]) == (
-        12,
-        0.001,
-        False,
-        True,
-    )
-    assert "validation_origins" not in config
+    record = recorded_run(settings, _run(settings, COMPLETE))
+    assert record.backtest_wape == 0.5 and record.dataset_version == COMPLETE["dataset_version"]
+    assert record.cadence == {
+        "horizon": "14",
+        "seasonal_period": "7",
+        "validation_periods": "28",
+        "backtest_origins": "42",
+    }
+    config = record.hyperparameters  # typed as the Launchpad declares them
+    assert config == {"epochs": 12, "learning_rate": 0.001, "compile": False, "calibrate_intervals": True}
+    assert TrainingConfig.model_validate(config).epochs == 12, "the Launchpad takes them as they are"
 
 
 @pytest.mark.parametrize(
@@ -66,7 +70,7 @@ def test_runs_whose_code_is_unknown_are_refused(settings: Settings, change: dict
 
 def test_a_run_without_its_data_version_or_backtest_is_refused(settings: Settings) -> None:
     partial = {k: v for k, v in COMPLETE.items() if k != "dataset_version"}
-    with pytest.raises(ReproductionError, match="did not record dataset_version"):
+    with pytest.raises(ReproductionError, match="did not record dataset_version; it cannot be reproduced"):
         recorded_run(settings, _run(settings, partial))
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from demandops.postgres import MLFLOW_SCHEMA, ensure_schema, schema_url
 from demandops.settings import get_settings
 from lifecycle.cli import app as lifecycle_app
-from lifecycle.registry import CHAMPION_TAG
+from lifecycle.evidence import champion_tags
 from lifecycle.states import State
 from tests.lifecycle.concurrent_promotions import assert_exactly_one_production, promote_all_at_once, staged_versions
 
@@ -87,14 +87,8 @@ def test_concurrent_promotions_and_a_rollback_through_the_mlflow_server(
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     challenger = next(v for v in versions if v != winner)
-    registry.annotate(
-        challenger,
-        {
-            CHAMPION_TAG: winner,
-            "backtest.champion_latest_window_wape": "0.50",
-            "backtest.latest_window_wape_vs_champion": "0.49",
-        },
-    )
+    metrics = {"champion_latest_window_wape": 0.50, "latest_window_wape_vs_champion": 0.49}
+    registry.annotate(challenger, champion_tags(metrics, winner, unscorable=""))
     runner = CliRunner()
     try:
         promoted = runner.invoke(

@@ -14,8 +14,7 @@ from feature_repo.freshness import online_lag
 from feature_repo.store import materialize_span, open_store_failing_fast
 from serving.online import OnlineFeatureReader
 from serving.resilience import CircuitBreaker, ResilientFeatures
-from tests.conftest import Clock, RedisServer, apply_features, production_settings, wait_until
-from training.features import DAILY
+from tests.conftest import DAILY, Clock, RedisServer, apply_features, production_settings, wait_until
 
 pytestmark = pytest.mark.production
 TIMEOUT_S = 0.3

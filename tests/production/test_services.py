@@ -20,6 +20,7 @@ from lifecycle.registry import ModelRegistry
 from lifecycle.states import State
 from serving.online import online_features
 from tests.conftest import (
+    DAILY,
     POSTGRES_ADMIN_DSN,
     REDIS_HOST,
     REDIS_PORT,
@@ -27,7 +28,6 @@ from tests.conftest import (
     apply_features,
     production_settings,
 )
-from training.features import DAILY
 from training.tracking import use_experiment
 
 pytestmark = pytest.mark.production
@@ -46,7 +46,7 @@ def test_lifecycle_runs_on_the_postgres_mlflow_backend(tmp_path: Path, database:
     use_experiment(tracking, settings.mlflow_artifact_root, "prod-test")
     with mlflow.start_run() as run:
         info = mlflow.pyfunc.log_model(name="model", python_model=Echo())
-    registry = ModelRegistry(tracking_uri=tracking, model_name="demand_forecaster", lifecycle=settings.lifecycle)
+    registry = ModelRegistry.from_settings(settings)
     version = registry.register(model_uri=info.model_uri, run_id=run.info.run_id, tags={}).version
     registry.transition(version, State.REJECTED, actor="pipeline", reason="test", evidence={"why": "test"})
     assert registry.get(version).state == State.REJECTED

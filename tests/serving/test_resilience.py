@@ -19,8 +19,7 @@ from feature_repo.definitions import FEATURE_SERVICE_NAME
 from feature_repo.store import materialize_span
 from serving.online import OnlineFeatureReader
 from serving.resilience import CircuitBreaker, ResilientFeatures
-from tests.conftest import Clock, apply_features, wait_until
-from training.features import DAILY
+from tests.conftest import DAILY, Clock, apply_features, wait_until
 
 LOOKUP_TIMEOUT_S = 0.3
 

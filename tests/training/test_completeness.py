@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tests.conftest import DAILY
 from training.completeness import null_report
-from training.features import DAILY
 
 
 def test_a_feature_over_the_bound_is_a_violation_and_others_are_not(small_training_set: pd.DataFrame) -> None:

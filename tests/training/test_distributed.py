@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import DAILY
 from training.checkpoint import CHECKPOINT_FILE
 from training.dataset import split_by_origin
 from training.job import TrainingJob
@@ -29,7 +30,9 @@ def fit_rows(small_training_set: pd.DataFrame) -> pd.DataFrame:
 
 
 def _train(rows: pd.DataFrame, config: TrainConfig, checkpoints: Path | None = None):
-    return train_forecaster(rows, config, feature_service="s", dataset_version="v", checkpoint_dir=checkpoints)
+    return train_forecaster(
+        rows, config, feature_service="s", dataset_version="v", spec=DAILY, checkpoint_dir=checkpoints
+    )
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(fit_rows: pd.DataFrame, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tests.conftest import DAILY
 from training.baselines import seasonal_naive
 from training.calendar import target_calendar
 from training.dataset import entity_rows, split_by_origin
@@ -17,7 +18,7 @@ def _one_series(small_sales: pd.DataFrame) -> pd.DataFrame:
 
 def test_lags_and_means_use_only_the_past(small_sales: pd.DataFrame) -> None:
     series = _one_series(small_sales)
-    features = compute_features(series)
+    features = compute_features(series, DAILY)
     units = series["units_sold"].to_numpy()
     d = 60
     assert features.loc[d, "lag_1"] == units[d]
@@ -31,14 +32,14 @@ def test_future_sales_do_not_change_earlier_features(small_sales: pd.DataFrame) 
     cut = series["date"].iloc[80]
     changed = series.copy()
     changed.loc[changed["date"] > cut, "units_sold"] *= 10
-    before = compute_features(series).query("event_timestamp <= @cut.tz_localize('UTC')")
-    after = compute_features(changed).query("event_timestamp <= @cut.tz_localize('UTC')")
+    before = compute_features(series, DAILY).query("event_timestamp <= @cut.tz_localize('UTC')")
+    after = compute_features(changed, DAILY).query("event_timestamp <= @cut.tz_localize('UTC')")
     pd.testing.assert_frame_equal(before, after)
 
 
 def test_labels_are_the_next_days(small_sales: pd.DataFrame) -> None:
     series = _one_series(small_sales)
-    rows = entity_rows(series, horizon=3)
+    rows = entity_rows(series, 3, DAILY)
     origin = rows.iloc[0]
     position = series.index[series["date"] == origin["event_timestamp"].tz_localize(None)][0]
     assert [origin["y_1"], origin["y_2"], origin["y_3"]] == series["units_sold"].iloc[

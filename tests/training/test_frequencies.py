@@ -23,7 +23,8 @@ def test_default_cadences_carry_the_lags_their_seasonal_baseline_reads() -> None
     assert {10, 11, 12} <= set(monthly.lags) and monthly.min_history == 12  # horizon 3, season 12
     weekly = FeatureSpec.for_cadence("W", settings.cadence("W"))
     assert set(range(45, 53)) <= set(weekly.lags)  # horizon 8, season 52
-    assert FeatureSpec.for_cadence("D", settings.cadence("D")).lags == FeatureSpec().lags
+    daily = FeatureSpec.for_cadence("D", settings.cadence("D"))
+    assert daily.lags == (1, 2, 3, 4, 5, 6, 7, 14, 28)  # the configured lags cover the daily baseline's
 
 
 def test_monthly_lags_count_months_and_a_missing_month_sold_nothing() -> None:

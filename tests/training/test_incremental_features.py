@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from demandops.frequency import shift_period
-from training.features import DAILY, FeatureSpec, compute_features, first_seen
+from tests.conftest import DAILY
+from training.features import FeatureSpec, compute_features, first_seen
 
 
 def slice_features(sales: pd.DataFrame, spec: FeatureSpec, since: pd.Timestamp, until: pd.Timestamp) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import DAILY
 from training.bundle import ForecasterBundle
 from training.dataset import split_by_origin
 from training.evaluate import evaluate_backtest
@@ -35,7 +36,7 @@ def test_pinball_loss_is_zero_only_for_a_perfect_forecast() -> None:
 def trained(small_training_set: pd.DataFrame):
     fit, holdout = split_by_origin(small_training_set, horizon=7, holdout_origins=21)
     config = TrainConfig(horizon=7, epochs=25, validation_origins=14, seed=3)
-    result = train_forecaster(fit, config, feature_service="demand_forecast_v1", dataset_version="test")
+    result = train_forecaster(fit, config, feature_service="demand_forecast_v1", dataset_version="test", spec=DAILY)
     return result, fit, holdout
 
 
@@ -54,8 +55,8 @@ def test_training_learns_and_beats_seasonal_naive(trained, small_data) -> None:
 def test_training_is_deterministic_for_a_seed(small_training_set: pd.DataFrame) -> None:
     fit, _ = split_by_origin(small_training_set, horizon=7, holdout_origins=14)
     config = TrainConfig(horizon=7, epochs=2, validation_origins=14, seed=5)
-    a = train_forecaster(fit, config, feature_service="s", dataset_version="v").history
-    b = train_forecaster(fit, config, feature_service="s", dataset_version="v").history
+    a = train_forecaster(fit, config, feature_service="s", dataset_version="v", spec=DAILY).history
+    b = train_forecaster(fit, config, feature_service="s", dataset_version="v", spec=DAILY).history
     assert a == b
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from demandops.gate import GateLedger
+from salesdata.gate import GateLedger
 
 RAW_SALES = dg.AssetKey("raw_sales")
 

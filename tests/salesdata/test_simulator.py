@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from demandops.contract import partition_dates, read_sales
-from demandops.datasets import ORACLE_FILE, append_days, generate, oracle_dir
 from demandops.errors import DataContractError
-from demandops.simulator import PRESETS, SimulatedData, extended, simulate
+from salesdata.datasets import ORACLE_FILE, append_days, generate, oracle_dir
+from salesdata.simulator import PRESETS, SimulatedData, extended, simulate
 
 
 @pytest.fixture(scope="module")

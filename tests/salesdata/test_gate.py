@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from demandops.contract import partition_dates, partition_path
-from demandops.datasets import _write
-from demandops.gate import UNREADABLE, GateLedger, gate_days
 from demandops.settings import GateSettings
-from demandops.simulator import Preset, simulate
+from salesdata.datasets import _write
+from salesdata.gate import UNREADABLE, GateLedger, gate_periods
+from salesdata.simulator import Preset, simulate
 
 # Enough rows per category and day for the profile bounds to mean something.
 PRESET = Preset(
@@ -30,7 +30,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 def gate(data_dir: Path, ledger: GateLedger | None = None):
     ledger = ledger or GateLedger(data_dir.parent / "gate")
-    return gate_days(data_dir, partition_dates(data_dir), ledger, GATE)
+    return gate_periods(data_dir, partition_dates(data_dir), ledger, GATE)
 
 
 def rewrite(data_dir: Path, day: date, change: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
@@ -123,13 +123,13 @@ def test_ledger_keeps_the_last_accepted_version_and_releases_a_fixed_day(data_di
     original = partition_path(data_dir, bad).read_bytes()
     rewrite(data_dir, bad, _negative)
     assert ledger.needs_gate(data_dir, days) == [bad]  # only the changed day is gated again
-    for verdict in gate_days(data_dir, [bad], ledger, GATE).verdicts.values():
+    for verdict in gate_periods(data_dir, [bad], ledger, GATE).verdicts.values():
         ledger.record(verdict, dataset_version="v2", run_id="r2")
     entry = ledger.read(bad.isoformat())
     assert entry["status"] == "quarantined" and entry["accepted"]["dataset_version"] == "v1"
 
     partition_path(data_dir, bad).write_bytes(original)  # the fix
-    for verdict in gate_days(data_dir, [bad], ledger, GATE).verdicts.values():
+    for verdict in gate_periods(data_dir, [bad], ledger, GATE).verdicts.values():
         ledger.record(verdict, dataset_version="v3", run_id="r3")
     assert ledger.read(bad.isoformat())["status"] == "accepted"
 
@@ -137,13 +137,13 @@ def test_ledger_keeps_the_last_accepted_version_and_releases_a_fixed_day(data_di
 def test_batching_does_not_change_any_verdict(data_dir: Path) -> None:
     bad = partition_dates(data_dir)[35]
     rewrite(data_dir, bad, lambda f: f.head(len(f) // 3))
-    one_pass = gate_days(
+    one_pass = gate_periods(
         data_dir,
         partition_dates(data_dir),
         GateLedger(data_dir.parent / "a"),
         GATE.model_copy(update={"batch_partitions": 1000}),
     )
-    weekly = gate_days(
+    weekly = gate_periods(
         data_dir,
         partition_dates(data_dir),
         GateLedger(data_dir.parent / "b"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from demandops.expectations import PARTITION_COLUMN, validate_sales
+from salesdata.expectations import PARTITION_COLUMN, validate_sales
 
 STORES, SKUS = ["S000", "S001", "S002"], [f"P{i:04d}" for i in range(6)]
 

@@ -18,7 +18,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from demandops import lineage
 from demandops.contract import (
     DATASET_MANIFEST,
     SALES_DIRNAME,
@@ -29,10 +28,11 @@ from demandops.contract import (
 )
 from demandops.errors import DataContractError
 from demandops.frequency import Frequency
-from demandops.gate import file_md5
-from demandops.importing import read_user_master, read_user_sales
 from demandops.settings import Settings
-from demandops.simulator import PRESETS, Preset, SimulatedData, extended, simulate
+from salesdata import dvc_versions
+from salesdata.gate import file_md5
+from salesdata.importing import read_user_master, read_user_sales
+from salesdata.simulator import PRESETS, Preset, SimulatedData, extended, simulate
 
 LOCAL_REMOTE_DIRNAME = ".dvcstore"
 SIMULATION_MANIFEST = "simulation.json"
@@ -182,12 +182,12 @@ def import_sales(
     record = {"file": source.name, "md5": file_md5(source), "rows": len(sales)}
     earlier = _manifest(data_dir).get("imports", []) if mode == "append" else []
     manifest = {"frequency": frequency, "masters": masters, "imports": [*earlier, record]}
-    lineage.ensure_repo(project_dir, remote_dir=project_dir / LOCAL_REMOTE_DIRNAME)
+    dvc_versions.ensure_repo(project_dir, remote_dir=project_dir / LOCAL_REMOTE_DIRNAME)
     replaced = None
     if exists and mode == "replace":
         # Record and push what is there first, so the replaced dataset stays restorable by its version.
-        replaced = lineage.track(project_dir, data_dir)
-        lineage.push(project_dir)
+        replaced = dvc_versions.track(project_dir, data_dir)
+        dvc_versions.push(project_dir)
     # A new dataset is written beside the old one and swapped in only when complete.
     target = data_dir if mode == "append" else data_dir.with_name(f"{data_dir.name}.importing")
     if target != data_dir:
@@ -200,8 +200,8 @@ def import_sales(
         shutil.rmtree(oracle_dir(data_dir), ignore_errors=True)  # the oracle belonged to simulated data
         shutil.rmtree(data_dir, ignore_errors=True)
         target.rename(data_dir)
-    version = lineage.track(project_dir, data_dir)
-    lineage.push(project_dir)
+    version = dvc_versions.track(project_dir, data_dir)
+    dvc_versions.push(project_dir)
     periods = sorted(set(sales["date"].dt.date))
     return ImportSummary(frequency, len(sales), len(periods), periods[0], periods[-1], masters, version, replaced)
 
@@ -227,13 +227,13 @@ def ensure_dataset(settings: Settings) -> str:
 
     Existing data is never overwritten: if it differs from its DVC record, this raises.
     """
-    lineage.ensure_repo(settings.project_dir, remote_dir=settings.project_dir / LOCAL_REMOTE_DIRNAME)
+    dvc_versions.ensure_repo(settings.project_dir, remote_dir=settings.project_dir / LOCAL_REMOTE_DIRNAME)
     has_sales = (settings.data / SALES_DIRNAME).is_dir()
-    if not has_sales and lineage.dvc_file(settings.data).is_file():
-        has_sales = lineage.pull(settings.project_dir, settings.data)
+    if not has_sales and dvc_versions.dvc_file(settings.data).is_file():
+        has_sales = dvc_versions.pull(settings.project_dir, settings.data)
     if not has_sales:
         generate(settings.data, settings.preset)
-    if not has_sales or not lineage.dvc_file(settings.data).is_file():
-        lineage.track(settings.project_dir, settings.data)
-        lineage.push(settings.project_dir)
-    return lineage.dataset_version(settings.project_dir, settings.data)
+    if not has_sales or not dvc_versions.dvc_file(settings.data).is_file():
+        dvc_versions.track(settings.project_dir, settings.data)
+        dvc_versions.push(settings.project_dir)
+    return dvc_versions.dataset_version(settings.project_dir, settings.data)

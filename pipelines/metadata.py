@@ -1,11 +1,23 @@
-"""The model registry as the Dagster UI shows it: versions with their lifecycle state, and the audit log."""
+"""Metadata as a data scientist reads it in the Dagster UI: numbers rounded to what a reader needs, and
+the model registry (versions with their lifecycle state, and the audit log)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from lifecycle.evidence import bento_of
 from lifecycle.registry import ModelRegistry
+
+DIGITS = 4  # MLflow keeps the full values
+
+
+def rounded(metadata: Mapping[str, Any], digits: int = DIGITS) -> dict[str, Any]:
+    """Floats rounded (0.5281686475049859 reads as 0.5282); every other value as it is."""
+    return {key: round(value, digits) if isinstance(value, float) else value for key, value in metadata.items()}
 
 
 def registry_metadata(registry: ModelRegistry, history: int = 15) -> dict[str, dg.MetadataValue]:
@@ -16,7 +28,7 @@ def registry_metadata(registry: ModelRegistry, history: int = 15) -> dict[str, d
                 "version": v.version,
                 "state": str(v.state),
                 "aliases": ", ".join(v.aliases),
-                "bento": v.tags.get("bento_tag", ""),
+                "bento": bento_of(v.tags),
             }
             for v in registry.versions()
         ]

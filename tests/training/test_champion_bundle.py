@@ -8,11 +8,8 @@ from pathlib import Path
 import mlflow
 
 from demandops.settings import Settings
-from lifecycle.registry import VersionInfo
-from lifecycle.states import State
-from pipelines.assets.validation import _champion_bundle
 from training.bundle import META_FILE, BundleMeta, ForecasterBundle, build_model
-from training.tracking import BUNDLE_ARTIFACT, use_experiment
+from training.tracking import BUNDLE_ARTIFACT, download_bundle_or_why, use_experiment
 
 
 def _logged_bundle(settings: Settings, folder: Path, *, claim_hidden: int) -> str:
@@ -30,19 +27,15 @@ def _logged_bundle(settings: Settings, folder: Path, *, claim_hidden: int) -> st
     return run.info.run_id
 
 
-def _champion(run_id: str) -> VersionInfo:
-    return VersionInfo(version="1", state=State.PRODUCTION, aliases=["production"], run_id=run_id, tags={})
-
-
 def test_a_loadable_champion_is_returned(settings: Settings, tmp_path: Path) -> None:
     settings.prepare_state()
     run_id = _logged_bundle(settings, tmp_path / "ok", claim_hidden=8)
-    bundle, reason = _champion_bundle(settings.mlflow_tracking_uri, _champion(run_id), tmp_path / "ok_download")
+    bundle, reason = download_bundle_or_why(settings.mlflow_tracking_uri, run_id, tmp_path / "ok_download")
     assert bundle is not None and bundle.meta.hidden == 8 and reason == ""
 
 
 def test_a_champion_of_another_network_is_reported(settings: Settings, tmp_path: Path) -> None:
     settings.prepare_state()
     run_id = _logged_bundle(settings, tmp_path / "old", claim_hidden=16)
-    bundle, reason = _champion_bundle(settings.mlflow_tracking_uri, _champion(run_id), tmp_path / "old_download")
+    bundle, reason = download_bundle_or_why(settings.mlflow_tracking_uri, run_id, tmp_path / "old_download")
     assert bundle is None and reason.startswith("its bundle does not load with this code: Error(s) in loading")

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from demandops import lineage
-from demandops.datasets import append_days, generate, import_sales
 from demandops.errors import DemandopsError
 from demandops.frequency import Frequency
 from demandops.settings import get_settings
+from salesdata import dvc_versions
+from salesdata.datasets import append_days, generate, import_sales
 
 app = typer.Typer(help="Create and version the sales dataset.", no_args_is_help=True)
 
@@ -31,7 +31,7 @@ def generate_command(
     partitions = generate(data_dir, preset)
     typer.echo(f"wrote {partitions} daily partitions to {data_dir}")
     if track:
-        version = lineage.track(settings.project_dir, data_dir)
+        version = dvc_versions.track(settings.project_dir, data_dir)
         typer.echo(f"dataset version (DVC md5): {version}")
 
 
@@ -45,7 +45,7 @@ def append_command(
     new_days = append_days(settings.data, days)
     typer.echo(f"appended {len(new_days)} partitions: {new_days[0]} .. {new_days[-1]}")
     if track:
-        version = lineage.track(settings.project_dir, settings.data)
+        version = dvc_versions.track(settings.project_dir, settings.data)
         typer.echo(f"dataset version (DVC md5): {version}")
 
 

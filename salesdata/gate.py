@@ -19,15 +19,15 @@ import pandas as pd
 
 from demandops.contract import partition_path, read_master, read_sales_partition
 from demandops.errors import DataContractError
-from demandops.expectations import PARTITION_COLUMN, ExpectationOutcome, SalesValidator
 from demandops.settings import GateSettings
+from salesdata.expectations import PARTITION_COLUMN, ExpectationOutcome, SalesValidator
 
 UNREADABLE = "readable_partition_with_required_columns"
 PROFILE_COLUMNS = ["day", "category", "rows", "category_mean", "category_rows"]
 
 
 @dataclass
-class DayVerdict:
+class PeriodVerdict:
     day: str
     accepted: bool
     rows: int
@@ -40,7 +40,7 @@ class DayVerdict:
 @dataclass
 class GateResult:
     accepted: dict[str, pd.DataFrame]
-    verdicts: dict[str, DayVerdict]
+    verdicts: dict[str, PeriodVerdict]
 
     @property
     def quarantined(self) -> list[str]:
@@ -109,14 +109,14 @@ def run_gate(
     gate: GateSettings,
 ) -> GateResult:
     """Verdicts for the given days: one fast check of all of them, per-day checks only on failure."""
-    verdicts: dict[str, DayVerdict] = {}
+    verdicts: dict[str, PeriodVerdict] = {}
     frames: dict[str, pd.DataFrame] = {}
     for day in days:
         key, md5 = day.isoformat(), file_md5(partition_path(data_dir, day))
         try:
             frames[key] = read_sales_partition(data_dir, day).assign(**{PARTITION_COLUMN: pd.Timestamp(day)})
         except DataContractError as unreadable:
-            verdicts[key] = DayVerdict(
+            verdicts[key] = PeriodVerdict(
                 key,
                 False,
                 0,
@@ -136,7 +136,7 @@ def run_gate(
         docs = validator.document("rows", frame, key) if row_failures else []
         if key in profile_failures:
             docs += validator.document("profile", ratios[ratios["day"] == key].drop(columns=["category"]), key)
-        verdicts[key] = DayVerdict(
+        verdicts[key] = PeriodVerdict(
             key,
             not failures,
             len(frame),
@@ -191,7 +191,7 @@ class GateLedger:
         path = self._path(day)
         return json.loads(path.read_text()) if path.is_file() else None
 
-    def record(self, verdict: DayVerdict, *, dataset_version: str, run_id: str) -> None:
+    def record(self, verdict: PeriodVerdict, *, dataset_version: str, run_id: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         previous = self.read(verdict.day) or {}
         entry = {
@@ -228,7 +228,7 @@ class GateLedger:
         return profile_rows(accepted)
 
 
-def gate_days(
+def gate_periods(
     data_dir: Path, days: list[date], ledger: GateLedger, gate: GateSettings, *, docs_dir: Path | None = None
 ) -> GateResult:
     """Run the gate on `days`, `gate.batch_partitions` at a time so memory stays bounded on long ranges.

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demandops import lineage
 from demandops.contract import partition_dates, read_master, read_sales_partition, recorded_frequency
-from demandops.datasets import LOCAL_REMOTE_DIRNAME, import_sales
 from demandops.errors import DataContractError
+from salesdata import dvc_versions
+from salesdata.datasets import LOCAL_REMOTE_DIRNAME, import_sales
 
 HEADER = "date,store_id,sku_id,units_sold\n"
 
@@ -41,7 +41,7 @@ def test_monthly_file_with_required_columns_only_becomes_versioned_partitions(tm
     assert list(march.columns) == ["date", "store_id", "sku_id", "units_sold"]
     assert march["units_sold"].dtype == "float64" and sorted(march["units_sold"]) == [31.0, 31.0, 32.0, 32.0]
     assert list(read_master(data, "skus")["category"]) == ["uncategorized"] * 2, "masters derived from the sales"
-    assert summary.version == lineage.dataset_version(tmp_path, data)
+    assert summary.version == dvc_versions.dataset_version(tmp_path, data)
     assert (tmp_path / LOCAL_REMOTE_DIRNAME).is_dir(), "the version is pushed to the local DVC remote"
 
 
@@ -69,14 +69,14 @@ BAD_FILES = {
 @pytest.mark.parametrize("case", list(BAD_FILES))
 def test_bad_file_is_refused_naming_the_problem_and_the_stored_dataset_survives(tmp_path: Path, case: str) -> None:
     do_import(tmp_path, monthly_csv(tmp_path / "good.csv"))
-    before = lineage.dataset_version(tmp_path, tmp_path / "data")
+    before = dvc_versions.dataset_version(tmp_path, tmp_path / "data")
     content, named = BAD_FILES[case]
     bad = tmp_path / "bad.csv"
     bad.write_text(content)
     with pytest.raises(DataContractError, match="bad.csv") as refused:
         do_import(tmp_path, bad, mode="replace")
     assert named in str(refused.value)
-    assert lineage.dataset_version(tmp_path, tmp_path / "data") == before, "nothing stored changed"
+    assert dvc_versions.dataset_version(tmp_path, tmp_path / "data") == before, "nothing stored changed"
 
 
 def test_corrupt_parquet_is_refused(tmp_path: Path) -> None:

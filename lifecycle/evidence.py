@@ -1,0 +1,80 @@
+"""The tags of a model version in the MLflow registry: each name defined here once, with its writer
+and its reader.
+
+The chain writes them (registration, the backtest beside the champion, the Bento build); the
+lifecycle guards, the CLIs, the service and the Dagster UI read them. A tag's name appears
+nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+STATE_TAG = "lifecycle.state"
+DATASET_VERSION_TAG = "dataset_version"
+FEATURE_SERVICE_TAG = "feature_service"
+BENTO_TAG = "bento_tag"
+# The Production version the backtest scored beside this one, and both versions' latest-window WAPE;
+# or why the champion could not be scored (the promotion guard then waives the comparison).
+CHAMPION_VERSION_TAG = "backtest.champion_version"
+CHAMPION_WAPE_TAG = "backtest.champion_latest_window_wape"
+VS_CHAMPION_TAG = "backtest.latest_window_wape_vs_champion"
+CHAMPION_SKIPPED_TAG = "backtest.champion_skipped"
+CHAMPION_SKIPPED_VERSION_TAG = "backtest.champion_skipped_version"
+
+Tags = Mapping[str, str]
+
+
+def registration_tags(*, dataset_version: str, feature_service: str) -> dict[str, str]:
+    """What a new version records of its training data."""
+    return {DATASET_VERSION_TAG: dataset_version, FEATURE_SERVICE_TAG: feature_service}
+
+
+def bento_tags(bento_tag: str) -> dict[str, str]:
+    return {BENTO_TAG: bento_tag}
+
+
+def champion_tags(metrics: Mapping[str, float], champion_version: str | None, unscorable: str) -> dict[str, str]:
+    """The backtest's comparison with the champion (metrics from training.evaluate), or why there is none."""
+    if champion_version is None:
+        return {}
+    if unscorable or "champion_latest_window_wape" not in metrics:
+        return {
+            CHAMPION_SKIPPED_TAG: unscorable or "no sales by series both versions know",
+            CHAMPION_SKIPPED_VERSION_TAG: champion_version,
+        }
+    return {
+        CHAMPION_VERSION_TAG: champion_version,
+        CHAMPION_WAPE_TAG: str(metrics["champion_latest_window_wape"]),
+        VS_CHAMPION_TAG: str(metrics["latest_window_wape_vs_champion"]),
+    }
+
+
+def state_of(tags: Tags, default: str) -> str:
+    return tags.get(STATE_TAG, default)
+
+
+def bento_of(tags: Tags) -> str:
+    """The version's Bento tag, "" when none was built."""
+    return tags.get(BENTO_TAG, "")
+
+
+def dataset_version_of(tags: Tags) -> str:
+    return tags.get(DATASET_VERSION_TAG, "")
+
+
+def promotion_evidence(tags: Tags) -> dict[str, Any]:
+    """What the Staged -> Production guards read from the challenger's tags."""
+    evidence: dict[str, Any] = {
+        "dataset_version": tags.get(DATASET_VERSION_TAG),
+        "bento_tag": tags.get(BENTO_TAG),
+        "compared_champion_version": tags.get(CHAMPION_VERSION_TAG),
+        "champion_skipped": tags.get(CHAMPION_SKIPPED_TAG),
+        "champion_skipped_version": tags.get(CHAMPION_SKIPPED_VERSION_TAG),
+    }
+    compared = {"latest_window_wape_vs_champion": VS_CHAMPION_TAG, "champion_latest_window_wape": CHAMPION_WAPE_TAG}
+    for key, tag in compared.items():
+        if tag in tags:
+            evidence[key] = float(tags[tag])
+    return evidence
