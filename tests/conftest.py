@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -164,6 +165,14 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0
     while not condition():
         assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
         time.sleep(0.02)
+
+
+def empty_sqlite_store(database: Path) -> int:
+    """Delete every row of a SQLite online store's tables, as a Redis restarted without persistence
+    comes back; returns how many rows there were."""
+    with sqlite3.connect(database) as connection:
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return sum(connection.execute(f'DELETE FROM "{table}"').rowcount for table in tables)
 
 
 def production_settings(tmp_path: Path, *, postgres_url: str = "", redis_url: str = "") -> Settings:

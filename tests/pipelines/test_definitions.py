@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from pipelines.run import open_instance, refill_online_store
 from pipelines.sensors import REFILL_TAG, new_sales_days, online_store_refill
 from salesdata import dvc_versions
 from salesdata.datasets import append_days
+from tests.conftest import empty_sqlite_store
 
 CHAIN = ["raw_sales", "sales_features", "online_features", "training_set", "trained_model", "model_evaluation", "bento"]
 CHECKS = [check_raw_sales_expectations, check_training_set_nulls]
@@ -159,7 +159,9 @@ def test_an_emptied_online_store_is_found_by_the_sensor_and_refilled_without_new
         idle = online_store_refill(context)
         assert idle.run_requests == [] and "holds all" in idle.skip_reason.skip_message
 
-        emptied = _empty(tracked.feast_dir / "online_store.db")  # what a Redis restarted without persistence holds
+        emptied = empty_sqlite_store(
+            tracked.feast_dir / "online_store.db"
+        )  # what a Redis restarted without persistence holds
         assert emptied > 0
         lag = online_lag(resource.feature_store(), tracked.feast_dir)
         assert not lag.current and lag.period == days[-1].isoformat() and len(lag.behind) == lag.series
@@ -173,10 +175,3 @@ def test_an_emptied_online_store_is_found_by_the_sensor_and_refilled_without_new
     assert refilled.run_id is not None and "lacks complete" in refilled.before and "holds all" in refilled.after
     assert online_lag(resource.feature_store(), tracked.feast_dir).current
     assert refill_online_store(tracked).run_id is None, "a current store is left alone"
-
-
-def _empty(database: Path) -> int:
-    """Delete every row of the SQLite online store's tables; returns how many there were."""
-    with sqlite3.connect(database) as connection:
-        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return sum(connection.execute(f'DELETE FROM "{table}"').rowcount for table in tables)

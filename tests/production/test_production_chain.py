@@ -11,7 +11,6 @@ import psycopg2
 import pytest
 
 from demandops.settings import ProductionServices, ServingSettings, Settings
-from lifecycle.states import State
 from pipelines.resources import DemandopsResource
 from pipelines.run import run_chain
 from serving.server import running_bento
@@ -66,12 +65,6 @@ def test_the_chain_runs_on_postgresql_and_redis_and_rides_out_a_redis_outage(
     assert seen["fresh_after_restart_s"] < FRESH_WITHIN_S, seen
     _assert_readiness_was_truthful(load.readiness, timeline)
     print(f"\noutage with {CLIENTS} clients: {seen}")
-
-    # Emptied again: the next run refills the store before its Bento's skew check reads it.
-    own_redis.kill()
-    own_redis.start()
-    second = run_chain(settings)
-    assert second.state == State.STAGED and second.production_version == first.model_version
 
 
 def _assert_readiness_was_truthful(readiness: list[tuple[float, float, int]], timeline: dict[str, float]) -> None:
