@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from demandops.contract import partition_dates
-from demandops.frequency import shift_period
 from demandops.settings import Settings
 from feature_repo.freshness import OnlineLag
 from feature_repo.sources import period_file
@@ -54,13 +53,13 @@ def periods_to_gate(
     return [d.isoformat() for d in ledger.needs_gate(settings.data, days)]
 
 
-def periods_to_refill(instance: dg.DagsterInstance, lag: OnlineLag, frequency: str, ttl_periods: int) -> list[str]:
-    """The periods whose materialization restores a lagging online store: the feature TTL up to the newest.
+def periods_to_refill(instance: dg.DagsterInstance, lag: OnlineLag) -> list[str]:
+    """The periods whose materialization restores a lagging online store; none when it is current.
 
-    Materializing a span writes each series' latest row in it, and an online row older than the
-    TTL would not be served anyway; an empty list when the store is current.
+    All of them up to the newest: materializing a span writes each series' latest row in it, and a
+    series not sold lately has its latest row far back. A shorter span left those series without
+    a row after a refill, where the chain's first materialization had written one.
     """
     if lag.current or lag.period is None:
         return []
-    first = shift_period(lag.period, -ttl_periods, frequency).date().isoformat()
-    return [day for day in sorted(instance.get_dynamic_partitions(SALES_PERIODS.name)) if first <= day <= lag.period]
+    return [day for day in sorted(instance.get_dynamic_partitions(SALES_PERIODS.name)) if day <= lag.period]

@@ -130,7 +130,7 @@ def lagging_periods(
 ) -> list[str]:
     """The periods to materialize again when the online store lags the offline features, else none."""
     lag = lag or online_lag(resource.feature_store(), resource.settings().feast_dir)
-    return periods_to_refill(instance, lag, resource.data_frequency(), resource.cadence().feature_ttl_periods)
+    return periods_to_refill(instance, lag)
 
 
 def _span_tags(span: list[str]) -> dict[str, str]:

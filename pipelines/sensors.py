@@ -59,7 +59,7 @@ def online_store_refill(context: dg.SensorEvaluationContext, demandops: Demandop
     )
     if underway:
         return dg.SensorResult(skip_reason=f"{lag.describe()}; refill run {underway[0].dagster_run.run_id} underway")
-    days = periods_to_refill(context.instance, lag, demandops.data_frequency(), demandops.cadence().feature_ttl_periods)
+    days = periods_to_refill(context.instance, lag)
     if not days:
         return dg.SensorResult(skip_reason=f"{lag.describe()}; no registered period to materialize it from")
     context.log.warning(f"{lag.describe()}: materializing {days[0]}..{days[-1]} again")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -152,6 +153,11 @@ def test_appending_one_day_computes_and_materializes_only_that_day(tracked: Sett
 
 def test_an_emptied_online_store_is_found_by_the_sensor_and_refilled_without_new_days(tracked: Settings) -> None:
     days = partition_dates(tracked.data)
+    for day in days[-60:]:  # a series not sold lately: its latest feature row lies weeks back
+        path = partition_path(tracked.data, day)
+        sales = pd.read_parquet(path)
+        sales[(sales["store_id"] != "S000") | (sales["sku_id"] != "P0000")].to_parquet(path, index=False)
+    dvc_versions.track(tracked.project_dir, tracked.data)
     resource = DemandopsResource.from_settings(tracked)
     with open_instance(tracked) as instance:
         assert ingest(tracked, instance, days[0].isoformat(), days[-1].isoformat(), RAW, FEATURES, ONLINE).success
@@ -166,12 +172,15 @@ def test_an_emptied_online_store_is_found_by_the_sensor_and_refilled_without_new
         lag = online_lag(resource.feature_store(), tracked.feast_dir)
         assert not lag.current and lag.period == days[-1].isoformat() and len(lag.behind) == lag.series
         [request] = online_store_refill(context).run_requests
-        ttl = resource.cadence().feature_ttl_periods
-        assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == (days[-1] - timedelta(days=ttl)).isoformat()
+        assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == days[0].isoformat(), "every series' latest row"
         assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == days[-1].isoformat()
         assert request.tags[REFILL_TAG] == "true"
 
     refilled = refill_online_store(tracked)  # `demandops features refill`, for installations without the daemon
     assert refilled.run_id is not None and "lacks complete" in refilled.before and "holds all" in refilled.after
     assert online_lag(resource.feature_store(), tracked.feast_dir).current
+    with sqlite3.connect(tracked.feast_dir / "online_store.db") as connection:
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        refilled_rows = sum(connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
+    assert refilled_rows == emptied, "every series is back, those not sold lately included"
     assert refill_online_store(tracked).run_id is None, "a current store is left alone"
