@@ -28,6 +28,7 @@ REQUIRED_SALES_COLUMNS = ("date", "store_id", "sku_id", "units_sold")
 OPTIONAL_SALES_COLUMNS = ("price", "on_promo", "stock_on_hand")
 SERIES_KEYS = ("store_id", "sku_id")
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"  # store and SKU ids, as the serving API accepts them
+MASTER_KEYS = {"stores": "store_id", "skus": "sku_id"}
 SALES_DIRNAME = "sales"
 PARTITION_PREFIX = "date="
 DATASET_MANIFEST = "dataset.json"
@@ -68,11 +69,15 @@ def read_sales_partition(data_dir: Path, day: date) -> pd.DataFrame:
     """One day of sales, with the required columns checked."""
     path = partition_path(data_dir, day)
     try:
-        frame = pq.read_table(path).to_pandas()
+        table = read_parquet_file(path)
     except FileNotFoundError as exc:
         raise DataContractError(f"missing sales partition {path}") from exc
     except (pa.ArrowException, OSError) as exc:
         raise DataContractError(f"unreadable sales partition {path}: {exc}") from exc
+    repeated = repeated_names(table.column_names)
+    if repeated:
+        raise DataContractError(f"{path} has more than one column named {repeated}; expected each column once")
+    frame = table.to_pandas()
     missing = [c for c in REQUIRED_SALES_COLUMNS if c not in frame.columns]
     if missing:
         raise DataContractError(
@@ -83,6 +88,19 @@ def read_sales_partition(data_dir: Path, day: date) -> pd.DataFrame:
     except (ValueError, TypeError) as exc:
         raise DataContractError(f"{path}: column date holds values that are not ISO dates ({exc})") from exc
     return frame
+
+
+def read_parquet_file(path: Path) -> pa.Table:
+    """One Parquet file as written, repeated column names included: pq.read_table goes through the
+    dataset layer, which fails on them with an unhelpful "Multiple matches for FieldRef"."""
+    with pq.ParquetFile(path) as parquet:
+        return parquet.read()
+
+
+def repeated_names(names: Iterable[str]) -> list[str]:
+    """Column names that occur more than once (pandas would keep one of them and drop the rest)."""
+    seen: set[str] = set()
+    return sorted({name for name in names if name in seen or seen.add(name)})
 
 
 def read_sales(data_dir: Path, days: Iterable[date]) -> pd.DataFrame:
@@ -107,7 +125,13 @@ def write_sales(data_dir: Path, sales: pd.DataFrame) -> list[Path]:
 def read_master(data_dir: Path, name: str) -> pd.DataFrame:
     """A master file (`stores` or `skus`)."""
     path = data_dir / f"{name}.parquet"
+    key = MASTER_KEYS[name]
     try:
-        return pq.read_table(path).to_pandas()
+        frame = pq.read_table(path).to_pandas()
     except FileNotFoundError as exc:
         raise DataContractError(f"missing master file {path}") from exc
+    except (pa.ArrowException, OSError) as exc:
+        raise DataContractError(f"unreadable master file {path}: {exc}; restore it (dvc checkout data)") from exc
+    if key not in frame.columns:
+        raise DataContractError(f"master file {path} lacks the column {key!r}; found {list(frame.columns)}")
+    return frame

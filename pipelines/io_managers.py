@@ -8,7 +8,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from demandops.errors import DataContractError
+from demandops.files import write_atomically, write_text_atomically
 from pipelines.lake import Lake
+
+
+def partial_writer(frame: pd.DataFrame):
+    return lambda partial: frame.to_parquet(partial, index=False)
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -26,11 +32,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
         lake.asset_dir(asset).mkdir(parents=True, exist_ok=True)
         if context.has_asset_partitions:
             for key, frame in obj.items():
-                frame.to_parquet(lake.partition_file(asset, key), index=False)
+                write_atomically(lake.partition_file(asset, key), partial_writer(frame))
         elif isinstance(obj, dict):
-            lake.value_file(asset, "json").write_text(json.dumps(obj, indent=2, default=str))
+            write_text_atomically(lake.value_file(asset, "json"), json.dumps(obj, indent=2, default=str))
         else:
-            obj.to_parquet(lake.value_file(asset, "parquet"), index=False)
+            write_atomically(lake.value_file(asset, "parquet"), partial_writer(obj))
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | dict:
         lake, asset = Lake(Path(self.base_dir)), context.asset_key.path
@@ -59,5 +65,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
         if quarantined:
             context.log.warning(f"skipping {len(quarantined)} quarantined partitions: {quarantined[:5]}")
         if not frames:
-            raise ValueError(f"every requested partition of {context.asset_key.to_user_string()} is quarantined")
+            raise DataContractError(
+                f"no validated data: all {len(quarantined)} requested partitions of "
+                f"{context.asset_key.to_user_string()} were quarantined by the gate (its reports: "
+                f"{lake.gate_ledger().directory}); fix those files and run again"
+            )
         return pd.concat(frames, ignore_index=True)

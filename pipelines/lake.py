@@ -55,6 +55,11 @@ class Lake:
             raise FileNotFoundError(f"no validated raw_sales partitions in {directory} from {start} to {end}")
         return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
 
+    def raw_sales_of(self, partitions: Sequence[str]) -> pd.DataFrame | None:
+        """Validated sales of these partitions; None when the gate accepted none of them."""
+        files = [f for p in partitions if (f := self.partition_file([RAW_SALES], p)).is_file()]
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
+
     def raw_sales_columns(self) -> set[str]:
         """The columns of the validated raw sales (the optional ones present in the data)."""
         directory = self.asset_dir([RAW_SALES])

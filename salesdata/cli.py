@@ -58,6 +58,7 @@ def import_command(
     date_format: Annotated[
         str | None, typer.Option(help="strptime format of the date column when it is not YYYY-MM-DD.")
     ] = None,
+    delimiter: Annotated[str, typer.Option(help="Column separator of a CSV file, e.g. ';' or '\\t'.")] = ",",
     replace: Annotated[bool, typer.Option(help="Replace the current dataset (it stays in DVC).")] = False,
     append: Annotated[bool, typer.Option(help="Add new periods to the current dataset.")] = False,
 ) -> None:
@@ -75,7 +76,9 @@ def import_command(
             frequency=frequency,
             stores=stores,
             skus=skus,
+            limits=settings.gate,
             date_format=date_format,
+            delimiter=delimiter.replace("\\t", "\t"),
             mode=mode,
         )
     except DemandopsError as refused:

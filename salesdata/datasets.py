@@ -28,10 +28,11 @@ from demandops.contract import (
 )
 from demandops.errors import DataContractError
 from demandops.frequency import Frequency
-from demandops.settings import Settings
+from demandops.settings import GateSettings, Settings
 from salesdata import dvc_versions
 from salesdata.gate import file_md5
 from salesdata.importing import read_user_master, read_user_sales
+from salesdata.plausibility import dates_text
 from salesdata.simulator import PRESETS, Preset, SimulatedData, extended, simulate
 
 LOCAL_REMOTE_DIRNAME = ".dvcstore"
@@ -93,7 +94,7 @@ def append_days(data_dir: Path, days: int) -> list[date]:
     first_new = preset.start + timedelta(days=preset.n_days)
     clash = [d for d in partition_dates(data_dir) if d >= first_new]
     if clash:
-        raise DataContractError(f"refusing to overwrite existing partitions {clash[:3]}")
+        raise DataContractError(f"refusing to overwrite existing partitions {dates_text(clash)}")
     _write(simulate(longer), data_dir, longer, from_day=first_new)
     return [d for d in partition_dates(data_dir) if d >= first_new]
 
@@ -155,29 +156,24 @@ def import_sales(
     frequency: Frequency,
     stores: Path | None = None,
     skus: Path | None = None,
+    limits: GateSettings,
     date_format: str | None = None,
+    delimiter: str = ",",
     mode: ImportMode = "new",
 ) -> ImportSummary:
     """Check a user's sales file against the contract, write it as partitions, record the DVC version.
 
     Nothing stored is lost: `new` refuses to touch an existing dataset, `replace` pushes the
     current version to the DVC remote before swapping the folder, and `append` refuses periods
-    that already exist. A file that breaks the contract changes nothing.
+    that already exist. A file that breaks the contract changes nothing. `limits` (the gate's
+    settings) bound plausible units and dates.
     """
-    sales = read_user_sales(source, frequency, date_format=date_format)
     exists = (data_dir / SALES_DIRNAME).is_dir()
-    if exists and mode == "new":
-        raise DataContractError(f"{data_dir} already holds a dataset; pass --replace or --append")
-    if mode == "append":
-        if not exists:
-            raise DataContractError(f"nothing to append to: {data_dir} holds no dataset")
-        if recorded_frequency(data_dir) != frequency:
-            raise DataContractError(f"{data_dir} holds {recorded_frequency(data_dir)} data, not {frequency}")
-        clash = sorted(set(sales["date"].dt.date) & set(partition_dates(data_dir)))
-        if clash:
-            raise DataContractError(
-                f"{source} holds periods the dataset already has: {clash[:5]}; append only new ones"
-            )
+    known = partition_dates(data_dir) if exists and mode == "append" else []
+    sales = read_user_sales(
+        source, frequency, limits=limits, date_format=date_format, delimiter=delimiter, known_periods=known
+    )
+    _refuse_conflicts(data_dir, source, sales, frequency=frequency, mode=mode, exists=exists)
     store_master, sku_master, masters = _masters(sales, data_dir, mode, stores, skus)
     record = {"file": source.name, "md5": file_md5(source), "rows": len(sales)}
     earlier = _manifest(data_dir).get("imports", []) if mode == "append" else []
@@ -204,6 +200,25 @@ def import_sales(
     dvc_versions.push(project_dir)
     periods = sorted(set(sales["date"].dt.date))
     return ImportSummary(frequency, len(sales), len(periods), periods[0], periods[-1], masters, version, replaced)
+
+
+def _refuse_conflicts(
+    data_dir: Path, source: Path, sales: pd.DataFrame, *, frequency: Frequency, mode: ImportMode, exists: bool
+) -> None:
+    """A new import over a dataset, or an append to none, of another frequency or of periods already there."""
+    if exists and mode == "new":
+        raise DataContractError(f"{data_dir} already holds a dataset; pass --replace or --append")
+    if mode != "append":
+        return
+    if not exists:
+        raise DataContractError(f"nothing to append to: {data_dir} holds no dataset")
+    if recorded_frequency(data_dir) != frequency:
+        raise DataContractError(f"{data_dir} holds {recorded_frequency(data_dir)} data, not {frequency}")
+    clash = sorted(set(sales["date"].dt.date) & set(partition_dates(data_dir)))
+    if clash:
+        raise DataContractError(
+            f"{source} holds periods the dataset already has: {dates_text(clash)}; append only new ones"
+        )
 
 
 def _manifest(data_dir: Path) -> dict:

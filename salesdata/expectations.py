@@ -17,8 +17,10 @@ from great_expectations.core.run_identifier import RunIdentifier
 
 from demandops.contract import REQUIRED_SALES_COLUMNS
 from demandops.settings import GateSettings
+from salesdata.plausibility import units_vs_reference
 
 PARTITION_COLUMN = "_partition"  # the period label of the file a row was read from
+RATIO_COLUMN = "_units_vs_history"  # units over the largest other value of the series (plausibility.py)
 DOCS_SITE = "quarantine"
 NUMERIC_TYPES = ["float64", "float32", "int64", "int32", "Float64", "Int64"]
 
@@ -44,17 +46,27 @@ class ValidationReport:
         return [o for o in self.outcomes if not o.success]
 
 
-def raw_sales_suite(*, columns: list[str], stores: list[str], skus: list[str]) -> gx.ExpectationSuite:
-    """Schema and types, non-null keys, units >= 0, price > 0, unique rows, right day, known ids."""
+def raw_sales_suite(
+    *, columns: list[str], stores: list[str], skus: list[str], gate: GateSettings
+) -> gx.ExpectationSuite:
+    """Schema and types, non-null keys, plausible units, price > 0, unique rows, right day, known ids."""
     e = gx.expectations
     suite = gx.ExpectationSuite(name="raw_sales_suite")
     suite.add_expectation(e.ExpectTableColumnsToMatchSet(column_set=list(REQUIRED_SALES_COLUMNS), exact_match=False))
     for column in REQUIRED_SALES_COLUMNS:
         suite.add_expectation(e.ExpectColumnValuesToNotBeNull(column=column))
     suite.add_expectation(e.ExpectColumnValuesToBeInTypeList(column="units_sold", type_list=NUMERIC_TYPES))
-    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="units_sold", min_value=0))
+    # Infinite values fail the upper bound: every stored number is finite.
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="units_sold", min_value=0, max_value=gate.max_units))
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column=RATIO_COLUMN, max_value=gate.max_units_vs_history))
     if "price" in columns:
-        suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="price", min_value=0, strict_min=True))
+        suite.add_expectation(
+            e.ExpectColumnValuesToBeBetween(column="price", min_value=0, strict_min=True, max_value=gate.max_price)
+        )
+    if "stock_on_hand" in columns:
+        suite.add_expectation(
+            e.ExpectColumnValuesToBeBetween(column="stock_on_hand", min_value=0, max_value=gate.max_units)
+        )
     suite.add_expectation(e.ExpectCompoundColumnsToBeUnique(column_list=["date", "store_id", "sku_id"]))
     suite.add_expectation(e.ExpectColumnPairValuesToBeEqual(column_A="date", column_B=PARTITION_COLUMN))
     suite.add_expectation(e.ExpectColumnValuesToBeInSet(column="store_id", value_set=stores))
@@ -93,7 +105,7 @@ class SalesValidator:
         self.context.variables.progress_bars = {"globally": False}
         source = self.context.data_sources.add_pandas("sales")
         suites = {
-            "rows": self.context.suites.add(raw_sales_suite(columns=columns, stores=stores, skus=skus)),
+            "rows": self.context.suites.add(raw_sales_suite(columns=columns, stores=stores, skus=skus, gate=gate)),
             "profile": self.context.suites.add(daily_profile_suite(gate)),
         }
         self._rows = self._checkpoint(source, "rows", suites["rows"])
@@ -167,7 +179,18 @@ def _report(result) -> ValidationReport:
     return ValidationReport(success=bool(result.success), outcomes=outcomes)
 
 
+def as_gated(frame: pd.DataFrame, partition=None, history_max: pd.Series | None = None) -> pd.DataFrame:
+    """Rows with the columns the row suite judges beside the data: the period of the file they were
+    read from (default: their own date) and their units relative to the rest of their series."""
+    return frame.assign(
+        **{
+            PARTITION_COLUMN: frame["date"] if partition is None else partition,
+            RATIO_COLUMN: units_vs_reference(frame, history_max),
+        }
+    )
+
+
 def validate_sales(frame: pd.DataFrame, *, stores: list[str], skus: list[str]) -> ValidationReport:
     """Validate rows that carry their partition day in PARTITION_COLUMN (one-off convenience)."""
     validator = SalesValidator(columns=list(frame.columns), stores=stores, skus=skus, gate=GateSettings())
-    return validator.validate_rows(frame)
+    return validator.validate_rows(as_gated(frame, frame[PARTITION_COLUMN]))

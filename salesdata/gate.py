@@ -16,13 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from demandops.contract import partition_path, read_master, read_sales_partition
+from demandops.contract import partition_dates, partition_path, read_master, read_sales_partition
 from demandops.errors import DataContractError
+from demandops.files import write_atomically, write_text_atomically
 from demandops.settings import GateSettings
-from salesdata.expectations import PARTITION_COLUMN, ExpectationOutcome, SalesValidator
+from salesdata.expectations import PARTITION_COLUMN, RATIO_COLUMN, ExpectationOutcome, SalesValidator, as_gated
+from salesdata.plausibility import isolated_periods, series_max
 
 UNREADABLE = "readable_partition_with_required_columns"
+ISOLATED = "period_near_the_rest_of_the_data"
+SERIES_MAX_FILE = "series_max.parquet"
 PROFILE_COLUMNS = ["day", "category", "rows", "category_mean", "category_rows"]
 
 
@@ -41,6 +47,7 @@ class PeriodVerdict:
 class GateResult:
     accepted: dict[str, pd.DataFrame]
     verdicts: dict[str, PeriodVerdict]
+    series_max: pd.Series | None = None  # largest accepted units per series, these days included
 
     @property
     def quarantined(self) -> list[str]:
@@ -107,24 +114,30 @@ def run_gate(
     categories: pd.Series,
     history: pd.DataFrame,
     gate: GateSettings,
+    history_max: pd.Series | None = None,
+    isolated: Iterable[date] = (),
 ) -> GateResult:
-    """Verdicts for the given days: one fast check of all of them, per-day checks only on failure."""
+    """Verdicts for the given days: one fast check of all of them, per-day checks only on failure.
+
+    `history_max` is the largest accepted units per series so far; `isolated` the days that lie
+    too far from the rest of the data to be real.
+    """
     verdicts: dict[str, PeriodVerdict] = {}
     frames: dict[str, pd.DataFrame] = {}
+    far = set(isolated)
     for day in days:
         key, md5 = day.isoformat(), file_md5(partition_path(data_dir, day))
+        if day in far:
+            reason = f"{partition_path(data_dir, day)}: {key} lies over {gate.max_gap_years:g} years from other periods"
+            verdicts[key] = _refused(key, md5, ISOLATED, "date", reason)
+            continue
         try:
             frames[key] = read_sales_partition(data_dir, day).assign(**{PARTITION_COLUMN: pd.Timestamp(day)})
         except DataContractError as unreadable:
-            verdicts[key] = PeriodVerdict(
-                key,
-                False,
-                0,
-                md5,
-                [{"expectation": UNREADABLE, "column": "", "unexpected_count": 0, "sample": [str(unreadable)]}],
-            )
+            verdicts[key] = _refused(key, md5, UNREADABLE, "", str(unreadable))
     if not frames:
         return GateResult({}, verdicts)
+    frames = _with_plausibility(frames, history_max)
     profiles = day_profiles(frames, categories)
     ratios = profile_ratios(profiles, history, gate)
     profile_failures = _profile_failures(validator.validate_profile(ratios.drop(columns=["category"])), ratios)
@@ -132,29 +145,49 @@ def run_gate(
     for key, frame in frames.items():
         row_failures = [] if combined_ok else [_failure(o) for o in validator.validate_rows(frame).failed]
         failures = row_failures + profile_failures.get(key, [])
-        profile = profiles[profiles["day"] == key]
         docs = validator.document("rows", frame, key) if row_failures else []
         if key in profile_failures:
             docs += validator.document("profile", ratios[ratios["day"] == key].drop(columns=["category"]), key)
-        verdicts[key] = PeriodVerdict(
-            key,
-            not failures,
-            len(frame),
-            file_md5(partition_path(data_dir, date.fromisoformat(key))),
-            failures,
-            {
-                "rows": len(frame),
-                "categories": {
-                    c: [m, n]
-                    for c, m, n in zip(
-                        profile["category"], profile["category_mean"], profile["category_rows"], strict=True
-                    )
-                },
-            },
-            docs,
-        )
-    accepted = {k: f.drop(columns=[PARTITION_COLUMN]) for k, f in frames.items() if verdicts[k].accepted}
+        verdicts[key] = _verdict(data_dir, key, frame, failures, profiles[profiles["day"] == key], docs)
+    gated = [PARTITION_COLUMN, RATIO_COLUMN]
+    accepted = {k: f.drop(columns=gated) for k, f in frames.items() if verdicts[k].accepted}
     return GateResult(accepted, verdicts)
+
+
+def _verdict(
+    data_dir: Path, key: str, frame: pd.DataFrame, failures: list[dict], profile: pd.DataFrame, docs: list[str]
+) -> PeriodVerdict:
+    """A validated day's verdict, with its profile (rows and mean units per category) for later bounds."""
+    categories = zip(profile["category"], profile["category_mean"], profile["category_rows"], strict=True)
+    return PeriodVerdict(
+        key,
+        not failures,
+        len(frame),
+        file_md5(partition_path(data_dir, date.fromisoformat(key))),
+        failures,
+        {"rows": len(frame), "categories": {c: [m, n] for c, m, n in categories}},
+        docs,
+    )
+
+
+def _refused(key: str, md5: str, expectation: str, column: str, reason: str) -> PeriodVerdict:
+    """The verdict on a day refused before its rows could be validated."""
+    return PeriodVerdict(
+        key, False, 0, md5, [{"expectation": expectation, "column": column, "unexpected_count": 0, "sample": [reason]}]
+    )
+
+
+def _with_plausibility(frames: dict[str, pd.DataFrame], history_max: pd.Series | None) -> dict[str, pd.DataFrame]:
+    """Each day's rows with their units relative to the rest of their series, in this batch and before.
+
+    Judged on the whole batch, but assigned to each day's own frame: the concatenation may change
+    a column's type (one day's text units make every day's object), which the suite judges per day.
+    """
+    batch = pd.concat(frames.values(), ignore_index=True)
+    ratios = as_gated(batch, batch[PARTITION_COLUMN], history_max)[RATIO_COLUMN].to_numpy()
+    bounds = np.cumsum([0, *(len(f) for f in frames.values())])
+    spans = zip(frames.items(), bounds[:-1], bounds[1:], strict=True)
+    return {key: frame.assign(**{RATIO_COLUMN: ratios[start:end]}) for (key, frame), start, end in spans}
 
 
 def _profile_failures(report, ratios: pd.DataFrame) -> dict[str, list[dict]]:
@@ -200,7 +233,8 @@ class GateLedger:
             "run_id": run_id,
             "at": datetime.now(UTC).isoformat(),
         }
-        self._path(verdict.day).write_text(
+        write_text_atomically(
+            self._path(verdict.day),
             json.dumps(
                 {
                     "status": "accepted" if verdict.accepted else "quarantined",
@@ -209,7 +243,7 @@ class GateLedger:
                 },
                 indent=2,
                 default=str,
-            )
+            ),
         )
 
     def needs_gate(self, data_dir: Path, days: Iterable[date]) -> list[date]:
@@ -220,6 +254,21 @@ class GateLedger:
             if (e := self.read(d.isoformat())) is None
             or e["latest"]["source_md5"] != file_md5(partition_path(data_dir, d))
         ]
+
+    def record_result(self, result: GateResult, *, dataset_version: str, run_id: str) -> None:
+        """Every verdict of a gate run, and the largest accepted units per series for the next one."""
+        for verdict in result.verdicts.values():
+            self.record(verdict, dataset_version=dataset_version, run_id=run_id)
+        if result.series_max is not None and len(result.series_max):
+            write_atomically(self._series_max_path(), lambda tmp: result.series_max.to_frame().to_parquet(tmp))
+
+    def _series_max_path(self) -> Path:
+        return self.directory / SERIES_MAX_FILE
+
+    def series_max(self) -> pd.Series | None:
+        """The largest accepted units of every series gated so far; None before the first accepted day."""
+        path = self._series_max_path()
+        return pd.read_parquet(path)["units_sold"] if path.is_file() else None
 
     def history(self, before: str, days: int) -> pd.DataFrame:
         """Profiles of the latest accepted days before `before`, for the trailing bounds."""
@@ -241,14 +290,17 @@ def gate_periods(
     if not days:
         return GateResult({}, {})
     stores, skus = read_master(data_dir, "stores"), read_master(data_dir, "skus")
-    readable = next((partition_path(data_dir, d) for d in days if partition_path(data_dir, d).is_file()), None)
-    columns = list(pd.read_parquet(readable).columns) if readable else []
     validator = SalesValidator(
-        columns=columns, stores=list(stores["store_id"]), skus=list(skus["sku_id"]), gate=gate, docs_dir=docs_dir
+        columns=_first_readable_columns(data_dir, days),
+        stores=list(stores["store_id"]),
+        skus=list(skus["sku_id"]),
+        gate=gate,
+        docs_dir=docs_dir,
     )
     categories = skus.set_index("sku_id")["category"]
     history = ledger.history(before=days[0].isoformat(), days=gate.trailing_partitions)
-    result = GateResult({}, {})
+    isolated = isolated_periods(partition_dates(data_dir), gate.max_gap_years)
+    result = GateResult({}, {}, ledger.series_max())
     for start in range(0, len(days), gate.batch_partitions):
         batch = run_gate(
             data_dir,
@@ -257,11 +309,28 @@ def gate_periods(
             categories=categories,
             history=history,
             gate=gate,
+            history_max=result.series_max,
+            isolated=isolated,
         )
         result.accepted.update(batch.accepted)
         result.verdicts.update(batch.verdicts)
+        if batch.accepted:
+            result.series_max = series_max(pd.concat(batch.accepted.values()), result.series_max)
         accepted = [asdict(v) for v in batch.verdicts.values() if v.accepted]
         parts = [frame for frame in (history, profile_rows(accepted)) if len(frame)]
         recent = pd.concat(parts, ignore_index=True) if parts else history
         history = recent[recent["day"].isin(sorted(set(recent["day"]))[-gate.trailing_partitions :])]
     return result
+
+
+def _first_readable_columns(data_dir: Path, days: list[date]) -> list[str]:
+    """The columns of the first day whose file can be read: the optional ones the suite checks.
+
+    An unreadable file is skipped here and quarantined by the gate, wherever it sits.
+    """
+    for day in days:
+        try:
+            return list(pq.read_schema(partition_path(data_dir, day)).names)
+        except (pa.ArrowException, OSError):
+            continue
+    return []

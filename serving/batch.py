@@ -7,7 +7,6 @@ bundle, the same result rows), so the file holds what the endpoint would have an
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from demandops.errors import DemandopsError, ModelNotFoundError
+from demandops.files import write_atomically
 from demandops.settings import Settings
 from feature_repo.store import open_store
 from lifecycle.registry import ModelRegistry
@@ -93,10 +93,7 @@ def forecast_rows(results: list[ForecastResult]) -> pd.DataFrame:
 
 def _write_atomically(frame: pd.DataFrame, output: Path) -> None:
     """Write beside the target and rename: a reader never sees half a file, a failure keeps the old one."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")
     if FORMATS[output.suffix.lower()] == "parquet":
-        frame.to_parquet(partial, index=False)
+        write_atomically(output, lambda partial: frame.to_parquet(partial, index=False))
     else:
-        frame.to_csv(partial, index=False, date_format="%Y-%m-%d")
-    os.replace(partial, output)
+        write_atomically(output, lambda partial: frame.to_csv(partial, index=False, date_format="%Y-%m-%d"))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from demandops.files import write_atomically
 
 CHECKPOINT_FILE = "last.pt"
 # Settings that change what training computes; resuming with a different value would mix two runs.
@@ -41,12 +42,7 @@ class TrainingState:
 
 def save_checkpoint(state: TrainingState, directory: Path) -> Path:
     """Write atomically: a crash while saving leaves the previous checkpoint intact."""
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / CHECKPOINT_FILE
-    partial = directory / f".{CHECKPOINT_FILE}.partial"
-    torch.save(state.__dict__, partial)
-    os.replace(partial, target)
-    return target
+    return write_atomically(directory / CHECKPOINT_FILE, lambda partial: torch.save(state.__dict__, partial))
 
 
 def load_checkpoint(directory: Path, config: dict[str, Any]) -> TrainingState | None:

@@ -33,8 +33,7 @@ def raw_sales(context: AssetExecutionContext, demandops: Demandops) -> dg.Output
     docs_dir = ledger.directory / DATA_DOCS_DIRNAME
     days = [date.fromisoformat(k) for k in context.partition_keys]
     result = gate_periods(settings.data, days, ledger, settings.gate, docs_dir=docs_dir)
-    for verdict in result.verdicts.values():
-        ledger.record(verdict, dataset_version=version, run_id=context.run_id)
+    ledger.record_result(result, dataset_version=version, run_id=context.run_id)
     for day in result.quarantined:
         first = result.verdicts[day].failures[0]
         context.log.warning(f"quarantined {day}: {first['expectation']}({first['column']}) e.g. {first['sample'][:2]}")

@@ -5,7 +5,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from demandops.contract import partition_dates, partition_path, read_sales
+from demandops.contract import partition_dates, partition_path, read_master, read_sales
 from demandops.errors import DataContractError
 from demandops.settings import Settings
 
@@ -35,3 +35,18 @@ def test_missing_required_column_is_named(project_with_data: Settings) -> None:
 def test_missing_partition_is_named(project_with_data: Settings) -> None:
     with pytest.raises(DataContractError, match="date=1999-01-01"):
         read_sales(project_with_data.data, [date(1999, 1, 1)])
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:40]), "unreadable master file"),
+        (lambda p: pd.read_parquet(p).rename(columns={"sku_id": "sku"}).to_parquet(p), "lacks the column 'sku_id'"),
+    ],
+)
+def test_a_damaged_master_file_is_named(project_with_data: Settings, damage, named: str) -> None:
+    path = project_with_data.data / "skus.parquet"
+    damage(path)
+    with pytest.raises(DataContractError, match=f"{named}.*|{path}") as refused:
+        read_master(project_with_data.data, "skus")
+    assert named in str(refused.value) and str(path) in str(refused.value)

@@ -6,13 +6,15 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from demandops.contract import partition_dates, partition_path
 from demandops.settings import GateSettings
 from salesdata.datasets import _write
-from salesdata.gate import UNREADABLE, GateLedger, gate_periods
+from salesdata.gate import ISOLATED, UNREADABLE, GateLedger, gate_periods
 from salesdata.simulator import Preset, simulate
 
 # Enough rows per category and day for the profile bounds to mean something.
@@ -151,3 +153,78 @@ def test_batching_does_not_change_any_verdict(data_dir: Path) -> None:
     )
     assert weekly.quarantined == one_pass.quarantined == [bad.isoformat()]
     assert {k: v.failures for k, v in weekly.verdicts.items()} == {k: v.failures for k, v in one_pass.verdicts.items()}
+
+
+def test_an_unreadable_first_day_is_quarantined_and_the_others_continue(data_dir: Path) -> None:
+    first = partition_dates(data_dir)[0]
+    path = partition_path(data_dir, first)
+    path.write_bytes(path.read_bytes()[:100])  # "Parquet magic bytes not found in footer"
+    result = gate(data_dir)
+    assert result.quarantined == [first.isoformat()]
+    assert len(result.accepted) == len(partition_dates(data_dir)) - 1
+    [failure] = result.verdicts[first.isoformat()].failures
+    assert failure["expectation"] == UNREADABLE and str(path) in failure["sample"][0]
+
+
+def _one_row(units: float) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    return lambda f: f.assign(units_sold=f["units_sold"].where(f.index != 5, units))
+
+
+@pytest.mark.parametrize(
+    ("units", "column"),
+    [(float("inf"), "units_sold"), (1e300, "units_sold"), (float("nan"), "units_sold"), (5e5, "_units_vs_history")],
+)
+def test_garbage_units_are_quarantined_naming_the_column(data_dir: Path, units: float, column: str) -> None:
+    bad = partition_dates(data_dir)[30]
+    rewrite(data_dir, bad, _one_row(units))
+    result = gate(data_dir)
+    assert result.quarantined == [bad.isoformat()]
+    assert column in [f["column"] for f in result.verdicts[bad.isoformat()].failures]
+    assert all(np.isfinite(f["units_sold"]).all() for f in result.accepted.values()), "only finite numbers stored"
+
+
+def test_a_real_spike_passes_and_a_series_history_judges_a_day_gated_alone(data_dir: Path) -> None:
+    days = partition_dates(data_dir)
+    ledger = GateLedger(data_dir.parent / "gate")
+    rows_only = GATE.model_copy(update={"min_category_rows": 10_000})  # the category profile is another test's
+    ledger.record_result(gate_periods(data_dir, days[:-2], ledger, rows_only), dataset_version="v1", run_id="r1")
+    series = pd.read_parquet(partition_path(data_dir, days[-1])).loc[5, ["store_id", "sku_id"]]
+    best = ledger.series_max()[tuple(series)]
+    rewrite(data_dir, days[-2], _one_row(max(best, 1) * 40))  # a promotion forty times the best day: real
+    rewrite(data_dir, days[-1], _one_row(max(best, 1) * 5000))  # five thousand times: a unit error
+    alone = [gate_periods(data_dir, [day], ledger, rows_only) for day in days[-2:]]
+    assert [r.quarantined for r in alone] == [[], [days[-1].isoformat()]]
+    [failure] = alone[1].verdicts[days[-1].isoformat()].failures
+    assert failure["column"] == "_units_vs_history" and failure["unexpected_count"] == 1
+
+
+def test_a_period_far_from_the_rest_of_the_data_is_quarantined(data_dir: Path) -> None:
+    sample = pd.read_parquet(partition_path(data_dir, partition_dates(data_dir)[0])).head(3)
+    typo = date(1900, 1, 1)
+    path = partition_path(data_dir, typo)
+    path.parent.mkdir(parents=True)
+    sample.assign(date=pd.Timestamp(typo)).to_parquet(path, index=False)
+    result = gate(data_dir)
+    assert result.quarantined == [typo.isoformat()]
+    [failure] = result.verdicts[typo.isoformat()].failures
+    assert failure["expectation"] == ISOLATED and "10 years" in failure["sample"][0]
+
+
+def test_a_file_with_a_repeated_column_is_quarantined_naming_it(data_dir: Path) -> None:
+    bad = partition_dates(data_dir)[10]
+    path = partition_path(data_dir, bad)
+    table = pq.read_table(path)
+    pq.write_table(table.append_column("units_sold", table.column("units_sold")), path)
+    result = gate(data_dir)
+    assert result.quarantined == [bad.isoformat()]
+    [failure] = result.verdicts[bad.isoformat()].failures
+    assert "more than one column named ['units_sold']" in failure["sample"][0]
+
+
+@pytest.mark.parametrize("column", ["price", "stock_on_hand"])
+def test_an_infinite_price_or_stock_is_quarantined(data_dir: Path, column: str) -> None:
+    bad = partition_dates(data_dir)[30]
+    rewrite(data_dir, bad, lambda f: f.assign(**{column: f[column].where(f.index != 2, float("inf"))}))
+    result = gate(data_dir)
+    assert result.quarantined == [bad.isoformat()]
+    assert column in [f["column"] for f in result.verdicts[bad.isoformat()].failures]

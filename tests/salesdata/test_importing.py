@@ -11,6 +11,7 @@ import pytest
 
 from demandops.contract import partition_dates, read_master, read_sales_partition, recorded_frequency
 from demandops.errors import DataContractError
+from demandops.settings import GateSettings
 from salesdata import dvc_versions
 from salesdata.datasets import LOCAL_REMOTE_DIRNAME, import_sales
 
@@ -29,7 +30,7 @@ def monthly_csv(path: Path, months: int = 4) -> Path:
 
 
 def do_import(project: Path, source: Path, **options):
-    return import_sales(project, project / "data", source, **{"frequency": "M", **options})
+    return import_sales(project, project / "data", source, **{"frequency": "M", "limits": GateSettings(), **options})
 
 
 def test_monthly_file_with_required_columns_only_becomes_versioned_partitions(tmp_path: Path) -> None:
@@ -59,7 +60,23 @@ BAD_FILES = {
     "wrong dtype": (HEADER + "2024-01-01,S1,A,1\n2024-02-01,S1,A,twelve\n", "'twelve'"),
     "negative units": (HEADER + "2024-01-01,S1,A,-4\n", "units_sold must be >= 0, found '-4' on line 2"),
     "duplicated rows": (HEADER + "2024-01-01,S1,A,1\n2024-01-15,S1,A,2\n", "one row per store, SKU and month"),
-    "future date": (HEADER + "2099-01-01,S1,A,1\n", "future"),
+    "future date": (HEADER + "2099-01-01,S1,A,1\n", "dates in the future on line 2: 2099-01-01"),
+    "infinite units": (HEADER + "2024-01-01,S1,A,inf\n", "units_sold is not a finite number on line 2: 'inf'"),
+    "absurd units": (HEADER + "2024-01-01,S1,A,1e300\n", "units_sold above 1e+09 on line 2: '1e300'"),
+    "one absurd spike": (
+        HEADER + "".join(f"2024-0{m}-01,S1,A,{u}\n" for m, u in [(1, 5), (2, 7), (3, 50000), (4, 6)]),
+        "units_sold over 1000 times every other value of its series on line 4: '50000'",
+    ),
+    "a repeated column": (
+        "date,store_id,sku_id,units_sold,units_sold\n2024-01-01,S1,A,1,2\n",
+        "more than one column named ['units_sold']",
+    ),
+    "a row dated 1900": (
+        HEADER + "2024-01-01,S1,A,1\n2024-02-01,S1,A,2\n1900-01-01,S1,A,3\n",
+        "dates over 10 years from any other period on line 4: 1900-01-01",
+    ),
+    "semicolons": ("date;store_id;sku_id;units_sold\n2024-01-01;S1;A;1\n", "separated by semicolons, not commas"),
+    "tabs": ("date\tstore_id\tsku_id\tunits_sold\n2024-01-01\tS1\tA\t1\n", "pass --delimiter '\\t'"),
     "empty file": ("", "is empty"),
     "header only": (HEADER, "no rows"),
     "bad id": (HEADER + "2024-01-01,S 1,A,1\n", "store_id is empty or not an id"),
@@ -117,3 +134,25 @@ def test_append_adds_only_new_periods_and_replace_keeps_the_old_version_restorab
     assert replaced.replaced_version == appended.version
     remote_object = tmp_path / LOCAL_REMOTE_DIRNAME / "files" / "md5" / appended.version[:2]
     assert (remote_object / f"{appended.version[2:]}.dir").is_file(), "the replaced version is in the DVC remote"
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_line(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes((HEADER + "2024-01-01,S1,A,1\n2024-02-01,Caf\u00e9,A,2\n").encode("latin-1"))
+    with pytest.raises(DataContractError, match="latin1.csv is not UTF-8 text: line 3, column 15 holds the byte 0xe9"):
+        do_import(tmp_path, latin1)
+    assert not (tmp_path / "data").exists(), "nothing was written"
+
+
+def test_a_semicolon_file_imports_with_its_delimiter_and_a_byte_order_mark_is_no_column(tmp_path: Path) -> None:
+    source = tmp_path / "excel.csv"
+    source.write_text("\ufeffdate;store_id;sku_id;units_sold\n2024-01-01;S1;A;1\n2024-02-01;S1;A;2\n")
+    assert do_import(tmp_path, source, delimiter=";").rows == 2
+
+
+def test_appending_a_period_years_before_the_dataset_is_refused(tmp_path: Path) -> None:
+    do_import(tmp_path, monthly_csv(tmp_path / "good.csv"))
+    typo = tmp_path / "typo.csv"
+    typo.write_text(HEADER + "2004-05-01,S1,A,3\n")  # 2024 mistyped
+    with pytest.raises(DataContractError, match="2004-05-01 \\(a typo in the year"):
+        do_import(tmp_path, typo, mode="append")
