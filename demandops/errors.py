@@ -7,6 +7,10 @@ class DemandopsError(Exception):
     """Base of every error raised by demandops."""
 
 
+class SettingsError(DemandopsError):
+    """A DEMANDOPS_* setting is missing, malformed or out of its allowed range (the variable named)."""
+
+
 class DataContractError(DemandopsError):
     """Input data does not match the raw-data contract (file, column, value named)."""
 

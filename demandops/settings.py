@@ -11,12 +11,12 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from demandops.errors import DemandopsError
+from demandops.errors import DemandopsError, SettingsError
 from demandops.frequency import Frequency
 from demandops.postgres import DAGSTER_SCHEMA, MLFLOW_SCHEMA, ensure_schema, parse_postgres_url, schema_url
 
@@ -33,18 +33,42 @@ class ModelSettings(BaseModel):
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
 
 
+# Constraints and descriptions live in the types, so that the per-frequency defaults below keep
+# them: a subclass field given a plain default would replace the base field, bounds and all.
+Periods = Annotated[int, Field(ge=1)]
+Horizon = Annotated[int, Field(ge=1, le=90, description="Periods forecast ahead.")]
+SeasonalPeriod = Annotated[int, Field(ge=1, description="Season length (also the seasonal-naive baseline's).")]
+ValidationPeriods = Annotated[int, Field(ge=1, description="Origins before the holdout used for early stopping.")]
+Lags = Annotated[
+    tuple[Periods, ...], Field(min_length=1, description="Lag features; the seasonal-naive lags are added to these.")
+]
+Windows = Annotated[
+    tuple[Periods, ...], Field(min_length=1, description="Rolling mean and standard deviation windows.")
+]
+FeatureTtl = Annotated[int, Field(ge=1, description="How stale an online feature row may be when served.")]
+
+
+def _ordered(band: tuple[float, float]) -> tuple[float, float]:
+    if band[0] > band[1]:
+        raise ValueError(f"a band is (low, high): {band[0]} is above {band[1]}")
+    return band
+
+
+Band = Annotated[tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]], AfterValidator(_ordered)]
+
+
 class Cadence(BaseModel):
     """How data of one frequency is forecast; every count is in periods of that frequency."""
 
-    horizon: int = Field(ge=1, le=90, description="Periods forecast ahead.")
-    seasonal_period: int = Field(ge=1, description="Season length (also the seasonal-naive baseline's).")
+    horizon: Horizon
+    seasonal_period: SeasonalPeriod
     backtest_periods: int | None = Field(
         default=None, ge=1, description="Last origins held out for the rolling-origin backtest (default 3 x horizon)."
     )
-    validation_periods: int = Field(ge=1, description="Origins before the holdout used for early stopping.")
-    lags: tuple[int, ...] = Field(description="Lag features; the seasonal-naive lags are added to these.")
-    windows: tuple[int, ...] = Field(description="Rolling mean and standard deviation windows.")
-    feature_ttl_periods: int = Field(ge=1, description="How stale an online feature row may be when served.")
+    validation_periods: ValidationPeriods
+    lags: Lags
+    windows: Windows
+    feature_ttl_periods: FeatureTtl
 
     @property
     def backtest_origins(self) -> int:
@@ -53,30 +77,30 @@ class Cadence(BaseModel):
 
 
 class DailyCadence(Cadence):
-    horizon: int = 14
-    seasonal_period: int = 7
-    validation_periods: int = 28
-    lags: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 14, 28)
-    windows: tuple[int, ...] = (7, 28)
-    feature_ttl_periods: int = 7
+    horizon: Horizon = 14
+    seasonal_period: SeasonalPeriod = 7
+    validation_periods: ValidationPeriods = 28
+    lags: Lags = (1, 2, 3, 4, 5, 6, 7, 14, 28)
+    windows: Windows = (7, 28)
+    feature_ttl_periods: FeatureTtl = 7
 
 
 class WeeklyCadence(Cadence):
-    horizon: int = 8
-    seasonal_period: int = 52
-    validation_periods: int = 8
-    lags: tuple[int, ...] = (1, 2, 3, 4, 8, 13, 26)
-    windows: tuple[int, ...] = (4, 13)
-    feature_ttl_periods: int = 3
+    horizon: Horizon = 8
+    seasonal_period: SeasonalPeriod = 52
+    validation_periods: ValidationPeriods = 8
+    lags: Lags = (1, 2, 3, 4, 8, 13, 26)
+    windows: Windows = (4, 13)
+    feature_ttl_periods: FeatureTtl = 3
 
 
 class MonthlyCadence(Cadence):
-    horizon: int = 3
-    seasonal_period: int = 12
-    validation_periods: int = 6
-    lags: tuple[int, ...] = (1, 2, 3, 6)
-    windows: tuple[int, ...] = (3, 12)
-    feature_ttl_periods: int = 2
+    horizon: Horizon = 3
+    seasonal_period: SeasonalPeriod = 12
+    validation_periods: ValidationPeriods = 6
+    lags: Lags = (1, 2, 3, 6)
+    windows: Windows = (3, 12)
+    feature_ttl_periods: FeatureTtl = 2
 
 
 class Cadences(BaseModel):
@@ -95,15 +119,28 @@ class GateSettings(BaseModel):
 
     trailing_partitions: int = Field(default=28, ge=2, description="History a partition's profile is compared with.")
     min_history_partitions: int = Field(default=7, ge=1, description="History needed before profile bounds apply.")
-    row_count_band: tuple[float, float] = Field(
+    row_count_band: Band = Field(
         default=(0.6, 1.5), description="Accepted rows of a partition relative to the trailing mean."
     )
-    category_mean_band: tuple[float, float] = Field(
+    category_mean_band: Band = Field(
         default=(0.25, 4.0), description="Accepted mean units per category relative to the trailing mean."
     )
     batch_partitions: int = Field(default=31, ge=1, description="Partitions validated together; bounds memory.")
     min_category_rows: int = Field(
         default=30, ge=1, description="Rows a category needs in a partition before its mean is judged (noise below)."
+    )
+    # Plausibility: wide enough that real units are never refused, narrow enough that garbage is.
+    max_units: float = Field(
+        default=1e9, gt=0, description="Largest units_sold of one row (any series, any period); above is garbage."
+    )
+    max_price: float = Field(default=1e9, gt=0, description="Largest price of one row; above is garbage.")
+    max_units_vs_history: float = Field(
+        default=1000.0,
+        gt=1,
+        description="Largest units_sold of a row relative to the largest other value of its series (at least 1).",
+    )
+    max_gap_years: float = Field(
+        default=10.0, gt=0, description="Largest gap between a period and the nearest other period of the data."
     )
 
 
@@ -122,9 +159,7 @@ class LifecycleSettings(BaseModel):
     naive_margin: float = Field(
         default=0.20, ge=0, lt=1, description="Required relative backtest WAPE gain over seasonal naive."
     )
-    coverage_band: tuple[float, float] = Field(
-        default=(0.75, 0.85), description="Accepted p10-p90 interval coverage in the backtest."
-    )
+    coverage_band: Band = Field(default=(0.75, 0.85), description="Accepted p10-p90 interval coverage in the backtest.")
     promoters: list[str] = Field(
         default=["ci", "local-demo"], description="Actors allowed to promote to Production and to roll back."
     )
@@ -339,5 +374,41 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings from the environment, loaded once per process."""
-    return Settings()
+    """Settings from the environment, loaded once per process; SettingsError names each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as invalid:
+        raise SettingsError(describe_invalid(invalid)) from None  # the variables say it all, not pydantic's trace
+
+
+def describe_invalid(invalid: ValidationError) -> str:
+    """One line per bad setting: the environment variable, the value given, and what is allowed."""
+    lines = []
+    for error in invalid.errors():
+        names = [part for part in error["loc"] if isinstance(part, str)]
+        items = [f", item {part}" for part in error["loc"] if isinstance(part, int)][:1]
+        variable = ENV_PREFIX + "__".join(names).upper() if names else "the DEMANDOPS_* settings"
+        given = error.get("input")
+        value = f"{''.join(items) or ''}={given}" if names and isinstance(given, str | int | float) else ""
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{variable}{value}: {message}{_described(names)}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _described(location: list[str]) -> str:
+    """The setting's allowed range and description, when it has them (what the value means)."""
+    model: type[BaseModel] | None = Settings
+    described = ""
+    for part in location:
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return described
+        bounds = [f"{sign} {getattr(c, name)}" for c in field.metadata for name, sign in BOUNDS if hasattr(c, name)]
+        allowed = f"allowed: {' and '.join(bounds)}; " if bounds else ""
+        described = f" ({allowed}{field.description})" if field.description else ""
+        annotation = field.annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return described
+
+
+BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
