@@ -15,6 +15,7 @@ STATE_TAG = "lifecycle.state"
 DATASET_VERSION_TAG = "dataset_version"
 FEATURE_SERVICE_TAG = "feature_service"
 BENTO_TAG = "bento_tag"
+PIPELINE_RUN_TAG = "pipeline.run_id"  # the Dagster run that registered the version and works on it
 # The Production version the backtest scored beside this one, and both versions' latest-window WAPE;
 # or why the champion could not be scored (the promotion guard then waives the comparison).
 CHAMPION_VERSION_TAG = "backtest.champion_version"
@@ -26,9 +27,14 @@ CHAMPION_SKIPPED_VERSION_TAG = "backtest.champion_skipped_version"
 Tags = Mapping[str, str]
 
 
-def registration_tags(*, dataset_version: str, feature_service: str) -> dict[str, str]:
-    """What a new version records of its training data."""
-    return {DATASET_VERSION_TAG: dataset_version, FEATURE_SERVICE_TAG: feature_service}
+def registration_tags(*, dataset_version: str, feature_service: str, pipeline_run: str) -> dict[str, str]:
+    """What a new version records of its training data, and which run carries it through the lifecycle."""
+    return {DATASET_VERSION_TAG: dataset_version, FEATURE_SERVICE_TAG: feature_service, PIPELINE_RUN_TAG: pipeline_run}
+
+
+def pipeline_run_of(tags: Tags) -> str:
+    """The Dagster run that registered the version; "" for versions registered otherwise or before."""
+    return tags.get(PIPELINE_RUN_TAG, "")
 
 
 def bento_tags(bento_tag: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from demandops.settings import LifecycleSettings, Settings
 from lifecycle.audit import AuditLog
 from lifecycle.evidence import STATE_TAG, promotion_evidence, state_of
 from lifecycle.lock import TransitionLock
-from lifecycle.states import ALIASES, State, compensation_target, evaluate_guards, rollback_target
+from lifecycle.states import ALIASES, UNFINISHED, State, compensation_target, evaluate_guards, rollback_target
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,10 @@ class ModelRegistry:
     def versions(self) -> list[VersionInfo]:
         found = self.client.search_model_versions(f"name = '{self.model_name}'")
         return sorted((self.get(mv.version) for mv in found), key=lambda v: int(v.version))
+
+    def unfinished(self) -> list[VersionInfo]:
+        """Versions a run is still carrying through the lifecycle, or that an interrupted run left behind."""
+        return [v for v in self.versions() if v.state in UNFINISHED]
 
     def by_alias(self, alias: str) -> VersionInfo | None:
         try:

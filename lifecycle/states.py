@@ -30,6 +30,8 @@ TRANSITIONS: Mapping[State, frozenset[State]] = {
     State.STAGED: frozenset({State.PRODUCTION, State.REJECTED}),
     State.PRODUCTION: frozenset({State.ARCHIVED}),
 }
+# States a version holds only while a run works on it; one left there was interrupted (see compensation_target).
+UNFINISHED: frozenset[State] = frozenset({State.TRAINING, State.TRAINED, State.VALIDATED})
 # Registry aliases kept in step with the states that have one.
 ALIASES: Mapping[State, str] = {State.STAGED: "staging", State.PRODUCTION: "production"}
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from demandops.errors import DemandopsError
+from demandops.errors import DemandopsError, SettingsError
 from demandops.settings import get_settings
 from lifecycle.cli import app as lifecycle_app
 from lifecycle.cli import open_registry
@@ -25,6 +25,18 @@ app = typer.Typer(help="demandops: demand forecasting from raw sales to a served
 app.add_typer(data_app, name="data")
 app.add_typer(lifecycle_app, name="lifecycle")
 app.add_typer(features_app, name="features")
+
+
+def main() -> None:
+    """The console entry point: a refusal is one message and an exit code, never a traceback."""
+    try:
+        app()
+    except SettingsError as invalid:
+        typer.echo(f"demandops: {invalid}", err=True)
+        raise SystemExit(2) from None
+    except DemandopsError as refused:
+        typer.echo(f"demandops: {refused}", err=True)
+        raise SystemExit(1) from None
 
 
 def _tool(name: str) -> str:
@@ -55,6 +67,7 @@ def run(
     typer.echo(f"""
 demandops run {summary.run_id} finished.
   dataset version   {summary.dataset_version}  (data.dvc)
+  gate              {summary.gate}
   new model         {get_settings().model.name} v{summary.model_version}: {summary.state} ({summary.frequency} data)
   its Bento         {summary.bento_tag}
   in Production     v{summary.production_version}
@@ -65,6 +78,22 @@ Where to look:
        -d '{json.dumps({"items": [summary.example_item]})}'
   demandops lifecycle status | history
   runtime state     {settings.state}""")
+    if summary.reconciled:
+        typer.echo(f"before this run, work interrupted earlier was closed: {summary.reconciled}")
+
+
+@lifecycle_app.command("reconcile")
+def reconcile_command() -> None:
+    """Close what killed runs left unfinished: runs marked failed, versions Failed or Rejected ("interrupted")."""
+    from pipelines.reconcile import reconcile
+    from pipelines.run import open_instance
+
+    settings = get_settings()
+    with open_instance(settings) as instance:
+        done = reconcile(settings, instance, open_registry())
+    typer.echo(done.describe())
+    for line in done.versions:
+        typer.echo(f"  {line}")
 
 
 @app.command()

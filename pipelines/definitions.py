@@ -13,7 +13,7 @@ from pipelines.assets.validation import model_evaluation
 from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
 from pipelines.io_managers import LakeIOManager
 from pipelines.resources import DemandopsResource
-from pipelines.sensors import new_sales_days, online_store_refill
+from pipelines.sensors import interrupted_work, new_sales_days, online_store_refill
 
 ASSETS = [raw_sales, sales_features, online_features, training_set, trained_model, model_evaluation, bento]
 
@@ -23,7 +23,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=[check_raw_sales_expectations, check_training_set_nulls],
-        sensors=[new_sales_days, online_store_refill],
+        sensors=[new_sales_days, online_store_refill, interrupted_work],
+        # One process per run: the chain is a line of dependent steps (nothing to run side by side, and
+        # training has its own process), and a run whose process is gone is known dead (reconcile.py).
+        executor=dg.in_process_executor,
         resources={
             "demandops": DemandopsResource.from_settings(settings),
             "lake": LakeIOManager(base_dir=str(settings.lake_dir)),

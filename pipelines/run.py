@@ -7,14 +7,17 @@ from dataclasses import dataclass
 import dagster as dg
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from pydantic import ValidationError
 
 from demandops.errors import DemandopsError
 from demandops.settings import Settings
 from feature_repo.freshness import OnlineLag, online_lag
 from lifecycle.states import State
+from pipelines.assets.training import TrainingConfig
 from pipelines.definitions import build_definitions
 from pipelines.partitions import periods_to_gate, periods_to_refill, periods_without_features, register_periods
 from pipelines.provenance import RAW_SALES
+from pipelines.reconcile import owner_tags, reconcile
 from pipelines.resources import DemandopsResource
 from salesdata.datasets import ensure_dataset
 
@@ -38,6 +41,8 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
 class ChainSummary:
     dataset_version: str
     run_id: str
+    gate: str  # what the gate accepted and quarantined of the new periods
+    reconciled: str  # what interrupted runs had left unfinished, now closed ("" when nothing)
     model_version: str
     state: str
     bento_tag: str
@@ -51,11 +56,13 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
 
     `training` overrides hyperparameters of the trained_model asset (its Launchpad config).
     """
+    run_config = training_run_config(training)  # a bad config is refused before anything runs
     settings.prepare_state()
     version = ensure_dataset(settings)
     resource = DemandopsResource.from_settings(settings)
     job = build_definitions(settings).resolve_implicit_global_asset_job_def()
     with open_instance(settings) as instance:
+        reconciled = reconcile(settings, instance, resource.registry())
         register_periods(instance, settings)
         pending = periods_to_gate(instance, settings, resource.lake().gate_ledger(), also_known=[])
         unfeatured = periods_without_features(instance, settings)
@@ -67,12 +74,11 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
             set() if pending else {RAW_SALES} if unfeatured else {RAW_SALES, SALES_FEATURES} if refill else PARTITIONED
         )
         selection = [key for key in job.asset_layer.executable_asset_keys if key not in skip]
-        run_config = {"ops": {"trained_model": {"config": training}}} if training else None
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
             asset_selection=selection,
-            tags=_span_tags(span),
+            tags={**_span_tags(span), **owner_tags()},
             run_config=run_config,
         )
     _raise_on_failure(result)
@@ -90,6 +96,8 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
     return ChainSummary(
         dataset_version=version,
         run_id=result.run_id,
+        gate=gate_outcome(result),
+        reconciled=reconciled.describe() if reconciled else "",
         model_version=deployed["model_version"],
         state=str(registry.get(deployed["model_version"]).state),
         bento_tag=deployed["bento_tag"],
@@ -118,7 +126,10 @@ def refill_online_store(settings: Settings) -> RefillSummary:
         if not days:
             return RefillSummary(run_id=None, before=before.describe(), after=before.describe())
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False, asset_selection=[ONLINE_FEATURES], tags=_span_tags(days)
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=[ONLINE_FEATURES],
+            tags={**_span_tags(days), **owner_tags()},
         )
     _raise_on_failure(result)
     after = online_lag(resource.feature_store(), settings.feast_dir)
@@ -131,6 +142,34 @@ def lagging_periods(
     """The periods to materialize again when the online store lags the offline features, else none."""
     lag = lag or online_lag(resource.feature_store(), resource.settings().feast_dir)
     return periods_to_refill(instance, lag)
+
+
+def training_run_config(training: dict | None) -> dict | None:
+    """The run config of trained_model, checked before anything runs: unknown keys and values out of
+    range are named here, not found by Dagster halfway through the run."""
+    if not training:
+        return None
+    allowed = sorted(TrainingConfig.model_fields)
+    unknown = sorted(set(training) - set(allowed))
+    if unknown:
+        raise DemandopsError(f"training config: unknown key(s) {unknown}; expected some of {allowed}")
+    try:
+        TrainingConfig(**training)
+    except ValidationError as invalid:
+        problems = [f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in invalid.errors()]
+        raise DemandopsError("training config: " + "; ".join(problems)) from None
+    return {"ops": {"trained_model": {"config": training}}}
+
+
+def gate_outcome(result: dg.ExecuteInProcessResult) -> str:
+    """'3 period(s) gated: 2 accepted, 1 quarantined (2024-05-01)', or that there was nothing to gate."""
+    gated = result.asset_materializations_for_node(RAW_SALES.path[-1])  # one per partition, the same metadata
+    if not gated:
+        return "no new or changed periods"
+    meta = {key: value.value for key, value in gated[0].metadata.items()}
+    quarantined = meta["quarantined_days"]
+    named = f" ({', '.join(quarantined[:5])}{', ...' if len(quarantined) > 5 else ''})" if quarantined else ""
+    return f"{meta['days']} period(s) gated: {meta['accepted_days']} accepted, {len(quarantined)} quarantined{named}"
 
 
 def _span_tags(span: list[str]) -> dict[str, str]:

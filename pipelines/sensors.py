@@ -1,4 +1,4 @@
-"""New sales days flow in by themselves: register them as partitions and ingest only what is new."""
+"""New sales days flow in by themselves, a lagging online store is refilled, and interrupted work is closed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from feature_repo.freshness import online_lag
 from pipelines.assets.features import online_features, sales_features
 from pipelines.assets.ingestion import raw_sales
 from pipelines.partitions import SALES_PERIODS, periods_to_gate, periods_to_refill, unregistered_periods
+from pipelines.reconcile import reconcile
 from pipelines.resources import Demandops
 
 REFILL_TAG = "demandops/online_refill"
@@ -65,3 +66,12 @@ def online_store_refill(context: dg.SensorEvaluationContext, demandops: Demandop
     context.log.warning(f"{lag.describe()}: materializing {days[0]}..{days[-1]} again")
     tags = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1], REFILL_TAG: "true"}
     return dg.SensorResult(run_requests=[dg.RunRequest(tags=tags)])
+
+
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def interrupted_work(context: dg.SensorEvaluationContext, demandops: Demandops) -> dg.SkipReason:
+    """Closes what killed runs left unfinished: their runs failed, their versions Failed or Rejected."""
+    done = reconcile(demandops.settings(), context.instance, demandops.registry())
+    if done:
+        context.log.warning(f"reconciled: {done.describe()}")
+    return dg.SkipReason(done.describe())

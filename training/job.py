@@ -24,6 +24,7 @@ from dagster_pipes import PipesContext, PipesEnvVarParamsLoader, open_dagster_pi
 from demandops.settings import Cadence, Settings
 from training.distributed import Worker, start_worker, stop_worker
 from training.features import FeatureSpec
+from training.interruption import run_tags, watch_launcher
 from training.tracking import cadence_params, log_training, start_run
 from training.train import EpochCallback, Hyperparameters, TrainConfig, train_forecaster
 
@@ -120,7 +121,7 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
         if on_epoch:
             on_epoch(epoch, metrics)
 
-    with start_run(job.tracking_uri, Path(job.artifact_root), job.experiment) as run:
+    with start_run(job.tracking_uri, Path(job.artifact_root), job.experiment, tags=run_tags()) as run:
         result = train_forecaster(rows, config, checkpoint_dir=checkpoints, on_epoch=log_epoch, **train)
         model_uri = log_training(result, config, example=rows.head(3), project_dir=Path(job.project_dir))
         mlflow.log_params(
@@ -158,6 +159,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m training.job JOB.json", file=sys.stderr)
         return 2
     job = TrainingJob.read(Path(argv[1]))
+    watch_launcher()
     worker = start_worker()
     try:
         if worker.is_main and PipesEnvVarParamsLoader().is_dagster_pipes_process():

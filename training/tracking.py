@@ -80,10 +80,12 @@ def use_experiment(tracking_uri: str, artifact_root: Path, experiment: str) -> N
     mlflow.set_experiment(experiment)
 
 
-def start_run(tracking_uri: str, artifact_root: Path, experiment: str) -> mlflow.ActiveRun:
+def start_run(
+    tracking_uri: str, artifact_root: Path, experiment: str, tags: dict[str, str] | None = None
+) -> mlflow.ActiveRun:
     """An MLflow run in the experiment."""
     use_experiment(tracking_uri, artifact_root, experiment)
-    return mlflow.start_run()
+    return mlflow.start_run(tags=tags)
 
 
 def log_training(result: TrainResult, config: TrainConfig, *, example: pd.DataFrame, project_dir: Path) -> str:

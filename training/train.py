@@ -28,22 +28,32 @@ from training.distributed import SINGLE_PROCESS, Worker
 from training.features import FeatureSpec
 from training.model import pinball_loss
 
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Hyperparameters:
     """What a data scientist tunes: the `trained_model` Launchpad config is made from these fields."""
 
-    epochs: int = field(default=30, metadata={"help": "Most epochs; training stops earlier without progress."})
-    batch_size: int = 512
-    learning_rate: float = 3e-3
-    hidden: int = field(default=128, metadata={"help": "Width of the network's hidden layers."})
-    embedding_dim: int = field(default=8, metadata={"help": "Size of the store, SKU and category embeddings."})
-    patience: int = field(default=5, metadata={"help": "Epochs without a better validation loss before stopping."})
-    min_batches_per_epoch: int = field(
-        default=8, metadata={"help": "Small datasets would otherwise take one optimizer step per epoch."}
+    epochs: int = field(default=30, metadata={"help": "Most epochs; training stops earlier without progress.", "ge": 1})
+    batch_size: int = field(default=512, metadata={"help": "Training rows per optimizer step.", "ge": 1})
+    learning_rate: float = field(default=3e-3, metadata={"help": "AdamW's step size.", "gt": 0, "le": 1})
+    hidden: int = field(default=128, metadata={"help": "Width of the network's hidden layers.", "ge": 1})
+    embedding_dim: int = field(default=8, metadata={"help": "Size of the store, SKU and category embeddings.", "ge": 1})
+    patience: int = field(
+        default=5, metadata={"help": "Epochs without a better validation loss before stopping.", "ge": 1}
     )
-    seed: int = 0
-    device: str = field(default="auto", metadata={"help": "auto (CUDA, MPS, else CPU), cuda, mps or cpu."})
+    min_batches_per_epoch: int = field(
+        default=8, metadata={"help": "Small datasets would otherwise take one optimizer step per epoch.", "ge": 1}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds weights, shuffling and dropout: same seed, same model."})
+    device: str = field(
+        default="auto",
+        metadata={
+            "help": "auto (CUDA, MPS, else CPU), cuda, cuda:N, mps or cpu.",
+            "pattern": r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        },
+    )
     compile: bool = field(default=False, metadata={"help": "torch.compile the network (pays off on GPUs)."})
     calibrate_intervals: bool = field(
         default=True, metadata={"help": "Shift the outer quantiles to hold on the validation window."}

@@ -1,8 +1,6 @@
 """Stage 4: a point-in-time training set from Feast, and a PyTorch model tracked in MLflow."""
 
-import tempfile
 from dataclasses import fields
-from pathlib import Path
 from typing import get_type_hints
 
 import dagster as dg
@@ -16,17 +14,27 @@ from lifecycle.evidence import registration_tags
 from pipelines.assets.features import online_features
 from pipelines.metadata import rounded
 from pipelines.provenance import latest_metadata, raw_sales_lineage
+from pipelines.reconcile import claim_run, job_folder
 from pipelines.resources import Demandops
 from training.dataset import entity_rows, split_by_origin
+from training.interruption import launch_env
 from training.job import launch_command, prepare_job
 from training.train import Hyperparameters
 
 
 def _launchpad_config() -> type[dg.Config]:
-    """The Launchpad's config of trained_model: every Hyperparameters field with its default, plus processes."""
+    """The Launchpad's config of trained_model: every Hyperparameters field with its default, help and
+    bounds, plus processes; an unknown key is refused, not ignored."""
     types = get_type_hints(Hyperparameters)
     hyperparameters = {
-        spec.name: (types[spec.name], Field(default=spec.default, description=spec.metadata.get("help")))
+        spec.name: (
+            types[spec.name],
+            Field(
+                default=spec.default,
+                description=spec.metadata.get("help"),
+                **{bound: spec.metadata[bound] for bound in ("ge", "gt", "le", "pattern") if bound in spec.metadata},
+            ),
+        )
         for spec in fields(Hyperparameters)
     }
     processes = (int, Field(default=1, ge=1, description="DDP ranks under torchrun; 1 runs a plain subprocess."))
@@ -71,22 +79,23 @@ def trained_model(
 ) -> dg.Output[dict]:
     """A global quantile network trained on all but the backtest origins, in an external process
     launched through Dagster Pipes; logged to MLflow and registered as a new version."""
+    claim_run(context)
     settings, cadence = demandops.settings(), demandops.cadence()
     lineage = latest_metadata(context.instance, "training_set")
     fit, _backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
     hyperparameters = Hyperparameters(**config.model_dump(exclude={"processes"}))
-    jobs = settings.state / "training_jobs"
-    jobs.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=jobs) as folder:
+    with job_folder(settings, context.run_id) as folder:
         job_file = prepare_job(
-            Path(folder), fit, hyperparameters, settings=settings, cadence=cadence, spec=demandops.feature_spec(),
+            folder, fit, hyperparameters, settings=settings, cadence=cadence, spec=demandops.feature_spec(),
             feature_service=FEATURE_SERVICE_NAME, dataset_version=lineage["dataset_version"],
         )  # fmt: skip
         command = launch_command(job_file, config.processes)
-        env, cwd = settings.child_env(), str(settings.project_dir)
+        env, cwd = launch_env(settings.child_env(), context.run_id), str(settings.project_dir)
         invocation = pipes_subprocess_client.run(command=command, context=context, env=env, cwd=cwd)
     reported = {key: entry.value for key, entry in invocation.get_materialize_result().metadata.items()}
-    tags = registration_tags(dataset_version=lineage["dataset_version"], feature_service=FEATURE_SERVICE_NAME)
+    tags = registration_tags(
+        dataset_version=lineage["dataset_version"], feature_service=FEATURE_SERVICE_NAME, pipeline_run=context.run_id
+    )
     version = demandops.registry().register(model_uri=reported["model_uri"], run_id=reported["run_id"], tags=tags)
     value = {
         "model_version": version.version,

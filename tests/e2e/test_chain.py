@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from pydantic import ValidationError
 
+from demandops.contract import partition_dates
 from demandops.settings import Settings
 from lifecycle.evidence import bento_of, state_of
 from lifecycle.states import State
@@ -28,6 +29,7 @@ from tests.e2e.serving_checks import (
     assert_a_locked_online_store_degrades_and_recovers,
     assert_batch_scoring_writes_every_series,
     assert_every_refusal_is_a_4xx_naming_what_was_wrong,
+    assert_every_route_answers_in_one_shape,
     assert_overload_is_refused_at_once_with_retry_after,
     assert_probes_docs_and_metrics,
 )
@@ -37,6 +39,8 @@ from training.tracking import download_bundle
 @pytest.mark.slow
 def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: Settings, tmp_path: Path) -> None:
     first = run_chain(settings)
+    periods = len(partition_dates(settings.data))
+    assert (first.gate, first.reconciled) == (f"{periods} period(s) gated: {periods} accepted, 0 quarantined", "")
     registry = DemandopsResource.from_settings(settings).registry()
     champion = registry.by_alias("production")
     assert champion is not None and champion.version == first.model_version
@@ -80,6 +84,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         assert metadata["model_version"] == first.model_version and metadata["lifecycle_state"] == "Production"
         assert metadata["feature_service"] == "demand_forecast_v1"
         assert_every_refusal_is_a_4xx_naming_what_was_wrong(url, metadata["horizon"])
+        assert_every_route_answers_in_one_shape(url)
         assert_overload_is_refused_at_once_with_retry_after(url)
         assert_a_locked_online_store_degrades_and_recovers(url, settings.feast_dir / "online_store.db")
         assert_probes_docs_and_metrics(url, first.model_version)
@@ -93,6 +98,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
     # With no new period, the online store emptied: the run refills it before its Bento's skew check.
     assert empty_sqlite_store(settings.feast_dir / "online_store.db") > 0
     second = run_chain(settings)
+    assert second.gate == "no new or changed periods"
     assert int(second.model_version) == int(first.model_version) + 1
     assert second.state == State.STAGED and second.production_version == first.model_version
 

@@ -36,7 +36,7 @@ def monthly_sales_csv(path: Path) -> Path:
 def test_monthly_import_runs_to_a_registered_model_that_forecasts_months(settings: Settings, tmp_path: Path) -> None:
     source = monthly_sales_csv(tmp_path / "monthly.csv")
     assert list(pd.read_csv(source, nrows=1).columns) == ["date", "store_id", "sku_id", "units_sold"]
-    imported = import_sales(settings.project_dir, settings.data, source, frequency="M")
+    imported = import_sales(settings.project_dir, settings.data, source, frequency="M", limits=settings.gate)
     # 18 series x 9 backtest months: 162 rows cannot pin coverage to the default band of 0.75-0.85.
     # Set in code, with no environment variable: the settings object reaches every asset as it is.
     settings = settings.model_copy(update={"lifecycle": LifecycleSettings(naive_margin=0, coverage_band=(0.5, 0.95))})

@@ -43,7 +43,7 @@ def new_version(registry: ModelRegistry) -> str:
     return registry.register(
         model_uri=info.model_uri,
         run_id=run.info.run_id,
-        tags=registration_tags(dataset_version="d1", feature_service="s"),
+        tags=registration_tags(dataset_version="d1", feature_service="s", pipeline_run="r1"),
     ).version
 
 

@@ -12,14 +12,15 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from demandops.contract import partition_dates, partition_path
+from demandops.errors import DemandopsError
 from demandops.settings import Settings
 from feature_repo.freshness import online_lag
 from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
 from pipelines.definitions import build_definitions
 from pipelines.partitions import SALES_PERIODS, register_periods
 from pipelines.resources import DemandopsResource
-from pipelines.run import open_instance, refill_online_store
-from pipelines.sensors import REFILL_TAG, new_sales_days, online_store_refill
+from pipelines.run import open_instance, refill_online_store, run_chain
+from pipelines.sensors import REFILL_TAG, interrupted_work, new_sales_days, online_store_refill
 from salesdata import dvc_versions
 from salesdata.datasets import append_days
 from tests.conftest import empty_sqlite_store
@@ -61,6 +62,10 @@ def test_every_stage_is_one_connected_graph(tracked: Settings) -> None:
     assert all(spec.blocking for check in CHECKS for spec in check.check_specs)
     assert defs.resolve_sensor_def("new_sales_days") is not None
     assert defs.resolve_sensor_def("online_store_refill").default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_sensor_def("interrupted_work").default_status == dg.DefaultSensorStatus.RUNNING
+    with open_instance(tracked) as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"demandops": DemandopsResource(tracked)})
+        assert interrupted_work(context).skip_message == "nothing was left unfinished"
 
 
 def test_bad_day_is_quarantined_validated_data_untouched_and_a_fix_releases_it(tracked: Settings) -> None:
@@ -127,6 +132,20 @@ def test_launchpad_config_is_the_training_loops_hyperparameters() -> None:
     assert TrainingConfig.model_fields["patience"].description.startswith("Epochs without a better validation loss")
 
 
+@pytest.mark.parametrize(
+    ("training", "named"),
+    [
+        ({"epoch": 3}, "unknown key(s) ['epoch']; expected some of ['batch_size'"),
+        ({"epochs": -1}, "epochs=-1: Input should be greater than or equal to 1"),
+        ({"device": "gpu"}, "device='gpu': String should match pattern"),
+    ],
+)
+def test_a_bad_training_config_is_refused_before_anything_runs(settings: Settings, training: dict, named: str):
+    with pytest.raises(DemandopsError, match="training config: ") as refused:
+        run_chain(settings, training=training)
+    assert named in str(refused.value) and not settings.state.exists(), "nothing ran, nothing was created"
+
+
 def test_appending_one_day_computes_and_materializes_only_that_day(tracked: Settings) -> None:
     days = partition_dates(tracked.data)
     with open_instance(tracked) as instance:
@@ -184,3 +203,20 @@ def test_an_emptied_online_store_is_found_by_the_sensor_and_refilled_without_new
         refilled_rows = sum(connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
     assert refilled_rows == emptied, "every series is back, those not sold lately included"
     assert refill_online_store(tracked).run_id is None, "a current store is left alone"
+
+
+def test_a_run_whose_new_periods_are_all_quarantined_finishes_on_the_accepted_data(tracked: Settings) -> None:
+    days = partition_dates(tracked.data)
+    with open_instance(tracked) as instance:
+        assert ingest(tracked, instance, days[0].isoformat(), days[-1].isoformat(), RAW, FEATURES).success
+        new_days = [d.isoformat() for d in append_days(tracked.data, 2)]
+        for day in new_days:
+            path = partition_path(tracked.data, date.fromisoformat(day))
+            pd.read_parquet(path).assign(units_sold=-1.0).to_parquet(path, index=False)
+        dvc_versions.track(tracked.project_dir, tracked.data)
+        result = ingest(tracked, instance, new_days[0], new_days[-1], RAW, FEATURES)
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        [raw, _] = result.asset_materializations_for_node("raw_sales")
+        assert (raw.metadata["accepted_days"].value, raw.metadata["quarantined_days"].value) == (0, new_days)
+        [check] = result.get_asset_check_evaluations()
+        assert check.passed and check.metadata["quarantined_days"].value == new_days
