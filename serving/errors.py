@@ -1,4 +1,4 @@
-"""The one JSON shape every refused forecast request gets.
+"""The one JSON shape every error answer of the service gets, on every route.
 
     {"error": {"status": 422, "code": "invalid_request", "message": "...", "details": [...]}}
 
@@ -18,7 +18,10 @@ STATUS = {
     "malformed_json": 400,
     "invalid_request": 422,
     "unknown_series": 404,
+    "not_found": 404,
+    "method_not_allowed": 405,
     "too_large": 413,
+    "unsupported_media_type": 415,
     "overloaded": 503,
     "not_ready": 503,
     "timeout": 503,
@@ -27,7 +30,7 @@ STATUS = {
 
 
 class RequestRefused(Exception):
-    """A forecast request the service will not answer, with the code and details it is refused with."""
+    """A request the service will not answer, with the code and details it is refused with."""
 
     def __init__(self, code: str, message: str, details: list[dict[str, Any]] | None = None):
         super().__init__(message)

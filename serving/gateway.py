@@ -1,34 +1,38 @@
-"""ASGI middleware in front of BentoML's POST /forecast: refuse bad requests before they are batched.
+"""ASGI middleware in front of every route of the BentoML service: one error shape, and POST /forecast
+refused before it is batched.
+
+Every request passes here, and every error answer leaves in the one JSON shape of serving/errors.py,
+whoever produced it (serving/answers.py): Starlette's plain-text 404 and 405, BentoML's own
+validation errors, a 503 from /readyz. Answers under 400 pass unchanged and unbuffered.
+
+A POST to an API route (/forecast, /metadata) whose body is not JSON by its Content-Type -> 415,
+before BentoML parses it (it answers 500 to multipart without a boundary); no Content-Type is JSON.
 
 BentoML's adaptive batching runs the items of many requests as one call, so one bad item would
 fail every request in its batch; and its own errors are a 500 for some malformed bodies and a
-bare 503 with no Retry-After when it sheds load. Here, before a request joins a batch:
+bare 503 with no Retry-After when it sheds load. Here, before a forecast request joins a batch:
 
 - more than `max_in_flight` requests at once -> 503 overloaded, with Retry-After;
 - a body over `max_body_bytes` (read no further) or over `max_items_per_request` items -> 413;
 - a body that is not JSON -> 400; one that breaks the schema -> 422 naming each field;
 - ids the model does not know -> 404 naming them; a horizon beyond the model's -> 422;
 - no answer within `request_deadline_s` -> 503 timeout, with Retry-After.
-
-Whatever BentoML answers with an error is rewritten into the same JSON shape (serving/errors.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from demandops.settings import ServingSettings
 from serving import metrics
+from serving.answers import Headers, ShapedAnswer, refusal_of
 from serving.errors import RequestRefused
 from serving.schemas import ForecastRequest
-
-log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -38,53 +42,78 @@ Send = Callable[[Message], Awaitable[None]]
 Admission = Callable[[ForecastRequest], None]
 
 _REQUEST = TypeAdapter(ForecastRequest)
-# BentoML's error statuses as our codes; a 503 from BentoML is its dispatcher shedding load.
-_DOWNSTREAM_CODES = {400: "invalid_request", 404: "unknown_series", 422: "invalid_request", 503: "overloaded"}
+JSON_MEDIA_TYPES = {"application/json", ""}  # BentoML reads an absent or empty Content-Type as JSON
+PROBE_PATHS = {"/healthz", "/livez", "/readyz"}
+# What some statuses of the app mean on a route: the forecast's 404 is its unknown ids; a probe's 503
+# is "not ready", where elsewhere a 503 is BentoML's dispatcher shedding load.
+FORECAST_CODES = {404: "unknown_series"}
+PROBE_CODES = {503: "not_ready"}
+# Headers of the app's error answer that our refusal keeps (405 must say what is allowed).
+KEPT_HEADERS = {b"allow", b"server", b"x-bentoml-request-id", b"x-bentoml-trace-id"}
 
 
 class ForecastGateway:
-    def __init__(self, app, *, limits: ServingSettings, admission: Callable[[], Admission], path: str = "/forecast"):
+    def __init__(
+        self,
+        app,
+        *,
+        limits: ServingSettings,
+        admission: Callable[[], Admission],
+        api_paths: Collection[str] = ("/forecast", "/metadata"),
+        path: str = "/forecast",
+    ):
         self.app = app
         self.limits = limits
         self.admission = admission  # resolved per request: the service instance exists only after start-up
+        self.api_paths = frozenset(api_paths)
         self.path = path
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+        if scope["type"] != "http":  # lifespan; this service has no websockets
             await self.app(scope, receive, send)
             return
+
+        async def refuse_error_answer(status: int, headers: Headers, body: bytes) -> None:
+            await self._refuse(scope, send, self._rewrite(scope, status, headers, body), headers)
+
+        # The forecast's answer is held whole, so that its deadline can still answer in its place.
+        answer = ShapedAnswer(send, refuse_error_answer, hold=scope["path"] == self.path)
+        try:
+            if scope["method"] != "POST" or scope["path"] not in self.api_paths:
+                await self.app(scope, receive, answer)
+            elif scope["path"] == self.path:
+                await self._forecast(scope, receive, answer)
+            else:
+                body = await self._read_json_body(scope, receive)
+                await self.app(scope, _replay(body, receive), answer)
+            await answer.finish()
+        except RequestRefused as refused:
+            await self._refuse(scope, send, refused)
+        except Exception:
+            # Whatever escaped the app still gets our shape (Starlette would answer plain text); the
+            # exception goes on to the server, which logs its traceback.
+            if not answer.started:
+                await self._refuse(scope, send, RequestRefused("internal", "the service failed; see its log"))
+            raise
+
+    async def _forecast(self, scope: Scope, receive: Receive, answer: ShapedAnswer) -> None:
         if self.in_flight >= self.limits.max_in_flight:
-            overloaded = RequestRefused("overloaded", f"more than {self.limits.max_in_flight} requests in flight")
-            await self._refuse(send, overloaded)
-            return
+            raise RequestRefused("overloaded", f"more than {self.limits.max_in_flight} requests in flight")
         self.in_flight += 1
         try:
-            await self._handle(scope, receive, send)
+            body = await self._read_json_body(scope, receive)
+            self._check(body)
+            try:
+                async with asyncio.timeout(self.limits.request_deadline_s):  # no extra task, unlike wait_for
+                    await self.app(scope, _replay(body, receive), answer)
+            except TimeoutError:
+                raise RequestRefused("timeout", f"no answer within {self.limits.request_deadline_s:g} s") from None
         finally:
             self.in_flight -= 1
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            body = await self._read_body(scope, receive)
-            self._check(body)
-            async with asyncio.timeout(self.limits.request_deadline_s):  # no extra task, unlike wait_for
-                status, headers, chunks = await self._downstream(scope, body)
-        except RequestRefused as refused:
-            await self._refuse(send, refused)
-            return
-        except TimeoutError:
-            await self._refuse(
-                send, RequestRefused("timeout", f"no answer within {self.limits.request_deadline_s:g} s")
-            )
-            return
-        if status >= 400:
-            await self._refuse(send, self._rewrite(status, b"".join(chunks)))
-            return
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"".join(chunks)})
-
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+    async def _read_json_body(self, scope: Scope, receive: Receive) -> bytes:
+        _refuse_what_is_not_json(scope)
         limit = self.limits.max_body_bytes
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -122,48 +151,40 @@ class ForecastGateway:
         admit = self.admission()
         admit(request)
 
-    async def _downstream(self, scope: Scope, body: bytes) -> tuple[int, list, list[bytes]]:
-        """Run BentoML on the body already read, and collect its answer."""
-        delivered = False
-        start: Message = {}
-        chunks: list[bytes] = []
+    def _rewrite(self, scope: Scope, status: int, headers: Headers, body: bytes) -> RequestRefused:
+        codes = FORECAST_CODES if scope["path"] == self.path else PROBE_CODES if scope["path"] in PROBE_PATHS else {}
+        return refusal_of(scope, status, headers, body, codes=codes)
 
-        async def replay() -> Message:
-            nonlocal delivered
-            if delivered:
-                await asyncio.Event().wait()  # BentoML never reads past the body; wait to be cancelled
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def collect(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, replay, collect)
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(sum(len(c) for c in chunks)).encode()))
-        return start["status"], headers, chunks
-
-    def _rewrite(self, status: int, body: bytes) -> RequestRefused:
-        """BentoML's error answer in our shape; its 5xx bodies say nothing, so the log does."""
-        try:
-            message = str(json.loads(body).get("error", body[:500]))
-        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            message = body[:500].decode(errors="replace")
-        code = _DOWNSTREAM_CODES.get(status, "internal" if status >= 500 else "invalid_request")
-        if code == "internal":
-            log.error("forecast failed inside the service with HTTP %s: %s (see the traceback above)", status, message)
-        if code == "overloaded":
-            message = "the service is shedding load: the queue would not be answered in time"
-        return RequestRefused(code, message)
-
-    async def _refuse(self, send: Send, refused: RequestRefused) -> None:
-        metrics.REFUSALS.labels(code=refused.code).inc()
+    async def _refuse(self, scope: Scope, send: Send, refused: RequestRefused, kept: Headers = ()) -> None:
+        """Answer `refused` in our shape, keeping some headers of the app's own error answer (`kept`)."""
+        if scope["path"] == self.path:  # the metric counts refused forecasts, not probes or stray paths
+            metrics.REFUSALS.labels(code=refused.code).inc()
         body = refused.body()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers = [(k, v) for k, v in kept if k.lower() in KEPT_HEADERS]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if refused.status == 503:
             headers.append((b"retry-after", str(self.limits.retry_after_s).encode()))
         await send({"type": "http.response.start", "status": refused.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _refuse_what_is_not_json(scope: Scope) -> None:
+    # Every Content-Type header is checked: BentoML reads the first one, a proxy may read the last.
+    declared = [value.decode("latin-1") for name, value in scope["headers"] if name == b"content-type"]
+    for media_type in (content_type.split(";")[0].strip().lower() for content_type in declared):
+        if media_type not in JSON_MEDIA_TYPES:
+            raise RequestRefused("unsupported_media_type", f"the body must be application/json, not {media_type}")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive() that gives the app the body already read, then the client's own (its disconnect)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

@@ -9,12 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from demandops.contract import ID_PATTERN
 
 MAX_HORIZON = 90
+# Strict: JSON types are taken as they are, so `"horizon": true` or `"3"` is refused rather than
+# read as 1 or 3, and `[1]` is no promo plan. JSON integers are still numbers for float fields.
+STRICT_REQUEST = ConfigDict(extra="forbid", strict=True)
 
 
 class ForecastItem(BaseModel):
     """One series to forecast."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
 
     store_id: str = Field(pattern=ID_PATTERN, description="Store id as in the store master file.")
     sku_id: str = Field(pattern=ID_PATTERN, description="SKU id as in the SKU master file.")
@@ -62,6 +65,6 @@ class ForecastResult(BaseModel):
 class ForecastRequest(BaseModel):
     """The body of POST /forecast."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
 
     items: list[ForecastItem] = Field(min_length=1, description="Series to forecast; answered in this order.")

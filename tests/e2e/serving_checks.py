@@ -1,5 +1,6 @@
 """What the end-to-end test asks of the served Bento over HTTP, beyond a forecast: refusals,
-overload, degraded mode, probes and metrics, and batch scoring through the same code path."""
+overload, degraded mode, probes and metrics, one error shape on every route under a schema
+fuzzer, and batch scoring through the same code path."""
 
 from __future__ import annotations
 
@@ -13,12 +14,31 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+import schemathesis
+from schemathesis.engine import StopReason, events, from_schema
+from schemathesis.engine.recorder import ScenarioRecorder
 
 from demandops.settings import Settings
 
 MAX_IN_FLIGHT = 8  # low, so that a burst of requests overloads the test's server
 ERROR_KEYS = {"status", "code", "message", "details"}
 GOOD = {"store_id": "S000", "sku_id": "P0001", "horizon": 3}
+JSON_BODY = {"content-type": "application/json"}
+# Every operation of the OpenAPI document, in each phase (examples, coverage: undeclared methods and
+# content types, boundary values; fuzzing: valid and invalid bodies), a bounded number of cases each:
+# under a minute against the served Bento on 2 cores.
+FUZZ = {
+    "generation": {"mode": "all", "max-examples": 30},
+    "phases": {"stateful": {"enabled": False}},  # no links between operations
+    "continue-on-failure": True,
+    "checks": {
+        "enabled": False,
+        "not_a_server_error": {"enabled": True},
+        "unsupported_method": {"enabled": True},  # 405, with Allow
+        "negative_data_rejection": {"enabled": True},  # what breaks the schema is refused (`"horizon": true`)
+        "answered_in_one_shape": {"enabled": True},
+    },
+}
 
 
 def _refused(reply: httpx.Response, status: int, code: str) -> dict:
@@ -26,6 +46,76 @@ def _refused(reply: httpx.Response, status: int, code: str) -> dict:
     error = reply.json()["error"]
     assert set(error) == ERROR_KEYS and error["status"] == status and error["code"] == code, error
     return error
+
+
+@schemathesis.check
+def answered_in_one_shape(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> None:
+    """Every error answer, of any route and method, in the one shape of serving/errors.py."""
+    if response.status_code < 400:
+        return
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        raise AssertionError(f"HTTP {response.status_code} not in the error shape: {response.text[:300]}") from None
+    assert isinstance(error, dict) and set(error) == ERROR_KEYS, f"not the error shape: {response.text[:300]}"
+    assert error["status"] == response.status_code, f"the shape says {error['status']}, HTTP {response.status_code}"
+
+
+def assert_every_route_answers_in_one_shape(url: str) -> None:
+    """No answer of any route is a 5xx, and every refusal is in the one error shape: the cases the
+    issue named, then a schema fuzzer over every operation of the Bento's OpenAPI document."""
+    client = httpx.Client(base_url=url, timeout=60)
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary=x", "text/plain"):
+        not_json = client.post("/metadata", content=b"{}", headers={"content-type": content_type})
+        _refused(not_json, 415, "unsupported_media_type")  # BentoML itself answered 500 to multipart
+    _refused(client.post("/metadata", files={"file": ("a.json", b"{}")}), 415, "unsupported_media_type")
+    assert client.post("/metadata", content=b"{}").status_code == 200, "no Content-Type is JSON"
+    not_allowed = client.get("/forecast")
+    _refused(not_allowed, 405, "method_not_allowed")
+    assert not_allowed.headers["allow"] == "POST"
+    _refused(client.get("/no-such-route"), 404, "not_found")
+    _refused(client.post("/metadata", content=b"{", headers=JSON_BODY), 400, "malformed_json")
+    _refused(client.post("/metadata", content=b"[]", headers=JSON_BODY), 422, "invalid_request")
+    boolean = _refused(client.post("/forecast", json={"items": [{**GOOD, "horizon": True}]}), 422, "invalid_request")
+    assert [d["field"] for d in boolean["details"]] == ["items[0].horizon"], boolean
+    assert_fuzzing_finds_nothing(schemathesis.openapi.from_url(f"{url}/docs.json", config=fuzz_config()))
+
+
+def fuzz_config() -> schemathesis.Config:
+    return schemathesis.Config.from_dict(FUZZ)
+
+
+def assert_fuzzing_finds_nothing(schema: schemathesis.BaseSchema) -> None:
+    """Run schemathesis on every operation of `schema`; fail with each failed check and a curl to reproduce it."""
+    failures: list[str] = []
+    tested: set[str] = set()
+    finished = None
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            if event.recorder.cases:
+                tested.add(event.recorder.label)
+            failures += _failed_checks(event.recorder)
+        elif isinstance(event, events.NonFatalError):
+            failures.append(f"{event.label}: the fuzzer could not run it: {event.info.message}")
+        elif isinstance(event, events.FatalError):
+            raise event.exception
+        elif isinstance(event, events.EngineFinished):
+            finished = event
+    assert finished is not None and finished.stop_reason == StopReason.COMPLETED, finished
+    assert {"POST /forecast", "POST /metadata"} <= tested, f"the fuzzer did not reach the APIs: {sorted(tested)}"
+    assert not failures, f"{len(failures)} failed checks:\n" + "\n".join(failures[:20])
+
+
+def _failed_checks(recorder: ScenarioRecorder) -> list[str]:
+    return [
+        f"{recorder.label} {node.name}: {node.failure_info.failure.title}: "
+        f"{node.failure_info.failure.message[:300]}\n    {node.failure_info.code_sample}"
+        for nodes in recorder.checks.values()
+        for node in nodes
+        if node.failure_info is not None
+    ]
 
 
 def assert_every_refusal_is_a_4xx_naming_what_was_wrong(url: str, horizon: int) -> None:
