@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from typing import Annotated
 
@@ -10,6 +11,8 @@ import typer
 
 from demandops.errors import DemandopsError
 from demandops.settings import get_settings
+
+REFILL_NICENESS = 10
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 
@@ -35,6 +38,9 @@ def refill() -> None:
     """Materialize the online store again when it lags (emptied by a restart, or half-written); else nothing."""
     from pipelines.run import refill_online_store  # heavy imports only for this command
 
+    # A refill runs beside the service it refills, on the same cores: it yields them, so that the
+    # service keeps answering within its deadline while the refill takes a little longer.
+    os.nice(REFILL_NICENESS)
     try:
         summary = refill_online_store(get_settings())
     except DemandopsError as failed:
