@@ -25,11 +25,11 @@ from demandops.files import write_atomically, write_text_atomically
 from demandops.settings import GateSettings
 from salesdata.expectations import PARTITION_COLUMN, RATIO_COLUMN, ExpectationOutcome, SalesValidator, as_gated
 from salesdata.plausibility import isolated_periods, series_max
+from salesdata.profile import day_profiles, profile_ratios, profile_rows
 
 UNREADABLE = "readable_partition_with_required_columns"
 ISOLATED = "period_near_the_rest_of_the_data"
 SERIES_MAX_FILE = "series_max.parquet"
-PROFILE_COLUMNS = ["day", "category", "rows", "category_mean", "category_rows"]
 
 
 @dataclass
@@ -67,45 +67,6 @@ def _failure(outcome: ExpectationOutcome, count: int | None = None, sample: list
     }
 
 
-def day_profiles(frames: dict[str, pd.DataFrame], categories: pd.Series) -> pd.DataFrame:
-    """One row per (day, category): the day's row count and the category's mean units."""
-    rows = []
-    for day, frame in frames.items():
-        # Non-numeric units are the row suite's finding; the profile only needs numbers.
-        units = pd.to_numeric(frame["units_sold"], errors="coerce")
-        by_category = frame.assign(units_sold=units, category=frame["sku_id"].map(categories)).groupby("category")[
-            "units_sold"
-        ]
-        stats = by_category.agg(["mean", "size"])
-        if stats.empty:  # an empty file: one row so that its row count is judged
-            stats = pd.DataFrame({"mean": [0.0], "size": [0]}, index=["(none)"])
-        rows += [
-            {"day": day, "category": cat, "rows": len(frame), "category_mean": float(m), "category_rows": int(n)}
-            for cat, m, n in zip(stats.index, stats["mean"], stats["size"], strict=True)
-        ]
-    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
-
-
-def profile_ratios(current: pd.DataFrame, history: pd.DataFrame, gate: GateSettings) -> pd.DataFrame:
-    """Each day's rows and category means relative to the trailing mean of earlier days."""
-    parts = [history, current] if len(history) else [current]
-    both = pd.concat(parts, ignore_index=True).sort_values("day", kind="stable")
-    day_rows = both.drop_duplicates("day").set_index("day")["rows"]
-    trailing = day_rows.shift(1).rolling(gate.trailing_partitions, min_periods=gate.min_history_partitions).mean()
-    by_cat = both.set_index("day").groupby("category")["category_mean"]
-    cat_trailing = by_cat.transform(
-        lambda s: s.shift(1).rolling(gate.trailing_partitions, min_periods=gate.min_history_partitions).mean()
-    )
-    ratio = both["category_mean"].to_numpy(dtype="float64") / cat_trailing.to_numpy(dtype="float64")
-    # A category mean over a handful of rows is noise, not evidence of a change of units.
-    judged = both["category_rows"].to_numpy(dtype="float64") >= gate.min_category_rows
-    both = both.assign(
-        rows_ratio=both["day"].map(day_rows / trailing).to_numpy(dtype="float64"),
-        category_mean_ratio=np.where(judged, ratio, np.nan),
-    )
-    return both[both["day"].isin(set(current["day"]))].reset_index(drop=True)
-
-
 def run_gate(
     data_dir: Path,
     days: Iterable[date],
@@ -138,7 +99,7 @@ def run_gate(
     if not frames:
         return GateResult({}, verdicts)
     frames = _with_plausibility(frames, history_max)
-    profiles = day_profiles(frames, categories)
+    profiles = day_profiles(frames, categories, None if history_max is None else history_max.index)
     ratios = profile_ratios(profiles, history, gate)
     profile_failures = _profile_failures(validator.validate_profile(ratios.drop(columns=["category"])), ratios)
     combined_ok = validator.validate_rows(pd.concat(frames.values(), ignore_index=True)).success
@@ -199,16 +160,6 @@ def _profile_failures(report, ratios: pd.DataFrame) -> dict[str, list[dict]]:
             sample = [f"{c}: ratio {r:.2f}" for c, r in zip(rows["category"], rows[outcome.column], strict=True)]
             by_day.setdefault(day, []).append(_failure(outcome, count=len(rows), sample=sample))
     return by_day
-
-
-def profile_rows(verdicts: list[dict]) -> pd.DataFrame:
-    """Profile rows (day, category, ...) of accepted verdicts, as the trailing bounds use them."""
-    rows = [
-        {"day": v["day"], "category": c, "rows": v["profile"]["rows"], "category_mean": m, "category_rows": n}
-        for v in verdicts
-        for c, (m, n) in v["profile"].get("categories", {}).items()
-    ]
-    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
 
 
 class GateLedger:

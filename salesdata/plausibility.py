@@ -3,7 +3,8 @@
 Units are judged per series, relative to the largest *other* value the series has (its accepted
 history and the other rows that arrive with it): a value a thousand times above everything else
 the series ever sold is a unit error or a corrupt export, while any real promotion spike passes.
-One unit is the smallest reference, so that a series that sold nothing before may start selling.
+One unit is the smallest reference, so that a series that sold nothing before may start selling;
+a series' very first value has no reference and is not judged.
 A period is judged against the other periods of the data: one that lies years away from all of
 them (a row dated 1900 in a file of 2024) is a typo, not history.
 """
@@ -26,7 +27,8 @@ def units_vs_reference(frame: pd.DataFrame, history_max: pd.Series | None = None
     """Each row's units over the largest other value of its series (history and other rows), at least 1.
 
     `history_max` holds the largest accepted units per series, indexed by (store_id, sku_id).
-    NaN where the row's units are not a number, or a column is missing (the suite's other findings).
+    NaN where the row's units are not a number, or a column is missing (the suite's other findings),
+    and for the only value a series has so far.
     """
     if not {"units_sold", *SERIES_KEYS} <= set(frame.columns):
         return pd.Series(np.nan, index=frame.index)
@@ -40,7 +42,8 @@ def units_vs_reference(frame: pd.DataFrame, history_max: pd.Series | None = None
     if history_max is not None and len(history_max):
         known = history_max.reindex(pd.MultiIndex.from_arrays(keys, names=list(SERIES_KEYS))).to_numpy()
         others = np.fmax(others, known)
-    reference = np.fmax(np.nan_to_num(others, nan=SMALLEST_REFERENCE, posinf=np.inf), SMALLEST_REFERENCE)
+    # A series' first value has nothing to be judged against (a launch): not judged, NaN.
+    reference = np.maximum(others, SMALLEST_REFERENCE)  # NaN (nothing to judge against) stays NaN
     return pd.Series(units.to_numpy() / reference, index=frame.index)
 
 

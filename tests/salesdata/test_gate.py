@@ -119,20 +119,17 @@ def test_unreadable_day_is_quarantined_with_the_reason(data_dir: Path, case: str
 def test_ledger_keeps_the_last_accepted_version_and_releases_a_fixed_day(data_dir: Path) -> None:
     ledger = GateLedger(data_dir.parent / "gate")
     days = partition_dates(data_dir)
-    for verdict in gate(data_dir, ledger).verdicts.values():
-        ledger.record(verdict, dataset_version="v1", run_id="r1")
+    ledger.record_result(gate(data_dir, ledger), dataset_version="v1", run_id="r1")
     bad = days[25]
     original = partition_path(data_dir, bad).read_bytes()
     rewrite(data_dir, bad, _negative)
     assert ledger.needs_gate(data_dir, days) == [bad]  # only the changed day is gated again
-    for verdict in gate_periods(data_dir, [bad], ledger, GATE).verdicts.values():
-        ledger.record(verdict, dataset_version="v2", run_id="r2")
+    ledger.record_result(gate_periods(data_dir, [bad], ledger, GATE), dataset_version="v2", run_id="r2")
     entry = ledger.read(bad.isoformat())
     assert entry["status"] == "quarantined" and entry["accepted"]["dataset_version"] == "v1"
 
     partition_path(data_dir, bad).write_bytes(original)  # the fix
-    for verdict in gate_periods(data_dir, [bad], ledger, GATE).verdicts.values():
-        ledger.record(verdict, dataset_version="v3", run_id="r3")
+    ledger.record_result(gate_periods(data_dir, [bad], ledger, GATE), dataset_version="v3", run_id="r3")
     assert ledger.read(bad.isoformat())["status"] == "accepted"
 
 
