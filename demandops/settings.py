@@ -152,12 +152,26 @@ class FeatureQualitySettings(BaseModel):
     )
 
 
+StatisticalModel = Literal["AutoETS", "AutoTheta", "DynamicOptimizedTheta", "AutoARIMA"]
+
+
 class LifecycleSettings(BaseModel):
     """Guards of the model lifecycle (see lifecycle/states.py)."""
 
-    # The defaults are the quality bars the model meets on the default data (bench/README.md).
+    # The defaults judge against what is achievable on the data at hand: better than seasonal naive,
+    # and no worse than the best statistical model a planner would fit per series (bench/README.md).
     naive_margin: float = Field(
-        default=0.20, ge=0, lt=1, description="Required relative backtest WAPE gain over seasonal naive."
+        default=0.0, ge=0, lt=1, description="Required relative backtest WAPE gain over seasonal naive."
+    )
+    statistical_baselines: tuple[StatisticalModel, ...] = Field(
+        default=("AutoETS", "DynamicOptimizedTheta"),
+        description="statsforecast models the backtest fits per series, at the first origin of each window.",
+    )
+    statistical_margin: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="How much worse than the best statistical baseline's backtest WAPE the model may be.",
     )
     coverage_band: Band = Field(default=(0.75, 0.85), description="Accepted p10-p90 interval coverage in the backtest.")
     promoters: list[str] = Field(

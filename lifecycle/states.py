@@ -63,10 +63,12 @@ def _number(evidence: Evidence, key: str) -> float:
 
 
 def validation_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) -> list[GuardResult]:
-    """Trained -> Validated: checked data, beats seasonal naive, calibrated bands, no NaN."""
-    wape, naive = _number(evidence, "wape"), _number(evidence, "seasonal_naive_wape")
+    """Trained -> Validated: checked data, beats seasonal naive and the best statistical model,
+    calibrated bands, no NaN."""
+    # With statistical baselines, what is served (see training/candidates.py) is scored on the window starts.
+    rows = "window starts" if "window_starts_wape" in evidence else "all origins"
+    wape, naive, cov = (_served(evidence, key) for key in ("wape", "seasonal_naive_wape", "coverage_p10_p90"))
     required = (1 - settings.naive_margin) * naive
-    cov = _number(evidence, "coverage_p10_p90")
     low, high = settings.coverage_band
     return [
         GuardResult(
@@ -77,8 +79,10 @@ def validation_guards(evidence: Evidence, settings: LifecycleSettings, actor: st
         GuardResult(
             "beats_seasonal_naive",
             wape <= required,
-            f"WAPE {wape:.4f} must be <= {required:.4f} (naive {naive:.4f} x {1 - settings.naive_margin:.2f})",
+            f"WAPE {wape:.4f} on the {rows} must be <= {required:.4f} "
+            f"(naive {naive:.4f} x {1 - settings.naive_margin:.2f})",
         ),
+        _statistical_guard(evidence, settings),
         GuardResult("coverage_in_band", low <= cov <= high, f"p10-p90 coverage {cov:.3f} must lie in [{low}, {high}]"),
         GuardResult(
             "no_nan",
@@ -86,6 +90,30 @@ def validation_guards(evidence: Evidence, settings: LifecycleSettings, actor: st
             f"forecast NaN flag = {evidence.get('has_nan')}",
         ),
     ]
+
+
+def _served(evidence: Evidence, key: str) -> float:
+    """The served forecaster's metric on the window starts when the backtest scored it there, else the network's."""
+    return _number(evidence, f"window_starts_{key}" if "window_starts_wape" in evidence else key)
+
+
+def _statistical_guard(evidence: Evidence, settings: LifecycleSettings) -> GuardResult:
+    """No worse than the best statistical baseline on the window-start rows (passes when none is configured)."""
+    if not settings.statistical_baselines:
+        return GuardResult("no_worse_than_statistical", True, "no statistical baseline is configured")
+    names = [name for name in settings.statistical_baselines if f"{name}_wape" in evidence]
+    if not names:
+        expected = list(settings.statistical_baselines)
+        return GuardResult("no_worse_than_statistical", False, f"the backtest scored none of {expected}")
+    best = min(names, key=lambda name: _number(evidence, f"{name}_wape"))
+    model, reference = _number(evidence, "window_starts_wape"), _number(evidence, f"{best}_wape")
+    allowed = (1 + settings.statistical_margin) * reference
+    return GuardResult(
+        "no_worse_than_statistical",
+        model <= allowed,
+        f"WAPE {model:.4f} on the window starts must be <= {allowed:.4f} "
+        f"({best} {reference:.4f} x {1 + settings.statistical_margin:.2f})",
+    )
 
 
 def staging_guards(evidence: Evidence, settings: LifecycleSettings, actor: str) -> list[GuardResult]:

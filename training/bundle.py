@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from demandops.frequency import from_ordinals, period_ordinals
 from training.calibration import apply_interval_shift
+from training.candidates import combine
 from training.covariates import future_width
 from training.dataset import CATEGORY, to_tensors
 from training.features import FeatureSpec
@@ -22,6 +24,7 @@ from training.model import DemandForecaster
 
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "bundle.json"
+PLAN_FILE = "statistical_plan.parquet"  # written by model_evaluation when the backtest chose a blend
 
 
 @dataclass
@@ -53,9 +56,10 @@ class BundleMeta:
 class ForecasterBundle:
     """A trained network with its vocabularies; predicts in units sold."""
 
-    def __init__(self, model: DemandForecaster, meta: BundleMeta):
+    def __init__(self, model: DemandForecaster, meta: BundleMeta, plan: pd.DataFrame | None = None):
         self.model = model.eval()
         self.meta = meta
+        self.plan = plan if plan is not None and len(plan) else None  # see training/candidates.py
         self.store_index = {s: i for i, s in enumerate(meta.stores)}
         self.sku_index = {s: i for i, s in enumerate(meta.skus)}
 
@@ -78,13 +82,37 @@ class ForecasterBundle:
             vocab=self.meta.vocabularies,
         )
         scaled = apply_interval_shift(self.model(*tensors.inputs).float(), self.meta.interval_shift)
-        units = scaled.float() * tensors.scale[:, None, None]
-        return units.clamp(min=0.0).numpy()
+        units = (scaled.float() * tensors.scale[:, None, None]).clamp(min=0.0).numpy()
+        if self.plan is None:
+            return units
+        weight, statistical = self._planned(features)
+        return combine(units.astype("float64"), statistical, weight).astype(units.dtype)
+
+    def _planned(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the network weight (1 for series the network serves alone) and the statistical
+        median of each target period (NaN where the plan has none: the network's median stands)."""
+        horizon, frequency = self.meta.horizon, self.meta.frequency
+        origins = period_ordinals(features["event_timestamp"], frequency)
+        targets = pd.DataFrame(
+            {
+                "row": np.repeat(np.arange(len(features)), horizon),
+                "store_id": np.repeat(features["store_id"].to_numpy(), horizon),
+                "sku_id": np.repeat(features["sku_id"].to_numpy(), horizon),
+                "date": from_ordinals((origins[:, None] + np.arange(1, horizon + 1)).ravel(), frequency),
+            }
+        )
+        plan = self.plan.assign(date=pd.to_datetime(self.plan["date"]))
+        joined = targets.merge(plan, on=["store_id", "sku_id", "date"], how="left", sort=False)
+        statistical = joined["statistical_p50"].to_numpy("float64").reshape(len(features), horizon)
+        weights = joined.groupby("row", sort=True)["network_weight"].max().reindex(range(len(features)))
+        return weights.fillna(1.0).to_numpy("float64"), statistical
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         torch.save(self.model.state_dict(), directory / WEIGHTS_FILE)
         (directory / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2))
+        if self.plan is not None:
+            self.plan.to_parquet(directory / PLAN_FILE, index=False)
         return directory
 
     @classmethod
@@ -92,7 +120,8 @@ class ForecasterBundle:
         meta = BundleMeta(**json.loads((directory / META_FILE).read_text()))
         model = build_model(meta)
         model.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
-        return cls(model, meta)
+        plan = pd.read_parquet(directory / PLAN_FILE) if (directory / PLAN_FILE).is_file() else None
+        return cls(model, meta, plan)
 
 
 def build_model(meta: BundleMeta) -> DemandForecaster:

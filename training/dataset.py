@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from demandops.contract import SERIES_KEYS
+from demandops.errors import DataContractError
 from training.calendar import age_since_launch, complete_calendar
 from training.covariates import future_covariates, plan_arrays, recorded_plan
 from training.features import CATEGORICAL_FEATURES, FeatureSpec, series_scale
@@ -33,6 +34,22 @@ def entity_rows(sales: pd.DataFrame, horizon: int, spec: FeatureSpec) -> pd.Data
     position = by_series.cumcount()
     complete = (position >= spec.min_history - 1) & rows[label_columns(horizon)].notna().all(axis=1)
     return rows[complete].reset_index(drop=True)
+
+
+def rows_with_history(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The rows the feature store found history for (their series level is known); the rest are not
+    training rows. A series back after a longer pause than the features look back has such rows.
+
+    Raises DataContractError when no row has history: nothing could be learned from that data.
+    """
+    kept = frame[frame[spec.scale_feature].notna()].reset_index(drop=True)
+    if len(frame) and kept.empty:
+        raise DataContractError(
+            f"none of the {len(frame)} training rows has history features ({spec.scale_feature} is empty "
+            f"everywhere): the feature store holds no features for the periods of the data; "
+            f"materialize them (demandops run does) or check the feature TTL against the data's frequency"
+        )
+    return kept
 
 
 def split_by_origin(frame: pd.DataFrame, horizon: int, holdout_origins: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -3,7 +3,7 @@ data, the oracle, all scored on the same rolling-origin rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -11,10 +11,12 @@ import pandas as pd
 from training.backtest import actuals, backtest_rows, backtest_table, headline, series_profile
 from training.baselines import seasonal_naive
 from training.bundle import ForecasterBundle
+from training.candidates import choose_per_group, served_forecast
 from training.dataset import known_series
 from training.gbm import GBMConfig, QuantileGBM
 from training.metrics import wape
 from training.oracle import oracle_forecast
+from training.statistical import SEASONAL_NAIVE, statistical_forecasts, window_origins
 
 DEFAULT_GBM = GBMConfig()
 
@@ -26,6 +28,7 @@ class Evaluation:
     rows: pd.DataFrame  # backtest row attributes (series, origin, window, category, mover)
     actual: np.ndarray  # (rows, horizon)
     forecasts: dict[str, np.ndarray]
+    choice: dict[str, str] = field(default_factory=dict)  # per mover class, the candidate to serve
 
 
 def evaluate_backtest(
@@ -37,10 +40,16 @@ def evaluate_backtest(
     gbm: GBMConfig | None = DEFAULT_GBM,
     oracle: pd.DataFrame | None = None,
     champion: ForecasterBundle | None = None,
+    sales: pd.DataFrame | None = None,
+    statistical: tuple[str, ...] = (),
 ) -> Evaluation:
     """Score the model and its baselines on the holdout origins; baselines learn only from `fit`.
 
     `champion`, the version in Production, is scored on the same rows when it can read them.
+    With `sales` (the raw history), the `statistical` models are fitted at the first origin of
+    each backtest window (see training/statistical.py); the candidate to serve per mover class is
+    chosen on them (training/candidates.py) and scored window by window with the choice made on
+    the other windows, beside them.
     """
     horizon = bundle.meta.horizon
     # Series launched after the fitting window have no embedding yet: they are counted, not scored.
@@ -68,7 +77,59 @@ def evaluate_backtest(
     }
     if champion is not None and not champion_mismatch(champion, bundle, holdout):
         metrics.update(compare_with_champion(champion, holdout, rows, actual, model))
-    return Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
+    if sales is None or not statistical:
+        return Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
+    starts = np.isin(rows["event_timestamp"], window_origins(rows["event_timestamp"].to_numpy(), horizon))
+    names = (*statistical, SEASONAL_NAIVE)
+    fitted = statistical_forecasts(
+        sales, rows[starts], frequency=bundle.meta.frequency, horizon=horizon, period=period, names=names
+    )
+    groups, windows = rows.loc[starts, "mover"].to_numpy(), rows.loc[starts, "window"].to_numpy()
+    choice = choose_per_group(groups, actual[starts], model[starts], fitted)
+    served = cross_validated_choice(groups, windows, actual[starts], model[starts], fitted)
+    compared = {name: forecast[starts] for name, forecast in forecasts.items()} | fitted | {"served": served}
+    window_table = backtest_table(rows[starts].reset_index(drop=True), actual[starts], compared)
+    metrics.update(versus_statistical(window_table, statistical))
+    metrics["choice_in_sample"] = float(len(set(windows)) == 1)
+    table = pd.concat([table, window_table[window_table["segment_kind"] == "all"].assign(segment="window starts")])
+    return Evaluation(table, metrics, rows, actual, forecasts, choice)
+
+
+def cross_validated_choice(
+    groups: np.ndarray, windows: np.ndarray, actual: np.ndarray, network: np.ndarray, fitted: dict[str, np.ndarray]
+) -> np.ndarray:
+    """What choosing per group serves, each window scored with the choice made on the other windows
+    (with one window, on itself), so the guards judge the choice on rows it did not see."""
+    served = np.empty_like(network)
+    for window in np.unique(windows):
+        held = windows == window
+        chooser = ~held if (~held).any() else held
+        picked = choose_per_group(
+            groups[chooser], actual[chooser], network[chooser], {k: v[chooser] for k, v in fitted.items()}
+        )
+        served[held] = served_forecast(groups[held], picked, network[held], {k: v[held] for k, v in fitted.items()})
+    return served
+
+
+def versus_statistical(table: pd.DataFrame, names: tuple[str, ...]) -> dict[str, float]:
+    """The served forecaster's (see training/candidates.py) WAPE, MASE and coverage against the best
+    statistical model and seasonal naive, on the window-start rows (cross-validated); and the network's."""
+    overall = table[table["segment_kind"] == "all"].set_index("forecaster")
+    best = min(names, key=lambda name: overall.loc[name, "wape"])
+    metrics = {f"{name}_wape": float(overall.loc[name, "wape"]) for name in names}
+    metrics |= {f"{name}_mase": float(overall.loc[name, "mase"]) for name in names}
+    served = overall.loc["served"]
+    return metrics | {
+        "statistical_rows": float(served["rows"]),
+        "window_starts_network_wape": float(overall.loc["model", "wape"]),
+        "window_starts_wape": float(served["wape"]),
+        "window_starts_mase": float(served["mase"]),
+        "window_starts_coverage_p10_p90": float(served["coverage_p10_p90"]),
+        "window_starts_seasonal_naive_wape": float(overall.loc["seasonal_naive", "wape"]),
+        "best_statistical_wape": float(overall.loc[best, "wape"]),
+        "wape_ratio_to_best_statistical": float(served["wape"] / overall.loc[best, "wape"]),
+        "mase_ratio_to_best_statistical": float(served["mase"] / overall.loc[best, "mase"]),
+    }
 
 
 def compare_with_champion(

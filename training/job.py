@@ -14,7 +14,7 @@ import hashlib
 import json
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import mlflow
@@ -25,8 +25,8 @@ from demandops.settings import Cadence, Settings
 from training.distributed import Worker, start_worker, stop_worker
 from training.features import FeatureSpec
 from training.interruption import run_tags, watch_launcher
-from training.tracking import cadence_params, log_training, start_run
-from training.train import EpochCallback, Hyperparameters, TrainConfig, train_forecaster
+from training.tracking import BACKTEST_BUNDLE_ARTIFACT, cadence_params, log_bundle, log_training, start_run
+from training.train import EpochCallback, Hyperparameters, TrainConfig, TrainResult, train_forecaster
 
 
 @dataclass
@@ -46,6 +46,8 @@ class TrainingJob:
     project_dir: str
     checkpoint_dir: str | None = None  # resume from here after an interruption
     params: dict[str, str | int | float] = field(default_factory=dict)  # logged with the run, e.g. the cadence
+    series: str | None = None  # Parquet of every series to forecast, those without fitting rows included
+    refit_set: str | None = None  # Parquet of every row: the served model is refit on it (training/windows.py)
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -66,10 +68,13 @@ def prepare_job(
     spec: FeatureSpec,
     feature_service: str,
     dataset_version: str,
+    series: pd.DataFrame | None = None,
+    refit_rows: pd.DataFrame | None = None,
 ) -> Path:
-    """Write the fitting rows and the job into `folder` (its own machine may run it); returns the job file.
+    """Write the fitting rows, every series to forecast and the job into `folder`; returns the job file.
 
-    The checkpoint folder is keyed by data and config: an interrupted launch of the same job resumes there.
+    The job may run on its own machine. The checkpoint folder is keyed by data and config: an
+    interrupted launch of the same job resumes there.
     """
     config = TrainConfig(
         **asdict(hyperparameters),
@@ -78,6 +83,10 @@ def prepare_job(
         validation_origins=cadence.validation_periods,
     )
     fit.to_parquet(folder / "fit.parquet", index=False)
+    if series is not None:
+        series.to_parquet(folder / "series.parquet", index=False)
+    if refit_rows is not None:
+        refit_rows.to_parquet(folder / "all.parquet", index=False)
     key = hashlib.sha256(json.dumps([dataset_version, asdict(config)], sort_keys=True).encode()).hexdigest()[:16]
     job = TrainingJob(
         training_set=str(folder / "fit.parquet"),
@@ -93,6 +102,8 @@ def prepare_job(
         project_dir=str(settings.project_dir),
         checkpoint_dir=str(settings.state / "checkpoints" / key),
         params=cadence_params(cadence),
+        series=None if series is None else str(folder / "series.parquet"),
+        refit_set=None if refit_rows is None else str(folder / "all.parquet"),
     )
     return job.write(folder / "job.json")
 
@@ -111,9 +122,17 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
     config = TrainConfig(**{**job.config, "quantiles": tuple(job.config["quantiles"])})
     spec = FeatureSpec(frequency=job.frequency, lags=tuple(job.lags), windows=tuple(job.windows))
     checkpoints = Path(job.checkpoint_dir) if job.checkpoint_dir else None
-    train = dict(feature_service=job.feature_service, dataset_version=job.dataset_version, spec=spec, worker=worker)
+    series = pd.read_parquet(job.series) if job.series else None
+    train = dict(
+        feature_service=job.feature_service,
+        dataset_version=job.dataset_version,
+        spec=spec,
+        worker=worker,
+        series=series,
+    )
     if not worker.is_main:
-        train_forecaster(rows, config, checkpoint_dir=checkpoints, **train)
+        first = train_forecaster(rows, config, checkpoint_dir=checkpoints, **train)
+        _refit(job, config, first, train)
         return None
 
     def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -123,9 +142,18 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
 
     with start_run(job.tracking_uri, Path(job.artifact_root), job.experiment, tags=run_tags()) as run:
         result = train_forecaster(rows, config, checkpoint_dir=checkpoints, on_epoch=log_epoch, **train)
-        model_uri = log_training(result, config, example=rows.head(3), project_dir=Path(job.project_dir))
+        served = _refit(job, config, result, train)
+        if served is not result:  # the backtest scores the model that did not see its rows
+            log_bundle(result.bundle, BACKTEST_BUNDLE_ARTIFACT)
+        model_uri = log_training(served, config, example=rows.head(3), project_dir=Path(job.project_dir))
         mlflow.log_params(
-            {**job.params, "world_size": worker.world_size, "resumed_from_epoch": result.resumed_from_epoch}
+            {
+                **job.params,
+                "world_size": worker.world_size,
+                "resumed_from_epoch": result.resumed_from_epoch,
+                "refit_on_every_row": served is not result,
+                "backtest_best_epoch": result.best_epoch,
+            }
         )
     if checkpoints:  # the run holds the model now; a later launch starts afresh
         shutil.rmtree(checkpoints, ignore_errors=True)
@@ -141,6 +169,15 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
         "resumed_from_epoch": result.resumed_from_epoch,
         "fit_rows": len(rows),
     }
+
+
+def _refit(job: TrainingJob, config: TrainConfig, first: TrainResult, train: dict) -> TrainResult:
+    """The model to serve: `first`, or when the job asks for it, one refit on every row for the
+    epochs `first` found best (no checkpoints: it is short, and its config differs)."""
+    if not job.refit_set:
+        return first
+    every_row = pd.read_parquet(job.refit_set)
+    return train_forecaster(every_row, replace(config, epochs=max(1, first.best_epoch)), **train)
 
 
 def _report_to_dagster(job: TrainingJob, worker: Worker) -> None:

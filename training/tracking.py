@@ -6,6 +6,7 @@ here (what a reproduction needs): no other module names a param or a metric of i
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -19,12 +20,13 @@ from mlflow.models import infer_signature
 
 from demandops.errors import ReproductionError
 from demandops.settings import Cadence
-from training.bundle import ForecasterBundle
+from training.bundle import PLAN_FILE, ForecasterBundle
 from training.evaluate import Evaluation, residual_rows
 from training.plots import calibration_plot, forecast_plot, residual_plot
 from training.train import Hyperparameters, TrainConfig, TrainResult
 
 BUNDLE_ARTIFACT = "bundle"
+BACKTEST_BUNDLE_ARTIFACT = "backtest_bundle"  # the backtest's model, when the served one was refit on every row
 BACKTEST_ARTIFACTS = "backtest"
 NOT_A_CHECKOUT = "not-a-git-checkout"
 # The cadence a run was trained with; `horizon` comes with the TrainConfig params.
@@ -129,11 +131,26 @@ def cadence_params(cadence: Cadence) -> dict[str, int]:
     }
 
 
-def download_bundle(tracking_uri: str, run_id: str, destination: Path) -> ForecasterBundle:
-    """The bundle logged by a run, fetched from MLflow."""
+def log_bundle(bundle: ForecasterBundle, artifact_path: str) -> None:
+    """A bundle's files into the active run, under `artifact_path`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_artifacts(str(bundle.save(Path(tmp) / artifact_path)), artifact_path=artifact_path)
+
+
+def download_bundle(
+    tracking_uri: str, run_id: str, destination: Path, *, artifact_path: str = BUNDLE_ARTIFACT
+) -> ForecasterBundle:
+    """The bundle logged by a run (the served one by default), fetched from MLflow."""
     mlflow.set_tracking_uri(tracking_uri)
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=BUNDLE_ARTIFACT, dst_path=str(destination))
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(destination))
     return ForecasterBundle.load(Path(path))
+
+
+def download_backtest_bundle(tracking_uri: str, run_id: str, destination: Path) -> ForecasterBundle:
+    """The model the backtest scores: the one trained without the backtest's rows."""
+    logged = {entry.path for entry in MlflowClient(tracking_uri).list_artifacts(run_id)}
+    path = BACKTEST_BUNDLE_ARTIFACT if BACKTEST_BUNDLE_ARTIFACT in logged else BUNDLE_ARTIFACT
+    return download_bundle(tracking_uri, run_id, destination, artifact_path=path)
 
 
 def download_bundle_or_why(tracking_uri: str, run_id: str, destination: Path) -> tuple[ForecasterBundle | None, str]:
@@ -147,6 +164,18 @@ def download_bundle_or_why(tracking_uri: str, run_id: str, destination: Path) ->
 def backtest_metric(name: str) -> str:
     """The run metric of one of the backtest's headline metrics (training.evaluate names them)."""
     return f"backtest_{name}"
+
+
+def log_serving_plan(client: MlflowClient, run_id: str, choice: dict[str, str], plan: pd.DataFrame) -> None:
+    """The backtest's choice per series group, and the statistical part of what is served, into the
+    run's bundle (which the Bento and the batch forecast load) and its params."""
+    client.log_param(run_id, "served_per_group", json.dumps(choice, sort_keys=True))
+    if plan.empty:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / PLAN_FILE
+        plan.to_parquet(path, index=False)
+        client.log_artifact(run_id, str(path), artifact_path=BUNDLE_ARTIFACT)
 
 
 def log_backtest(client: MlflowClient, run_id: str, evaluation: Evaluation) -> dict[str, bytes]:

@@ -92,18 +92,21 @@ def train_forecaster(
     on_epoch: EpochCallback | None = None,
     worker: Worker = SINGLE_PROCESS,
     checkpoint_dir: Path | None = None,
+    series: pd.DataFrame | None = None,
 ) -> TrainResult:
     """Fit a DemandForecaster on a training set of features and labels; returns the best bundle.
 
     With `checkpoint_dir`, a checkpoint left there by an earlier run of the same settings is
-    resumed rather than started over.
+    resumed rather than started over. `series` (store_id, sku_id) names series the model must
+    forecast although they have no fitting rows (too short, or launched lately); they get the
+    average store and SKU embedding of the series it learned.
     """
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     accelerator = pick_accelerator(config.device, local_rank=worker.local_rank)
     fit_rows, val_rows = split_by_origin(training_set, config.horizon, config.validation_origins)
-    meta = _bundle_meta(training_set, config, spec, feature_service, dataset_version)
+    meta = _bundle_meta(training_set, series, config, spec, feature_service, dataset_version)
     fit = _tensors(fit_rows, meta, config, spec)
     val = _tensors(val_rows, meta, config, spec).to(accelerator.device)
     meta.n_numeric = fit.numeric.shape[1]
@@ -126,6 +129,7 @@ def train_forecaster(
         if checkpoint_dir and worker.is_main:
             save_checkpoint(state, checkpoint_dir)
     model.load_state_dict(state.best_state)
+    average_unseen_embeddings(model, meta, fit_rows)
     if config.calibrate_intervals:
         meta.interval_shift = fit_interval_shift(loop.predict(val), val.target, config.quantiles)
     return TrainResult(
@@ -195,13 +199,19 @@ def _record_epoch(
 
 
 def _bundle_meta(
-    training_set: pd.DataFrame, config: TrainConfig, spec: FeatureSpec, feature_service: str, dataset_version: str
+    training_set: pd.DataFrame,
+    series: pd.DataFrame | None,
+    config: TrainConfig,
+    spec: FeatureSpec,
+    feature_service: str,
+    dataset_version: str,
 ) -> BundleMeta:
+    every = training_set if series is None else pd.concat([training_set[["store_id", "sku_id"]], series])
     return BundleMeta(
         horizon=config.horizon,
         quantiles=list(config.quantiles),
-        stores=sorted(training_set["store_id"].unique()),
-        skus=sorted(training_set["sku_id"].unique()),
+        stores=sorted(every["store_id"].unique()),
+        skus=sorted(every["sku_id"].unique()),
         n_numeric=0,  # known once the inputs are built
         hidden=config.hidden,
         embedding_dim=config.embedding_dim,
@@ -212,6 +222,20 @@ def _bundle_meta(
         windows=list(spec.windows),
         vocabularies=vocabularies(training_set),
     )
+
+
+@torch.no_grad()
+def average_unseen_embeddings(model: torch.nn.Module, meta: BundleMeta, fit_rows: pd.DataFrame) -> None:
+    """Stores and SKUs without a fitting row get the mean embedding of those with one: an average series,
+    read through its own history features, rather than an untrained random vector."""
+    for embedding, ids, column in (
+        (model.store_embedding, meta.stores, "store_id"),
+        (model.sku_embedding, meta.skus, "sku_id"),
+    ):
+        seen = np.isin(np.asarray(ids, dtype=object), fit_rows[column].unique())
+        if seen.any() and not seen.all():
+            weights = embedding.weight
+            weights[torch.from_numpy(~seen)] = weights[torch.from_numpy(seen)].mean(dim=0)
 
 
 def _tensors(rows: pd.DataFrame, meta: BundleMeta, config: TrainConfig, spec: FeatureSpec) -> Tensors:

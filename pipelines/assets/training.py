@@ -16,10 +16,11 @@ from pipelines.metadata import rounded
 from pipelines.provenance import latest_metadata, raw_sales_lineage
 from pipelines.reconcile import claim_run, job_folder
 from pipelines.resources import Demandops
-from training.dataset import entity_rows, split_by_origin
+from training.dataset import entity_rows, rows_with_history, split_by_origin
 from training.interruption import launch_env
 from training.job import launch_command, prepare_job
 from training.train import Hyperparameters
+from training.windows import fitted_windows
 
 
 def _launchpad_config() -> type[dg.Config]:
@@ -53,18 +54,20 @@ def training_set(
     entities = entity_rows(raw_sales, demandops.cadence().horizon, spec)
     joined = historical_features(demandops.feature_store(), entities, FEATURE_SERVICE_NAME)
     joined = joined.sort_values(["store_id", "sku_id", "event_timestamp"], ignore_index=True)
+    training = rows_with_history(joined, spec)
     lineage = raw_sales_lineage(
         context.instance, demandops.lake().gate_ledger(), context.asset_partition_keys_for_input("raw_sales")
     )
     return dg.Output(
-        joined,
+        training,
         metadata={
             **lineage,
-            "rows": len(joined),
+            "rows": len(training),
+            "rows_without_history": len(joined) - len(training),
             "feature_service": FEATURE_SERVICE_NAME,
-            "origins": int(joined["event_timestamp"].nunique()),
+            "origins": int(training["event_timestamp"].nunique()),
             "frequency": spec.frequency,
-            "feature_null_share": round(float(joined[spec.feature_names].isna().mean().mean()), 4),
+            "feature_null_share": round(float(training[spec.feature_names].isna().mean().mean()), 4),
         },
     )
 
@@ -80,7 +83,9 @@ def trained_model(
     """A global quantile network trained on all but the backtest origins, in an external process
     launched through Dagster Pipes; logged to MLflow and registered as a new version."""
     claim_run(context)
-    settings, cadence = demandops.settings(), demandops.cadence()
+    settings, windows = demandops.settings(), fitted_windows(training_set, demandops.cadence())
+    cadence = windows.cadence
+    context.log.info(f"backtest and validation windows: {windows.reason}")
     lineage = latest_metadata(context.instance, "training_set")
     fit, _backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
     hyperparameters = Hyperparameters(**config.model_dump(exclude={"processes"}))
@@ -88,6 +93,8 @@ def trained_model(
         job_file = prepare_job(
             folder, fit, hyperparameters, settings=settings, cadence=cadence, spec=demandops.feature_spec(),
             feature_service=FEATURE_SERVICE_NAME, dataset_version=lineage["dataset_version"],
+            series=training_set[["store_id", "sku_id"]].drop_duplicates(),
+            refit_rows=training_set if windows.refit else None,
         )  # fmt: skip
         command = launch_command(job_file, config.processes)
         env, cwd = launch_env(settings.child_env(), context.run_id), str(settings.project_dir)
@@ -102,5 +109,11 @@ def trained_model(
         **{key: reported[key] for key in ("run_id", "experiment_id", "model_uri")},
         **{key: lineage[key] for key in ("dataset_version", "data_checks_passed")},
     }
+    chosen = {"backtest_origins": cadence.backtest_origins, "validation_origins": cadence.validation_periods}
     run_page = settings.ui.mlflow_run_url(reported["experiment_id"], reported["run_id"])
-    return dg.Output(value, metadata=rounded({**reported, **value, "mlflow_run": dg.MetadataValue.url(run_page)}))
+    return dg.Output(
+        value,
+        metadata=rounded(
+            {**reported, **value, **chosen, "windows": windows.reason, "mlflow_run": dg.MetadataValue.url(run_page)}
+        ),
+    )

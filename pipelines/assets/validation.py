@@ -14,20 +14,24 @@ from lifecycle.states import ALIASES, State
 from pipelines.metadata import registry_metadata, rounded
 from pipelines.resources import Demandops
 from salesdata.datasets import read_oracle
+from training.candidates import plan_for_serving
 from training.dataset import split_by_origin
 from training.evaluate import Evaluation, champion_mismatch, evaluate_backtest
-from training.tracking import download_bundle, download_bundle_or_why, log_backtest
+from training.tracking import download_backtest_bundle, download_bundle_or_why, log_backtest, log_serving_plan
+from training.windows import fitted_windows
 
 
 @dg.asset(io_manager_key="lake", group_name="validation", kinds={"mlflow", "scikitlearn"})
-def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops: Demandops) -> dg.Output[dict]:
-    """Backtest of the new version against seasonal naive, gradient boosting and (on simulated data)
-    the oracle, logged to its MLflow run; its guards move it to Validated, or to Rejected."""
+def model_evaluation(
+    raw_sales: pd.DataFrame, training_set: pd.DataFrame, trained_model: dict, demandops: Demandops
+) -> dg.Output[dict]:
+    """Backtest of the new version against seasonal naive, gradient boosting, AutoETS and Theta and (on
+    simulated data) the oracle, logged to its MLflow run; its guards move it to Validated, or to Rejected."""
     run_id = trained_model["run_id"]
     registry = demandops.registry()
     version = trained_model["model_version"]
     with registry.compensating(version, step="model_evaluation"):
-        evaluation, plots = _backtest(demandops, registry, training_set, version, run_id)
+        evaluation, plots = _backtest(demandops, registry, raw_sales, training_set, version, run_id)
     evidence = {
         **evaluation.metrics,
         "dataset_version": trained_model["dataset_version"],
@@ -40,11 +44,13 @@ def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops:
         refusal = str(refused)
         info = registry.transition(version, State.REJECTED, actor="pipeline", reason=refusal, evidence=evidence)
     value = {"model_version": version, "state": str(info.state), "refusal": refusal, **evaluation.metrics}
+    served = {"served_per_group": dg.MetadataValue.json(evaluation.choice)} if evaluation.choice else {}
     overall = evaluation.table[evaluation.table["segment_kind"] != "window"].round(4)
     run_page = demandops.settings().ui.mlflow_run_url(trained_model["experiment_id"], run_id)
     metadata = {
         **value,
         "mlflow_run": dg.MetadataValue.url(run_page),
+        **served,
         "backtest": dg.MetadataValue.md(overall.to_markdown(index=False)),
         "forecast_plot": _markdown_image(plots["forecast_vs_actual.png"], "forecast versus actual"),
         "calibration_plot": _markdown_image(plots["calibration.png"], "calibration"),
@@ -53,15 +59,15 @@ def model_evaluation(training_set: pd.DataFrame, trained_model: dict, demandops:
 
 
 def _backtest(
-    demandops: Demandops, registry, training_set: pd.DataFrame, version: str, run_id: str
+    demandops: Demandops, registry, raw_sales: pd.DataFrame, training_set: pd.DataFrame, version: str, run_id: str
 ) -> tuple[Evaluation, dict[str, bytes]]:
     """Score the version beside its baselines and the champion; log it all to the training run."""
     settings = demandops.settings()
     champion = registry.by_alias(ALIASES[State.PRODUCTION])
-    cadence = demandops.cadence()
+    cadence = fitted_windows(training_set, demandops.cadence()).cadence  # as trained_model chose them
     fit, backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = download_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp) / "challenger")
+        bundle = download_backtest_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp) / "challenger")
         incumbent, unscorable = (
             download_bundle_or_why(settings.mlflow_tracking_uri, champion.run_id, Path(tmp) / "champion")
             if champion
@@ -71,9 +77,22 @@ def _backtest(
         unscorable = champion_mismatch(incumbent, bundle, backtest)
     oracle = read_oracle(settings.data) if demandops.data_frequency() == "D" else None
     evaluation = evaluate_backtest(
-        bundle, fit, backtest, period=cadence.seasonal_period, oracle=oracle, champion=None if unscorable else incumbent
+        bundle,
+        fit,
+        backtest,
+        period=cadence.seasonal_period,
+        oracle=oracle,
+        champion=None if unscorable else incumbent,
+        sales=raw_sales,
+        statistical=settings.lifecycle.statistical_baselines,
     )
-    plots = log_backtest(MlflowClient(tracking_uri=settings.mlflow_tracking_uri), run_id, evaluation)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    plots = log_backtest(client, run_id, evaluation)
+    plan = plan_for_serving(
+        evaluation.choice, evaluation.rows, raw_sales, frequency=bundle.meta.frequency,
+        horizon=bundle.meta.horizon, period=cadence.seasonal_period,
+    )  # fmt: skip
+    log_serving_plan(client, run_id, evaluation.choice, plan)
     registry.annotate(version, champion_tags(evaluation.metrics, champion.version if champion else None, unscorable))
     return evaluation, plots
 

@@ -9,6 +9,11 @@ from lifecycle.states import TRANSITIONS, State, compensation_target, evaluate_g
 GOOD_EVIDENCE = {
     "wape": 0.30,
     "seasonal_naive_wape": 0.45,
+    "window_starts_wape": 0.31,
+    "window_starts_seasonal_naive_wape": 0.44,
+    "window_starts_coverage_p10_p90": 0.79,
+    "AutoETS_wape": 0.33,
+    "DynamicOptimizedTheta_wape": 0.35,
     "coverage_p10_p90": 0.8,
     "has_nan": 0.0,
     "data_checks_passed": True,
@@ -39,14 +44,15 @@ def test_shortcuts_and_resurrections_are_illegal(current: State, target: State) 
 
 def test_validation_guards_pass_on_good_evidence() -> None:
     results = evaluate_guards(State.TRAINED, State.VALIDATED, GOOD_EVIDENCE, LifecycleSettings(), "pipeline")
-    assert all(r.passed for r in results) and len(results) == 4
+    assert all(r.passed for r in results) and len(results) == 5
 
 
 @pytest.mark.parametrize(
     ("change", "guard"),
     [
-        ({"wape": 0.44}, "beats_seasonal_naive"),
-        ({"coverage_p10_p90": 0.3}, "coverage_in_band"),
+        ({"window_starts_seasonal_naive_wape": 0.30}, "beats_seasonal_naive"),
+        ({"window_starts_wape": 0.34}, "no_worse_than_statistical"),
+        ({"window_starts_coverage_p10_p90": 0.3}, "coverage_in_band"),
         ({"has_nan": 1.0}, "no_nan"),
         ({"data_checks_passed": False}, "data_checks_passed"),
     ],
@@ -54,6 +60,26 @@ def test_validation_guards_pass_on_good_evidence() -> None:
 def test_each_validation_guard_can_refuse(change: dict, guard: str) -> None:
     results = evaluate_guards(State.TRAINED, State.VALIDATED, {**GOOD_EVIDENCE, **change}, LifecycleSettings(), "p")
     assert [r.name for r in results if not r.passed] == [guard]
+
+
+def test_the_statistical_margin_allows_a_set_loss_and_names_the_best_baseline() -> None:
+    evidence = {**GOOD_EVIDENCE, "window_starts_wape": 0.35}
+    strict = evaluate_guards(State.TRAINED, State.VALIDATED, evidence, LifecycleSettings(), "p")
+    [refused] = [r for r in strict if not r.passed]
+    assert refused.name == "no_worse_than_statistical" and "AutoETS 0.3300" in refused.detail
+    lenient = LifecycleSettings(statistical_margin=0.1)
+    assert all(r.passed for r in evaluate_guards(State.TRAINED, State.VALIDATED, evidence, lenient, "p"))
+    unconfigured = LifecycleSettings(statistical_baselines=())
+    assert all(r.passed for r in evaluate_guards(State.TRAINED, State.VALIDATED, evidence, unconfigured, "p"))
+
+
+def test_without_statistical_baselines_the_network_is_judged_on_every_origin() -> None:
+    network_only = {k: v for k, v in GOOD_EVIDENCE.items() if not k.startswith(("window_starts", "AutoETS", "Dyn"))}
+    settings = LifecycleSettings(statistical_baselines=())
+    assert all(r.passed for r in evaluate_guards(State.TRAINED, State.VALIDATED, network_only, settings, "p"))
+    worse = evaluate_guards(State.TRAINED, State.VALIDATED, {**network_only, "wape": 0.46}, settings, "p")
+    [refused] = [r for r in worse if not r.passed]
+    assert refused.name == "beats_seasonal_naive" and "all origins" in refused.detail
 
 
 def test_missing_metrics_refuse_rather_than_pass() -> None:

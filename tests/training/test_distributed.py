@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +18,7 @@ from tests.conftest import DAILY
 from training.checkpoint import CHECKPOINT_FILE
 from training.dataset import split_by_origin
 from training.job import TrainingJob
-from training.tracking import download_bundle
+from training.tracking import download_backtest_bundle, download_bundle
 from training.train import TrainConfig, train_forecaster
 
 CONFIG = TrainConfig(horizon=7, epochs=4, patience=10, validation_origins=14, seed=11)
@@ -52,10 +53,12 @@ def test_a_checkpoint_of_other_settings_is_refused(fit_rows: pd.DataFrame, tmp_p
         _train(fit_rows, replace(CONFIG, batch_size=256), tmp_path)
 
 
-def _job(tmp_path: Path, rows: pd.DataFrame, name: str) -> Path:
+def _job(tmp_path: Path, rows: pd.DataFrame, name: str, every_row: pd.DataFrame | None = None) -> Path:
     folder = tmp_path / name
     folder.mkdir()
     rows.to_parquet(folder / "fit.parquet", index=False)
+    if every_row is not None:
+        every_row.to_parquet(folder / "all.parquet", index=False)
     job = TrainingJob(
         training_set=str(folder / "fit.parquet"),
         config=asdict(CONFIG),
@@ -68,6 +71,7 @@ def _job(tmp_path: Path, rows: pd.DataFrame, name: str) -> Path:
         artifact_root=str(tmp_path / "artifacts"),
         experiment="ddp-test",
         project_dir=str(Path.cwd()),
+        refit_set=None if every_row is None else str(folder / "all.parquet"),
     )
     return job.write(folder / "job.json")
 
@@ -92,3 +96,24 @@ def test_two_gloo_ranks_under_torchrun_match_one_process(fit_rows: pd.DataFrame,
     # Same batches, gradients averaged over two half-batches: equal up to float rounding.
     assert ddp["val_pinball"] == pytest.approx(single["val_pinball"], rel=1e-4)
     np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_refit_job_serves_a_model_of_every_row_and_keeps_the_backtests(
+    fit_rows: pd.DataFrame, small_training_set: pd.DataFrame, tmp_path: Path
+) -> None:
+    summary = _launch(
+        [sys.executable, "-m", "training.job", str(_job(tmp_path, fit_rows, "refit", small_training_set))]
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    params = mlflow.MlflowClient(uri).get_run(summary["run_id"]).data.params
+    assert params["refit_on_every_row"] == "True" and int(params["backtest_best_epoch"]) >= 1
+    backtest = download_backtest_bundle(uri, summary["run_id"], tmp_path / "backtest")
+    served = download_bundle(uri, summary["run_id"], tmp_path / "served")
+    latest = small_training_set[small_training_set["event_timestamp"] == small_training_set["event_timestamp"].max()]
+    assert not np.allclose(backtest.predict(latest), served.predict(latest)), "two models, two forecasts"
+    # The backtest's model is the plain job's: the same fitting rows and seed give the same weights.
+    plain = _launch([sys.executable, "-m", "training.job", str(_job(tmp_path, fit_rows, "plain"))])
+    np.testing.assert_allclose(
+        download_bundle(uri, plain["run_id"], tmp_path / "plain").predict(latest), backtest.predict(latest), rtol=1e-5
+    )

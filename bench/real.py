@@ -1,0 +1,162 @@
+"""Real data through the whole chain: Tourism and M1 monthly series, scored on their official holdouts.
+
+    .venv/bin/python -m bench.real                       # Tourism (366 series, h=24) and M1 (617, h=18)
+    .venv/bin/python -m bench.real --datasets tourism --limit 40
+
+Each dataset goes in as a user's would: written as a CSV with only the required columns,
+`demandops data import --frequency M`, `demandops run` with nothing set but the horizon, and
+`demandops forecast` from the last month of history. The forecasts are scored on the official
+holdout with sMAPE and MASE (each series' error over its in-sample seasonal-naive error, as the
+competitions score), beside statsforecast's SeasonalNaive, AutoETS, AutoTheta and
+DynamicOptimizedTheta and the median of the last three, fitted in the same run on the same split.
+Results go to bench/results/real.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from salesdata.competitions import COMPETITIONS, CompetitionData, monthly_competition
+
+RESULTS = Path(__file__).parent / "results"
+ANCHORS = ("SeasonalNaive", "AutoETS", "AutoTheta", "DynamicOptimizedTheta")
+SEASON = 12
+
+
+def _cli(project: Path, *args: str, env: dict[str, str]) -> tuple[str, float]:
+    """Run `demandops ARGS` in `project` as a user would; raises with its output when it fails."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "demandops"), *args], cwd=project, env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"demandops {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return done.stdout, time.perf_counter() - started
+
+
+def chain_forecast(data: CompetitionData, project: Path) -> tuple[pd.DataFrame, dict]:
+    """Import, run and forecast through the CLI; the p50 per (series, date) and the steps' wall times."""
+    source = project / "sales.csv"
+    data.history.assign(date=data.history["date"].dt.strftime("%Y-%m-%d")).to_csv(source, index=False)
+    env = {**os.environ, "DEMANDOPS_PROJECT_DIR": str(project), "DEMANDOPS_CADENCES__M__HORIZON": str(data.horizon)}
+    env.pop("DEMANDOPS_PROFILE", None)
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    _, imported = _cli(project, "data", "import", str(source), "--frequency", "M", env=env)
+    run_output, ran = _cli(project, "run", env=env)
+    _, forecast_seconds = _cli(project, "forecast", "--output", str(project / "forecast.csv"), env=env)
+    forecast = pd.read_csv(project / "forecast.csv", parse_dates=["date"])
+    timings = {"import_s": imported, "run_s": ran, "forecast_s": forecast_seconds, "run_tail": run_output[-1500:]}
+    return forecast, timings
+
+
+def anchors(data: CompetitionData) -> dict[str, pd.DataFrame]:
+    """The statsforecast models every planner has, fitted on the same history, as (sku_id, date, p50)."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, AutoTheta, DynamicOptimizedTheta, SeasonalNaive
+
+    models = [
+        SeasonalNaive(SEASON),
+        AutoETS(season_length=SEASON),
+        AutoTheta(season_length=SEASON),
+        DynamicOptimizedTheta(season_length=SEASON),
+    ]
+    frame = data.history.rename(columns={"sku_id": "unique_id", "date": "ds", "units_sold": "y"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = StatsForecast(models=models, freq="MS", n_jobs=1).forecast(
+            df=frame[["unique_id", "ds", "y"]], h=data.horizon
+        )
+    return {
+        name: fitted.rename(columns={"unique_id": "sku_id", "ds": "date", name: "p50"})[["sku_id", "date", "p50"]]
+        for name in ANCHORS
+    }
+
+
+def _matrix(forecast: pd.DataFrame, order: list[str], dates: list[pd.Timestamp]) -> np.ndarray:
+    table = forecast.pivot_table(index="sku_id", columns="date", values="p50")
+    return table.reindex(index=order, columns=dates).to_numpy("float64")
+
+
+def scores(data: CompetitionData, forecasts: dict[str, np.ndarray], order: list[str]) -> dict[str, dict]:
+    """sMAPE (%) and MASE of each forecaster on the official holdout; a missing forecast is counted."""
+    dates = sorted(data.holdout["date"].unique())
+    actual = _matrix(data.holdout.rename(columns={"units_sold": "p50"}), order, dates)
+    history = {sku: g["units_sold"].to_numpy("float64") for sku, g in data.history.groupby("sku_id")}
+    scale = np.array([np.mean(np.abs(history[s][SEASON:] - history[s][:-SEASON])) for s in order])
+    out = {}
+    for name, forecast in forecasts.items():
+        missing = np.isnan(forecast).any(axis=1)
+        a, f = actual[~missing], forecast[~missing]
+        denominator = np.abs(a) + np.abs(f)
+        smape = np.where(denominator > 0, 200 * np.abs(a - f) / np.where(denominator > 0, denominator, 1), 0.0)
+        mase = np.mean(np.abs(a - f), axis=1) / scale[~missing]
+        out[name] = {
+            "smape": round(float(smape.mean()), 3),
+            "mase": round(float(mase[np.isfinite(mase)].mean()), 4),
+            "series_missing": int(missing.sum()),
+        }
+    return out
+
+
+def run_dataset(name: str, limit: int | None, keep: Path | None = None) -> dict:
+    data = monthly_competition(name, limit=limit)
+    order = sorted(data.history["sku_id"].unique())
+    dates = sorted(data.holdout["date"].unique())
+    with tempfile.TemporaryDirectory(prefix=f"demandops-{name}-") as tmp:
+        project = Path(tmp) if keep is None else keep / name
+        project.mkdir(parents=True, exist_ok=True)
+        forecast, timings = chain_forecast(data, project)
+    started = time.perf_counter()
+    fitted = anchors(data)
+    timings["anchors_s"] = time.perf_counter() - started
+    matrices = {"demandops": _matrix(forecast, order, dates)} | {k: _matrix(v, order, dates) for k, v in fitted.items()}
+    matrices["median(AutoETS, AutoTheta, DOTM)"] = np.median(np.stack([matrices[k] for k in ANCHORS[1:]]), axis=0)
+    result = {"series": len(order), "horizon": data.horizon, "scores": scores(data, matrices, order)}
+    best = min(ANCHORS[1:], key=lambda k: result["scores"][k]["mase"])
+    ours = result["scores"]["demandops"]
+    result["ratios"] = {
+        f"mase_vs_{best}": round(ours["mase"] / result["scores"][best]["mase"], 4),
+        f"smape_vs_{min(ANCHORS[1:], key=lambda k: result['scores'][k]['smape'])}": round(
+            ours["smape"] / min(result["scores"][k]["smape"] for k in ANCHORS[1:]), 4
+        ),
+        "mase_vs_median": round(ours["mase"] / result["scores"]["median(AutoETS, AutoTheta, DOTM)"]["mase"], 4),
+    }
+    result["timings"] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in timings.items()}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(COMPETITIONS), choices=COMPETITIONS)
+    parser.add_argument("--limit", type=int, default=None, help="First N series of each dataset (default: all).")
+    parser.add_argument("--keep", type=Path, default=None, help="Keep each dataset's project (state, runs) here.")
+    args = parser.parse_args(argv)
+    results = {"machine": platform.platform(), "cpus": os.cpu_count(), "datasets": {}}
+    for name in args.datasets:
+        outcome = run_dataset(name, args.limit, args.keep)
+        results["datasets"][name] = outcome
+        print(f"\n{name}: {outcome['series']} series, h={outcome['horizon']}")
+        for forecaster, score in outcome["scores"].items():
+            mase, smape, missing = score["mase"], score["smape"], score["series_missing"]
+            print(f"  {forecaster:34s} MASE {mase:.3f}  sMAPE {smape:6.2f}  missing {missing}")
+        print(f"  ratios: {outcome['ratios']}")
+    if args.limit is None:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "real.json").write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
