@@ -47,18 +47,27 @@ def _cli(project: Path, *args: str, env: dict[str, str]) -> tuple[str, float]:
 
 
 def chain_forecast(data: CompetitionData, project: Path) -> tuple[pd.DataFrame, dict]:
-    """Import, run and forecast through the CLI; the p50 per (series, date) and the steps' wall times."""
+    """Import, run and forecast through the CLI: the p50 per (series, date), the steps' wall times and
+    the outcome ("served", or the guards' refusal, when there is no forecast to score)."""
     source = project / "sales.csv"
     data.history.assign(date=data.history["date"].dt.strftime("%Y-%m-%d")).to_csv(source, index=False)
     env = {**os.environ, "DEMANDOPS_PROJECT_DIR": str(project), "DEMANDOPS_CADENCES__M__HORIZON": str(data.horizon)}
     env.pop("DEMANDOPS_PROFILE", None)
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     _, imported = _cli(project, "data", "import", str(source), "--frequency", "M", env=env)
-    run_output, ran = _cli(project, "run", env=env)
-    _, forecast_seconds = _cli(project, "forecast", "--output", str(project / "forecast.csv"), env=env)
+    started = time.perf_counter()
+    ran = subprocess.run(
+        [str(Path(sys.executable).parent / "demandops"), "run"], cwd=project, env=env, capture_output=True, text=True
+    )
+    timings = {"import_s": imported, "run_s": time.perf_counter() - started}
+    if ran.returncode:  # a model the guards refused: recorded as the outcome, with their reasons
+        refusal = [line for line in ran.stderr.splitlines() if "refused by" in line]
+        return pd.DataFrame(columns=["sku_id", "date", "p50"]), timings | {
+            "outcome": (refusal or [ran.stderr[-600:]])[-1]
+        }
+    _, timings["forecast_s"] = _cli(project, "forecast", "--output", str(project / "forecast.csv"), env=env)
     forecast = pd.read_csv(project / "forecast.csv", parse_dates=["date"])
-    timings = {"import_s": imported, "run_s": ran, "forecast_s": forecast_seconds, "run_tail": run_output[-1500:]}
-    return forecast, timings
+    return forecast, timings | {"outcome": "served"}
 
 
 def anchors(data: CompetitionData) -> dict[str, pd.DataFrame]:

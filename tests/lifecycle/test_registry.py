@@ -88,7 +88,8 @@ def test_refusals_change_nothing_but_are_audited(registry: ModelRegistry) -> Non
     with pytest.raises(IllegalTransitionError):
         registry.transition(v1, State.PRODUCTION, actor="ci", reason="skip ahead", evidence={})
     with pytest.raises(GuardRefusedError) as refused:
-        registry.transition(v1, State.VALIDATED, actor="pipeline", reason="t", evidence={**GOOD_EVIDENCE, "wape": 0.9})
+        worse_than_naive = {**GOOD_EVIDENCE, "window_starts_seasonal_naive_wape": 0.30}
+        registry.transition(v1, State.VALIDATED, actor="pipeline", reason="t", evidence=worse_than_naive)
     assert refused.value.failed == ["beats_seasonal_naive"]
     to_staged(registry, v1)
     with pytest.raises(UnauthorizedActorError, match="mallory"):
