@@ -77,22 +77,33 @@ def evaluate_backtest(
     }
     if champion is not None and not champion_mismatch(champion, bundle, holdout):
         metrics.update(compare_with_champion(champion, holdout, rows, actual, model))
-    if sales is None or not statistical:
-        return Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
+    evaluation = Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
+    if sales is not None and statistical:
+        with_candidates(evaluation, sales, statistical, frequency=bundle.meta.frequency, period=period)
+    return evaluation
+
+
+def with_candidates(
+    evaluation: Evaluation, sales: pd.DataFrame, statistical: tuple[str, ...], *, frequency: str, period: int
+) -> None:
+    """Add the statistical models fitted at the window starts, the choice of what to serve and its
+    cross-validated score to `evaluation` (its table, metrics and choice)."""
+    rows, actual, model = evaluation.rows, evaluation.actual, evaluation.forecasts["model"]
+    horizon = actual.shape[1]
     starts = np.isin(rows["event_timestamp"], window_origins(rows["event_timestamp"].to_numpy(), horizon))
     names = (*statistical, SEASONAL_NAIVE)
     fitted = statistical_forecasts(
-        sales, rows[starts], frequency=bundle.meta.frequency, horizon=horizon, period=period, names=names
+        sales, rows[starts], frequency=frequency, horizon=horizon, period=period, names=names
     )
     groups, windows = rows.loc[starts, "mover"].to_numpy(), rows.loc[starts, "window"].to_numpy()
-    choice = choose_per_group(groups, actual[starts], model[starts], fitted)
+    evaluation.choice = choose_per_group(groups, actual[starts], model[starts], fitted)
     served = cross_validated_choice(groups, windows, actual[starts], model[starts], fitted)
-    compared = {name: forecast[starts] for name, forecast in forecasts.items()} | fitted | {"served": served}
-    window_table = backtest_table(rows[starts].reset_index(drop=True), actual[starts], compared)
-    metrics.update(versus_statistical(window_table, statistical))
-    metrics["choice_in_sample"] = float(len(set(windows)) == 1)
-    table = pd.concat([table, window_table[window_table["segment_kind"] == "all"].assign(segment="window starts")])
-    return Evaluation(table, metrics, rows, actual, forecasts, choice)
+    compared = {name: forecast[starts] for name, forecast in evaluation.forecasts.items()} | fitted
+    window_table = backtest_table(rows[starts].reset_index(drop=True), actual[starts], compared | {"served": served})
+    evaluation.metrics.update(versus_statistical(window_table, statistical))
+    evaluation.metrics["choice_in_sample"] = float(len(set(windows)) == 1)
+    starts_table = window_table[window_table["segment_kind"] == "all"].assign(segment="window starts")
+    evaluation.table = pd.concat([evaluation.table, starts_table])
 
 
 def cross_validated_choice(

@@ -40,6 +40,16 @@ class Windows:
         return self.cadence.validation_periods
 
     @property
+    def metadata(self) -> dict[str, int | str | bool]:
+        """What was chosen, for the asset's metadata."""
+        return {
+            "backtest_origins": self.backtest_origins,
+            "validation_origins": self.validation_origins,
+            "refit_on_every_row": self.refit,
+            "windows": self.reason,
+        }
+
+    @property
     def refit(self) -> bool:
         """Whether the served model is refit on every row (see the module docstring)."""
         return self.backtest_origins + self.cadence.horizon > REFIT_SHARE * self.typical_origins

@@ -84,14 +84,13 @@ def trained_model(
     launched through Dagster Pipes; logged to MLflow and registered as a new version."""
     claim_run(context)
     settings, windows = demandops.settings(), fitted_windows(training_set, demandops.cadence())
-    cadence = windows.cadence
     context.log.info(f"backtest and validation windows: {windows.reason}")
     lineage = latest_metadata(context.instance, "training_set")
-    fit, _backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
+    fit, _backtest = split_by_origin(training_set, windows.cadence.horizon, windows.backtest_origins)
     hyperparameters = Hyperparameters(**config.model_dump(exclude={"processes"}))
     with job_folder(settings, context.run_id) as folder:
         job_file = prepare_job(
-            folder, fit, hyperparameters, settings=settings, cadence=cadence, spec=demandops.feature_spec(),
+            folder, fit, hyperparameters, settings=settings, cadence=windows.cadence, spec=demandops.feature_spec(),
             feature_service=FEATURE_SERVICE_NAME, dataset_version=lineage["dataset_version"],
             series=training_set[["store_id", "sku_id"]].drop_duplicates(),
             refit_rows=training_set if windows.refit else None,
@@ -109,11 +108,6 @@ def trained_model(
         **{key: reported[key] for key in ("run_id", "experiment_id", "model_uri")},
         **{key: lineage[key] for key in ("dataset_version", "data_checks_passed")},
     }
-    chosen = {"backtest_origins": cadence.backtest_origins, "validation_origins": cadence.validation_periods}
     run_page = settings.ui.mlflow_run_url(reported["experiment_id"], reported["run_id"])
-    return dg.Output(
-        value,
-        metadata=rounded(
-            {**reported, **value, **chosen, "windows": windows.reason, "mlflow_run": dg.MetadataValue.url(run_page)}
-        ),
-    )
+    metadata = {**reported, **value, **windows.metadata, "mlflow_run": dg.MetadataValue.url(run_page)}
+    return dg.Output(value, metadata=rounded(metadata))
