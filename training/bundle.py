@@ -59,7 +59,8 @@ class ForecasterBundle:
     def __init__(self, model: DemandForecaster, meta: BundleMeta, plan: pd.DataFrame | None = None):
         self.model = model.eval()
         self.meta = meta
-        self.plan = plan if plan is not None and len(plan) else None  # see training/candidates.py
+        # See training/candidates.py; dates parsed once here, not on every served batch.
+        self.plan = plan.assign(date=pd.to_datetime(plan["date"])) if plan is not None and len(plan) else None
         self.store_index = {s: i for i, s in enumerate(meta.stores)}
         self.sku_index = {s: i for i, s in enumerate(meta.skus)}
 
@@ -101,8 +102,7 @@ class ForecasterBundle:
                 "date": from_ordinals((origins[:, None] + np.arange(1, horizon + 1)).ravel(), frequency),
             }
         )
-        plan = self.plan.assign(date=pd.to_datetime(self.plan["date"]))
-        joined = targets.merge(plan, on=["store_id", "sku_id", "date"], how="left", sort=False)
+        joined = targets.merge(self.plan, on=["store_id", "sku_id", "date"], how="left", sort=False)
         statistical = joined["statistical_p50"].to_numpy("float64").reshape(len(features), horizon)
         weights = joined.groupby("row", sort=True)["network_weight"].max().reindex(range(len(features)))
         return weights.fillna(1.0).to_numpy("float64"), statistical

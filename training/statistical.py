@@ -9,12 +9,14 @@ same comparison. A series too short for a model gets statsforecast's fallback (n
 from __future__ import annotations
 
 import warnings
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
 from demandops.contract import SERIES_KEYS
 from demandops.frequency import label_offset
+from demandops.settings import StatisticalModel
 from training.calendar import complete_calendar
 
 STATISTICAL_MODELS = ("AutoETS", "DynamicOptimizedTheta")
@@ -24,7 +26,7 @@ SEASONAL_NAIVE = "SeasonalNaive"  # a candidate to serve as well (training/candi
 def _models(names: tuple[str, ...], period: int) -> list:
     from statsforecast import models  # imported here: only the backtest needs it, and it is slow to import
 
-    known = {"AutoETS", "AutoTheta", "DynamicOptimizedTheta", "AutoARIMA", SEASONAL_NAIVE}
+    known = {*get_args(StatisticalModel), SEASONAL_NAIVE}  # the models the settings accept
     unknown = sorted(set(names) - known)
     if unknown:
         raise ValueError(f"unknown statistical model(s) {unknown}; expected some of {sorted(known)}")
