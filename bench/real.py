@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,10 @@ def run_dataset(name: str, limit: int | None, keep: Path | None = None) -> dict:
     started = time.perf_counter()
     fitted = anchors(data)
     timings["anchors_s"] = time.perf_counter() - started
+    # ru_maxrss (KiB on Linux) of the largest finished child so far: the demandops commands, Dagster's
+    # training job included; and of this process, which fits the anchors.
+    timings["peak_rss_mb_largest_command"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    timings["peak_rss_mb_anchors"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     matrices = {"demandops": _matrix(forecast, order, dates)} | {k: _matrix(v, order, dates) for k, v in fitted.items()}
     matrices["median(AutoETS, AutoTheta, DOTM)"] = np.median(np.stack([matrices[k] for k in ANCHORS[1:]]), axis=0)
     result = {"series": len(order), "horizon": data.horizon, "scores": scores(data, matrices, order)}
@@ -152,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="First N series of each dataset (default: all).")
     parser.add_argument("--keep", type=Path, default=None, help="Keep each dataset's project (state, runs) here.")
     args = parser.parse_args(argv)
-    results = {"machine": platform.platform(), "cpus": os.cpu_count(), "datasets": {}}
+    recorded = RESULTS / "real.json"
+    # Datasets run alone update their entry and keep the others'.
+    earlier = json.loads(recorded.read_text())["datasets"] if recorded.is_file() else {}
+    results = {"machine": platform.platform(), "cpus": os.cpu_count(), "datasets": earlier}
     for name in args.datasets:
         outcome = run_dataset(name, args.limit, args.keep)
         results["datasets"][name] = outcome
@@ -163,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ratios: {outcome['ratios']}")
     if args.limit is None:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "real.json").write_text(json.dumps(results, indent=2, default=str))
+        recorded.write_text(json.dumps(results, indent=2, default=str))
     return 0
 
 
