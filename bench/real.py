@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             mase, smape, missing = score["mase"], score["smape"], score["series_missing"]
             print(f"  {forecaster:34s} MASE {mase:.3f}  sMAPE {smape:6.2f}  missing {missing}")
         print(f"  ratios: {outcome['ratios']}")
+        print(f"  outcome: {outcome['timings']['outcome']}")
     if args.limit is None:
         RESULTS.mkdir(exist_ok=True)
         recorded.write_text(json.dumps(results, indent=2, default=str))

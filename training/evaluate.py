@@ -42,6 +42,7 @@ def evaluate_backtest(
     champion: ForecasterBundle | None = None,
     sales: pd.DataFrame | None = None,
     statistical: tuple[str, ...] = (),
+    window_bundles: dict[int, ForecasterBundle] | None = None,
 ) -> Evaluation:
     """Score the model and its baselines on the holdout origins; baselines learn only from `fit`.
 
@@ -49,7 +50,8 @@ def evaluate_backtest(
     With `sales` (the raw history), the `statistical` models are fitted at the first origin of
     each backtest window (see training/statistical.py); the candidate to serve per mover class is
     chosen on them (training/candidates.py) and scored window by window with the choice made on
-    the other windows, beside them.
+    the other windows, beside them. `window_bundles` (window number -> model) forecast the rows of
+    the later windows when the model was refit for each (training/windows.py); `bundle` the rest.
     """
     horizon = bundle.meta.horizon
     # Series launched after the fitting window have no embedding yet: they are counted, not scored.
@@ -58,7 +60,7 @@ def evaluate_backtest(
     holdout = holdout[known].reset_index(drop=True)
     rows = backtest_rows(holdout, series_profile(fit, period), horizon)
     forecasts = {
-        "model": bundle.predict(holdout).astype("float64"),
+        "model": _network_forecast(bundle, window_bundles or {}, holdout, rows),
         "seasonal_naive": seasonal_naive(holdout, horizon, period),
     }
     if gbm is not None:
@@ -83,6 +85,18 @@ def evaluate_backtest(
     return evaluation
 
 
+def _network_forecast(
+    bundle: ForecasterBundle, window_bundles: dict[int, ForecasterBundle], holdout: pd.DataFrame, rows: pd.DataFrame
+) -> np.ndarray:
+    """Each backtest row forecast by the model of its window, or by `bundle` where it has none."""
+    forecast = bundle.predict(holdout).astype("float64")
+    for window, later in window_bundles.items():
+        mask = (rows["window"] == window).to_numpy()
+        if mask.any():
+            forecast[mask] = later.predict(holdout[mask].reset_index(drop=True))
+    return forecast
+
+
 def with_candidates(
     evaluation: Evaluation, sales: pd.DataFrame, statistical: tuple[str, ...], *, frequency: str, period: int
 ) -> None:
@@ -95,25 +109,35 @@ def with_candidates(
     fitted = statistical_forecasts(
         sales, rows[starts], frequency=frequency, horizon=horizon, period=period, names=names
     )
-    groups, windows = rows.loc[starts, "mover"].to_numpy(), rows.loc[starts, "window"].to_numpy()
+    groups = rows.loc[starts, "mover"].to_numpy()
+    folds = choice_folds(rows[starts])
     evaluation.choice = choose_per_group(groups, actual[starts], model[starts], fitted)
-    served = cross_validated_choice(groups, windows, actual[starts], model[starts], fitted)
+    served = cross_validated_choice(groups, folds, actual[starts], model[starts], fitted)
     compared = {name: forecast[starts] for name, forecast in evaluation.forecasts.items()} | fitted
     window_table = backtest_table(rows[starts].reset_index(drop=True), actual[starts], compared | {"served": served})
     evaluation.metrics.update(versus_statistical(window_table, statistical))
-    evaluation.metrics["choice_in_sample"] = float(len(set(windows)) == 1)
+    evaluation.metrics["choice_in_sample"] = float(len(set(folds)) == 1)
     starts_table = window_table[window_table["segment_kind"] == "all"].assign(segment="window starts")
     evaluation.table = pd.concat([evaluation.table, starts_table])
 
 
+def choice_folds(rows: pd.DataFrame) -> np.ndarray:
+    """The folds the choice is cross-validated on: the backtest windows; with one window (short
+    series), two halves of the series, so the choice is still judged on rows it was not made on."""
+    if rows["window"].nunique() > 1:
+        return rows["window"].to_numpy()
+    series = rows["store_id"].astype(str) + "/" + rows["sku_id"].astype(str)
+    return (pd.util.hash_pandas_object(series, index=False).to_numpy() % 2).astype(int)
+
+
 def cross_validated_choice(
-    groups: np.ndarray, windows: np.ndarray, actual: np.ndarray, network: np.ndarray, fitted: dict[str, np.ndarray]
+    groups: np.ndarray, folds: np.ndarray, actual: np.ndarray, network: np.ndarray, fitted: dict[str, np.ndarray]
 ) -> np.ndarray:
-    """What choosing per group serves, each window scored with the choice made on the other windows
-    (with one window, on itself), so the guards judge the choice on rows it did not see."""
+    """What choosing per group serves, each fold scored with the choice made on the other folds
+    (with one fold, on itself), so the guards judge the choice on rows it did not see."""
     served = np.empty_like(network)
-    for window in np.unique(windows):
-        held = windows == window
+    for fold in np.unique(folds):
+        held = folds == fold
         chooser = ~held if (~held).any() else held
         picked = choose_per_group(
             groups[chooser], actual[chooser], network[chooser], {k: v[chooser] for k, v in fitted.items()}

@@ -22,10 +22,18 @@ import pandas as pd
 from dagster_pipes import PipesContext, PipesEnvVarParamsLoader, open_dagster_pipes
 
 from demandops.settings import Cadence, Settings
+from training.dataset import split_by_origin
 from training.distributed import Worker, start_worker, stop_worker
 from training.features import FeatureSpec
 from training.interruption import run_tags, watch_launcher
-from training.tracking import BACKTEST_BUNDLE_ARTIFACT, cadence_params, log_bundle, log_training, start_run
+from training.tracking import (
+    BACKTEST_BUNDLE_ARTIFACT,
+    cadence_params,
+    log_bundle,
+    log_training,
+    start_run,
+    window_bundle_artifact,
+)
 from training.train import EpochCallback, Hyperparameters, TrainConfig, TrainResult, train_forecaster
 
 
@@ -48,6 +56,9 @@ class TrainingJob:
     params: dict[str, str | int | float] = field(default_factory=dict)  # logged with the run, e.g. the cadence
     series: str | None = None  # Parquet of every series to forecast, those without fitting rows included
     refit_set: str | None = None  # Parquet of every row: the served model is refit on it (training/windows.py)
+    # With refit_set: backtest window number -> origins from its start on; each window after the
+    # first gets a model refit on the rows before it (training/windows.later_window_holdouts).
+    backtest_windows: dict[str, int] = field(default_factory=dict)
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -70,6 +81,7 @@ def prepare_job(
     dataset_version: str,
     series: pd.DataFrame | None = None,
     refit_rows: pd.DataFrame | None = None,
+    backtest_windows: dict[int, int] | None = None,
 ) -> Path:
     """Write the fitting rows, every series to forecast and the job into `folder`; returns the job file.
 
@@ -104,6 +116,7 @@ def prepare_job(
         params=cadence_params(cadence),
         series=None if series is None else str(folder / "series.parquet"),
         refit_set=None if refit_rows is None else str(folder / "all.parquet"),
+        backtest_windows={str(window): origins for window, origins in (backtest_windows or {}).items()},
     )
     return job.write(folder / "job.json")
 
@@ -132,6 +145,7 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
     )
     if not worker.is_main:
         first = train_forecaster(rows, config, checkpoint_dir=checkpoints, **train)
+        _window_models(job, config, first, train)
         _refit(job, config, first, train)
         return None
 
@@ -142,8 +156,10 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
 
     with start_run(job.tracking_uri, Path(job.artifact_root), job.experiment, tags=run_tags()) as run:
         result = train_forecaster(rows, config, checkpoint_dir=checkpoints, on_epoch=log_epoch, **train)
+        for window, later in _window_models(job, config, result, train).items():
+            log_bundle(later.bundle, window_bundle_artifact(window))
         served = _refit(job, config, result, train)
-        if served is not result:  # the backtest scores the model that did not see its rows
+        if served is not result:  # the backtest scores the models that did not see its rows
             log_bundle(result.bundle, BACKTEST_BUNDLE_ARTIFACT)
         model_uri = log_training(served, config, example=rows.head(3), project_dir=Path(job.project_dir))
         mlflow.log_params(
@@ -153,6 +169,7 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
                 "resumed_from_epoch": result.resumed_from_epoch,
                 "refit_on_every_row": served is not result,
                 "backtest_best_epoch": result.best_epoch,
+                "backtest_window_models": len(job.backtest_windows) if served is not result else 0,
             }
         )
     if checkpoints:  # the run holds the model now; a later launch starts afresh
@@ -178,6 +195,20 @@ def _refit(job: TrainingJob, config: TrainConfig, first: TrainResult, train: dic
         return first
     every_row = pd.read_parquet(job.refit_set)
     return train_forecaster(every_row, replace(config, epochs=max(1, first.best_epoch)), **train)
+
+
+def _window_models(job: TrainingJob, config: TrainConfig, first: TrainResult, train: dict) -> dict[int, TrainResult]:
+    """The backtest's models of its later windows, each refit like the served model, on the rows
+    before its window (training/windows.py)."""
+    if not job.refit_set or not job.backtest_windows:
+        return {}
+    every_row = pd.read_parquet(job.refit_set)
+    fixed = replace(config, epochs=max(1, first.best_epoch))
+    models = {}
+    for window, origins in sorted(job.backtest_windows.items(), key=lambda item: int(item[0])):
+        before, _window_on = split_by_origin(every_row, config.horizon, origins)
+        models[int(window)] = train_forecaster(before, fixed, **train)
+    return models
 
 
 def _report_to_dagster(job: TrainingJob, worker: Worker) -> None:

@@ -28,6 +28,7 @@ from training.train import Hyperparameters, TrainConfig, TrainResult
 BUNDLE_ARTIFACT = "bundle"
 BACKTEST_BUNDLE_ARTIFACT = "backtest_bundle"  # the backtest's model, when the served one was refit on every row
 BACKTEST_ARTIFACTS = "backtest"
+WINDOW_BUNDLE_PREFIX = "backtest_bundle_window_"  # the backtest's models of its later windows, when refit
 NOT_A_CHECKOUT = "not-a-git-checkout"
 # The cadence a run was trained with; `horizon` comes with the TrainConfig params.
 CADENCE_PARAMS = ("horizon", "seasonal_period", "validation_periods", "backtest_origins")
@@ -151,6 +152,22 @@ def download_backtest_bundle(tracking_uri: str, run_id: str, destination: Path) 
     logged = {entry.path for entry in MlflowClient(tracking_uri).list_artifacts(run_id)}
     path = BACKTEST_BUNDLE_ARTIFACT if BACKTEST_BUNDLE_ARTIFACT in logged else BUNDLE_ARTIFACT
     return download_bundle(tracking_uri, run_id, destination, artifact_path=path)
+
+
+def window_bundle_artifact(window: int) -> str:
+    return f"{WINDOW_BUNDLE_PREFIX}{window}"
+
+
+def download_window_bundles(tracking_uri: str, run_id: str, destination: Path) -> dict[int, ForecasterBundle]:
+    """The backtest's models of its later windows, by window number ({} when it has one model)."""
+    logged = [entry.path for entry in MlflowClient(tracking_uri).list_artifacts(run_id)]
+    windows = sorted(int(path.removeprefix(WINDOW_BUNDLE_PREFIX)) for path in logged if WINDOW_BUNDLE_PREFIX in path)
+    return {
+        window: download_bundle(
+            tracking_uri, run_id, destination / str(window), artifact_path=window_bundle_artifact(window)
+        )
+        for window in windows
+    }
 
 
 def download_bundle_or_why(tracking_uri: str, run_id: str, destination: Path) -> tuple[ForecasterBundle | None, str]:

@@ -10,7 +10,9 @@ at most a quarter. What was chosen, and why, travels with the cadence into the M
 The backtest's model never sees its last backtest + H origins. When they are more than a tenth
 of a typical series, serving that model would throw away the most recent years of a monthly
 catalogue, so the served model is refit on every row, for as many epochs as the backtest's
-model found best (training/job.py).
+model found best (training/job.py). The backtest then follows the same recipe: each of its
+windows after the first is forecast by a model refit on the rows before that window, so it
+scores what is served (a model a window old at most), not a model years older than its rows.
 """
 
 from __future__ import annotations
@@ -46,13 +48,26 @@ class Windows:
             "backtest_origins": self.backtest_origins,
             "validation_origins": self.validation_origins,
             "refit_on_every_row": self.refit,
+            "backtest_models": 1 + len(self.later_window_holdouts) if self.refit else 1,
             "windows": self.reason,
         }
+
+    @property
+    def later_window_holdouts(self) -> dict[int, int]:
+        return later_window_holdouts(self.backtest_origins, self.cadence.horizon)
 
     @property
     def refit(self) -> bool:
         """Whether the served model is refit on every row (see the module docstring)."""
         return self.backtest_origins + self.cadence.horizon > REFIT_SHARE * self.typical_origins
+
+
+def later_window_holdouts(backtest_origins: int, horizon: int) -> dict[int, int]:
+    """For each backtest window after the first, its number (1 the oldest, counted back from the
+    latest in whole windows of H, as training/backtest.py counts them) and the origins from its
+    start to the end of the backtest: the holdout that leaves its model only the rows before it."""
+    count = -(-backtest_origins // horizon)
+    return {count - k + 1: k * horizon for k in range(count - 1, 0, -1)}
 
 
 def _capped_backtest(default: int, horizon: int, typical: int) -> int:

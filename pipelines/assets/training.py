@@ -94,6 +94,7 @@ def trained_model(
             feature_service=FEATURE_SERVICE_NAME, dataset_version=lineage["dataset_version"],
             series=training_set[["store_id", "sku_id"]].drop_duplicates(),
             refit_rows=training_set if windows.refit else None,
+            backtest_windows=windows.later_window_holdouts if windows.refit else None,
         )  # fmt: skip
         command = launch_command(job_file, config.processes)
         env, cwd = launch_env(settings.child_env(), context.run_id), str(settings.project_dir)

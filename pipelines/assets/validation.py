@@ -17,7 +17,13 @@ from salesdata.datasets import read_oracle
 from training.candidates import plan_for_serving
 from training.dataset import split_by_origin
 from training.evaluate import Evaluation, champion_mismatch, evaluate_backtest
-from training.tracking import download_backtest_bundle, download_bundle_or_why, log_backtest, log_serving_plan
+from training.tracking import (
+    download_backtest_bundle,
+    download_bundle_or_why,
+    download_window_bundles,
+    log_backtest,
+    log_serving_plan,
+)
 from training.windows import fitted_windows
 
 
@@ -68,6 +74,7 @@ def _backtest(
     fit, backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = download_backtest_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp) / "challenger")
+        later = download_window_bundles(settings.mlflow_tracking_uri, run_id, Path(tmp) / "windows")
         incumbent, unscorable = (
             download_bundle_or_why(settings.mlflow_tracking_uri, champion.run_id, Path(tmp) / "champion")
             if champion
@@ -85,6 +92,7 @@ def _backtest(
         champion=None if unscorable else incumbent,
         sales=raw_sales,
         statistical=settings.lifecycle.statistical_baselines,
+        window_bundles=later,
     )
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     plots = log_backtest(client, run_id, evaluation)

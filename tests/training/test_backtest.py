@@ -7,6 +7,7 @@ from scipy.stats import poisson
 
 from training.backtest import backtest_rows, backtest_table, headline, score, series_profile
 from training.oracle import oracle_forecast
+from training.windows import later_window_holdouts
 
 
 def _holdout(origins: int, series: list[tuple[str, str]]) -> pd.DataFrame:
@@ -25,6 +26,17 @@ def test_windows_count_back_from_the_latest_origin() -> None:
     # An incomplete block of origins is the oldest window, never the latest.
     rows = backtest_rows(_holdout(7, [("S1", "P1")]), profile, horizon=3)
     assert rows["window"].tolist() == [1, 2, 2, 2, 3, 3, 3]
+
+
+@pytest.mark.parametrize("origins", [7, 9, 3, 2])
+def test_each_later_window_model_holds_out_exactly_its_window_and_after(origins: int) -> None:
+    """The refit backtest's models (training/windows.py) number their windows as the backtest does."""
+    profile = pd.DataFrame({"store_id": ["S1"], "sku_id": ["P1"], "mover": ["fast"], "mase_scale": [1.0]})
+    rows = backtest_rows(_holdout(origins, [("S1", "P1")]), profile, horizon=3)
+    holdouts = later_window_holdouts(origins, horizon=3)
+    assert sorted(holdouts) == sorted(set(rows["window"]) - {1})
+    for window, held in holdouts.items():
+        assert (rows["window"] >= window).sum() == held
 
 
 def test_series_profile_classifies_movers_and_scales_mase_by_in_sample_naive() -> None:

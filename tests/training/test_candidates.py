@@ -92,3 +92,16 @@ def test_the_guards_see_each_window_served_by_the_choice_made_on_the_other_windo
     statistical = {"AutoETS": np.array([[10.0], [10.0], [20.0], [20.0]])}
     served = cross_validated_choice(groups, windows, actual, network, statistical)
     assert served[:, 0, 1].tolist() == [14.0, 14.0, 20.0, 20.0]
+
+
+def test_with_one_window_the_choice_is_judged_on_the_half_of_the_series_it_was_not_made_on() -> None:
+    from training.evaluate import choice_folds
+
+    series = [f"P{i}" for i in range(20)]
+    rows = pd.DataFrame({"store_id": "S1", "sku_id": series * 2, "window": 1})
+    folds = choice_folds(rows)
+    assert set(folds) == {0, 1}, "two halves, so no row is judged by a choice made on it"
+    by_series = pd.Series(folds).groupby(rows["sku_id"]).nunique()
+    assert (by_series == 1).all(), "a series' rows stay in one fold"
+    # Several windows: the windows are the folds.
+    assert choice_folds(rows.assign(window=[1] * 20 + [2] * 20)).tolist() == [1] * 20 + [2] * 20

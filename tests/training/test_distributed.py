@@ -18,8 +18,9 @@ from tests.conftest import DAILY
 from training.checkpoint import CHECKPOINT_FILE
 from training.dataset import split_by_origin
 from training.job import TrainingJob
-from training.tracking import download_backtest_bundle, download_bundle
+from training.tracking import download_backtest_bundle, download_bundle, download_window_bundles
 from training.train import TrainConfig, train_forecaster
+from training.windows import later_window_holdouts
 
 CONFIG = TrainConfig(horizon=7, epochs=4, patience=10, validation_origins=14, seed=11)
 
@@ -53,7 +54,9 @@ def test_a_checkpoint_of_other_settings_is_refused(fit_rows: pd.DataFrame, tmp_p
         _train(fit_rows, replace(CONFIG, batch_size=256), tmp_path)
 
 
-def _job(tmp_path: Path, rows: pd.DataFrame, name: str, every_row: pd.DataFrame | None = None) -> Path:
+def _job(
+    tmp_path: Path, rows: pd.DataFrame, name: str, every_row: pd.DataFrame | None = None, windows: dict | None = None
+) -> Path:
     folder = tmp_path / name
     folder.mkdir()
     rows.to_parquet(folder / "fit.parquet", index=False)
@@ -72,6 +75,7 @@ def _job(tmp_path: Path, rows: pd.DataFrame, name: str, every_row: pd.DataFrame 
         experiment="ddp-test",
         project_dir=str(Path.cwd()),
         refit_set=None if every_row is None else str(folder / "all.parquet"),
+        backtest_windows=windows or {},
     )
     return job.write(folder / "job.json")
 
@@ -102,16 +106,23 @@ def test_two_gloo_ranks_under_torchrun_match_one_process(fit_rows: pd.DataFrame,
 def test_a_refit_job_serves_a_model_of_every_row_and_keeps_the_backtests(
     fit_rows: pd.DataFrame, small_training_set: pd.DataFrame, tmp_path: Path
 ) -> None:
-    summary = _launch(
-        [sys.executable, "-m", "training.job", str(_job(tmp_path, fit_rows, "refit", small_training_set))]
-    )
+    windows = later_window_holdouts(21, CONFIG.horizon)  # fit_rows hold out 21 origins: windows 2 and 3 get models
+    job = _job(tmp_path, fit_rows, "refit", small_training_set, {str(w): held for w, held in windows.items()})
+    summary = _launch([sys.executable, "-m", "training.job", str(job)])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     params = mlflow.MlflowClient(uri).get_run(summary["run_id"]).data.params
     assert params["refit_on_every_row"] == "True" and int(params["backtest_best_epoch"]) >= 1
+    assert params["backtest_window_models"] == "2"
     backtest = download_backtest_bundle(uri, summary["run_id"], tmp_path / "backtest")
     served = download_bundle(uri, summary["run_id"], tmp_path / "served")
     latest = small_training_set[small_training_set["event_timestamp"] == small_training_set["event_timestamp"].max()]
     assert not np.allclose(backtest.predict(latest), served.predict(latest)), "two models, two forecasts"
+    # The latest window's model is refit like the served one, on the rows before that window only.
+    later = download_window_bundles(uri, summary["run_id"], tmp_path / "windows")
+    assert sorted(later) == [2, 3]
+    before, _ = split_by_origin(small_training_set, CONFIG.horizon, windows[3])
+    expected = _train(before, replace(CONFIG, epochs=int(params["backtest_best_epoch"]))).bundle
+    np.testing.assert_allclose(later[3].predict(latest), expected.predict(latest), rtol=1e-5)
     # The backtest's model is the plain job's: the same fitting rows and seed give the same weights.
     plain = _launch([sys.executable, "-m", "training.job", str(_job(tmp_path, fit_rows, "plain"))])
     np.testing.assert_allclose(
