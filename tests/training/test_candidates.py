@@ -36,6 +36,20 @@ def test_each_group_gets_its_best_candidate_and_the_network_keeps_ties() -> None
     assert set(choose_per_group(groups, actual, network, same).values()) == {NETWORK}
 
 
+def test_a_group_leaves_the_overall_choice_only_for_a_clearly_better_candidate() -> None:
+    from training.candidates import GROUP_SWITCH_MARGIN
+
+    groups = np.array(["fast", "fast", "new"])
+    actual = np.full((3, 1), 100.0)
+    network = _quantiles(np.array([[130.0], [130.0], [110.0]]))
+    statistical = {"AutoETS": np.array([[100.0], [100.0], [110.1]])}  # best overall, a hair worse on "new"
+    assert choose_per_group(groups, actual, network, statistical) == {"fast": "AutoETS", "new": "AutoETS"}
+    # On "new" the network is 1% better than AutoETS: noise, below the margin. 20% better: its own choice.
+    assert GROUP_SWITCH_MARGIN > 0.01
+    statistical["AutoETS"][2] = 130.0
+    assert choose_per_group(groups, actual, network, statistical) == {"fast": "AutoETS", "new": NETWORK}
+
+
 def test_the_plan_lists_only_series_served_otherwise_with_their_weight() -> None:
     series = pd.DataFrame({"store_id": ["S", "S"], "sku_id": ["A", "B"], "group": ["fast", "intermittent"]})
     dates = pd.to_datetime(["2025-01-01", "2025-02-01"])
