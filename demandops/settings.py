@@ -167,8 +167,11 @@ class LifecycleSettings(BaseModel):
         default=("AutoETS", "DynamicOptimizedTheta"),
         description="statsforecast models the backtest fits per series, at the first origin of each window.",
     )
+    # 2%, not 0: the best statistical model is picked in hindsight on the judged rows, while the served
+    # choice is cross-validated (training/evaluate.py). Where the served choice is that same model in
+    # most folds, selection noise alone left it 0.2% to 0.5% behind (M1, the monthly e2e test).
     statistical_margin: float = Field(
-        default=0.0,
+        default=0.02,
         ge=0,
         lt=1,
         description="How much worse than the best statistical baseline's backtest WAPE the model may be.",
