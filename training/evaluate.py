@@ -88,12 +88,17 @@ def evaluate_backtest(
 def _network_forecast(
     bundle: ForecasterBundle, window_bundles: dict[int, ForecasterBundle], holdout: pd.DataFrame, rows: pd.DataFrame
 ) -> np.ndarray:
-    """Each backtest row forecast by the model of its window, or by `bundle` where it has none."""
-    forecast = bundle.predict(holdout).astype("float64")
-    for window, later in window_bundles.items():
-        mask = (rows["window"] == window).to_numpy()
-        if mask.any():
-            forecast[mask] = later.predict(holdout[mask].reset_index(drop=True))
+    """Each backtest row forecast by the model of its window, or by `bundle` where it has none;
+    each row predicted once."""
+    if not window_bundles or holdout.empty:
+        return bundle.predict(holdout).astype("float64")
+    owner = rows["window"].where(rows["window"].isin(list(window_bundles)), 0).to_numpy()  # 0: `bundle`
+    models = {0: bundle, **window_bundles}
+    parts = {key: owner == key for key in np.unique(owner)}
+    predicted = {key: models[key].predict(holdout[mask].reset_index(drop=True)) for key, mask in parts.items()}
+    forecast = np.empty((len(holdout), *next(iter(predicted.values())).shape[1:]), dtype="float64")
+    for key, mask in parts.items():
+        forecast[mask] = predicted[key]
     return forecast
 
 

@@ -145,8 +145,7 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
     )
     if not worker.is_main:
         first = train_forecaster(rows, config, checkpoint_dir=checkpoints, **train)
-        _window_models(job, config, first, train)
-        _refit(job, config, first, train)
+        _refits(job, config, first, train)
         return None
 
     def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -156,9 +155,9 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
 
     with start_run(job.tracking_uri, Path(job.artifact_root), job.experiment, tags=run_tags()) as run:
         result = train_forecaster(rows, config, checkpoint_dir=checkpoints, on_epoch=log_epoch, **train)
-        for window, later in _window_models(job, config, result, train).items():
-            log_bundle(later.bundle, window_bundle_artifact(window))
-        served = _refit(job, config, result, train)
+        later, served = _refits(job, config, result, train)
+        for window, model in later.items():
+            log_bundle(model.bundle, window_bundle_artifact(window))
         if served is not result:  # the backtest scores the models that did not see its rows
             log_bundle(result.bundle, BACKTEST_BUNDLE_ARTIFACT)
         model_uri = log_training(served, config, example=rows.head(3), project_dir=Path(job.project_dir))
@@ -169,7 +168,7 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
                 "resumed_from_epoch": result.resumed_from_epoch,
                 "refit_on_every_row": served is not result,
                 "backtest_best_epoch": result.best_epoch,
-                "backtest_window_models": len(job.backtest_windows) if served is not result else 0,
+                "backtest_window_models": len(later),
             }
         )
     if checkpoints:  # the run holds the model now; a later launch starts afresh
@@ -188,27 +187,22 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
     }
 
 
-def _refit(job: TrainingJob, config: TrainConfig, first: TrainResult, train: dict) -> TrainResult:
-    """The model to serve: `first`, or when the job asks for it, one refit on every row for the
-    epochs `first` found best (no checkpoints: it is short, and its config differs)."""
+def _refits(
+    job: TrainingJob, config: TrainConfig, first: TrainResult, train: dict
+) -> tuple[dict[int, TrainResult], TrainResult]:
+    """When the job asks for a refit (training/windows.py): the backtest's models of its later
+    windows, each on the rows before its window, and the model to serve, on every row; all for the
+    epochs `first` found best (no checkpoints: they are short, and their config differs).
+    Otherwise no window models, and `first` is served."""
     if not job.refit_set:
-        return first
-    every_row = pd.read_parquet(job.refit_set)
-    return train_forecaster(every_row, replace(config, epochs=max(1, first.best_epoch)), **train)
-
-
-def _window_models(job: TrainingJob, config: TrainConfig, first: TrainResult, train: dict) -> dict[int, TrainResult]:
-    """The backtest's models of its later windows, each refit like the served model, on the rows
-    before its window (training/windows.py)."""
-    if not job.refit_set or not job.backtest_windows:
-        return {}
+        return {}, first
     every_row = pd.read_parquet(job.refit_set)
     fixed = replace(config, epochs=max(1, first.best_epoch))
-    models = {}
+    later = {}
     for window, origins in sorted(job.backtest_windows.items(), key=lambda item: int(item[0])):
         before, _window_on = split_by_origin(every_row, config.horizon, origins)
-        models[int(window)] = train_forecaster(before, fixed, **train)
-    return models
+        later[int(window)] = train_forecaster(before, fixed, **train)
+    return later, train_forecaster(every_row, fixed, **train)
 
 
 def _report_to_dagster(job: TrainingJob, worker: Worker) -> None:

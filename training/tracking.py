@@ -161,7 +161,9 @@ def window_bundle_artifact(window: int) -> str:
 def download_window_bundles(tracking_uri: str, run_id: str, destination: Path) -> dict[int, ForecasterBundle]:
     """The backtest's models of its later windows, by window number ({} when it has one model)."""
     logged = [entry.path for entry in MlflowClient(tracking_uri).list_artifacts(run_id)]
-    windows = sorted(int(path.removeprefix(WINDOW_BUNDLE_PREFIX)) for path in logged if WINDOW_BUNDLE_PREFIX in path)
+    windows = sorted(
+        int(path.removeprefix(WINDOW_BUNDLE_PREFIX)) for path in logged if path.startswith(WINDOW_BUNDLE_PREFIX)
+    )
     return {
         window: download_bundle(
             tracking_uri, run_id, destination / str(window), artifact_path=window_bundle_artifact(window)
