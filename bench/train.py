@@ -133,7 +133,7 @@ def _autocast(device: torch.device, bf16: bool):
 
 def throughput(fit: pd.DataFrame, config: TrainConfig, spec: FeatureSpec, repeats: int, batches: int) -> dict:
     device = pick_accelerator().device
-    meta = _bundle_meta(fit, config, spec, "bench", "bench")
+    meta = _bundle_meta(fit, None, config, spec, "bench", "bench")
     data = _tensors(fit, meta, config, spec)
     meta.n_numeric = data.numeric.shape[1]
     if device.type == "cuda":
@@ -191,7 +191,9 @@ def throughput(fit: pd.DataFrame, config: TrainConfig, spec: FeatureSpec, repeat
 
 def quality(training_set, data, cadence, spec) -> dict:
     fit, backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
-    config = TrainConfig(horizon=cadence.horizon, validation_origins=cadence.validation_periods)
+    config = TrainConfig(
+        horizon=cadence.horizon, validation_origins=cadence.validation_periods, seasonal_period=cadence.seasonal_period
+    )
     start = time.perf_counter()
     result = train_forecaster(fit, config, feature_service="bench", dataset_version="bench", spec=spec)
     train_seconds = time.perf_counter() - start
@@ -230,7 +232,7 @@ def main() -> None:
     args = parser.parse_args()
     training_set, data, cadence, spec = default_training_set()
     fit, _ = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
-    config = TrainConfig(horizon=cadence.horizon)
+    config = TrainConfig(horizon=cadence.horizon, seasonal_period=cadence.seasonal_period)
     result = {
         "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(), "torch": torch.__version__},
         "throughput": throughput(fit, config, spec, args.repeats, args.batches),

@@ -2,8 +2,9 @@
 
 Scores any number of forecasters on the same rows and reports each metric overall, per window
 of H origins (window 1 is the oldest; the last window is the latest), per SKU category and per
-mover class (fast or intermittent). Forecasts are arrays (rows, horizon, 3) of p10/p50/p90, or
-(rows, horizon) for point forecasts such as seasonal naive.
+mover class (fast or intermittent) and, where the data records stock, by the shelf at the
+origin (empty: sales until the next delivery are capped). Forecasts are arrays (rows, horizon, 3)
+of p10/p50/p90, or (rows, horizon) for point forecasts such as seasonal naive.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def series_profile(fit_rows: pd.DataFrame, period: int) -> pd.DataFrame:
 
 
 def backtest_rows(holdout: pd.DataFrame, profile: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """The backtest's row attributes: series, origin, window, category, mover class, MASE scale."""
+    """The backtest's row attributes: series, origin, window, category, mover class, MASE scale, and
+    whether the shelf was empty at the origin where the data records stock."""
     rows = holdout[["store_id", "sku_id", "event_timestamp"]].reset_index(drop=True)
     origins = np.sort(rows["event_timestamp"].unique())
     position = np.searchsorted(origins, rows["event_timestamp"].to_numpy())
@@ -53,6 +55,9 @@ def backtest_rows(holdout: pd.DataFrame, profile: pd.DataFrame, horizon: int) ->
     rows["category"] = holdout["sku_category"].astype("string").fillna("unknown").to_numpy()
     rows = rows.merge(profile[["store_id", "sku_id", "mover", "mase_scale"]], on=["store_id", "sku_id"], how="left")
     rows["mover"] = rows["mover"].fillna("new")  # launched after the fitting window
+    left = holdout["stock_left"].to_numpy("float64") if "stock_left" in holdout else np.full(len(rows), np.nan)
+    if np.isfinite(left).any():  # the data records stock: is the shelf empty at the origin (censored sales)?
+        rows["shelf"] = np.select([left <= 0, left > 0], ["empty", "stocked"], "unknown")
     return rows
 
 
@@ -78,7 +83,7 @@ def score(actual: np.ndarray, forecast: np.ndarray, mase_scale: np.ndarray) -> d
 def backtest_table(rows: pd.DataFrame, actual: np.ndarray, forecasts: dict[str, np.ndarray]) -> pd.DataFrame:
     """One line per (forecaster, segment) with every metric and the number of rows scored."""
     segments: list[tuple[str, str, np.ndarray]] = [("all", "all", np.ones(len(rows), dtype=bool))]
-    for kind in ("window", "category", "mover"):
+    for kind in [k for k in ("window", "category", "mover", "shelf") if k in rows]:
         for value in sorted(rows[kind].unique()):
             segments.append((kind, str(value), (rows[kind] == value).to_numpy()))
     scale = rows["mase_scale"].fillna(0.0).to_numpy("float64")

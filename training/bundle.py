@@ -46,11 +46,15 @@ class BundleMeta:
     # Per-step shifts of the outer quantiles fitted on the validation window (training/calibration.py).
     interval_shift: dict[str, list[float]] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+    stock: bool = False  # bundles from before the stock features did not read them
+    seasonal_period: int | None = None  # the seasonal skip's period; bundles from before it have none
 
     @property
     def spec(self) -> FeatureSpec:
         """The features this model reads, in periods of its frequency."""
-        return FeatureSpec(frequency=self.frequency, lags=tuple(self.lags), windows=tuple(self.windows))
+        return FeatureSpec(
+            frequency=self.frequency, lags=tuple(self.lags), windows=tuple(self.windows), stock=self.stock
+        )
 
 
 class ForecasterBundle:
@@ -81,6 +85,7 @@ class ForecasterBundle:
             with_target=False,
             spec=self.meta.spec,
             vocab=self.meta.vocabularies,
+            seasonal_period=self.meta.seasonal_period,
         )
         scaled = apply_interval_shift(self.model(*tensors.inputs).float(), self.meta.interval_shift)
         units = (scaled.float() * tensors.scale[:, None, None]).clamp(min=0.0).numpy()
@@ -134,4 +139,5 @@ def build_model(meta: BundleMeta) -> DemandForecaster:
         future_width=future_width(meta.frequency),
         hidden=meta.hidden,
         embedding_dim=meta.embedding_dim,
+        seasonal_skip=meta.seasonal_period is not None,
     )

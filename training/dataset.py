@@ -10,6 +10,7 @@ import torch
 
 from demandops.contract import SERIES_KEYS
 from demandops.errors import DataContractError
+from training.baselines import seasonal_naive
 from training.calendar import age_since_launch, complete_calendar
 from training.covariates import future_covariates, plan_arrays, recorded_plan
 from training.features import CATEGORICAL_FEATURES, FeatureSpec, series_scale
@@ -78,6 +79,7 @@ class Tensors:
     future: torch.Tensor  # (rows, horizon, width): known-future covariates of each target period
     scale: torch.Tensor
     target: torch.Tensor | None
+    seasonal_naive: torch.Tensor | None = None  # (rows, horizon), scaled: for models with the seasonal skip
 
     def __len__(self) -> int:
         return self.store.shape[0]
@@ -85,10 +87,12 @@ class Tensors:
     @property
     def inputs(self) -> tuple[torch.Tensor, ...]:
         """The model's forward arguments, in order."""
-        return self.store, self.sku, self.category, self.numeric, self.future
+        return self.store, self.sku, self.category, self.numeric, self.future, self.seasonal_naive
 
     def _map(self, fn) -> Tensors:
-        fields = (self.store, self.sku, self.category, self.numeric, self.future, self.scale, self.target)
+        fields = (
+            self.store, self.sku, self.category, self.numeric, self.future, self.scale, self.target, self.seasonal_naive
+        )  # fmt: skip
         return Tensors(*(None if t is None else fn(t) for t in fields))
 
     def take(self, index: torch.Tensor) -> Tensors:
@@ -129,9 +133,22 @@ def numeric_inputs(features: pd.DataFrame, spec: FeatureSpec, vocab: dict[str, l
         column("on_promo"),
         column("periods_since_promo") / long,
         np.log1p(age)[:, None],
+        *_stock_inputs(features, spec, scale),
         *(one_hot(features[name], values) for name, values in (vocab or {}).items() if name != CATEGORY),
     ]
     return np.nan_to_num(np.concatenate(parts, axis=1), nan=0.0).astype("float32")
+
+
+def _stock_inputs(features: pd.DataFrame, spec: FeatureSpec, scale: np.ndarray) -> list[np.ndarray]:
+    """Stock left in periods of the series level (log), a flag saying it is known, the sold-out share.
+
+    Without the flag, data without stock (read as 0) would look like an empty shelf.
+    """
+    if not spec.stock:
+        return []
+    left = features["stock_left"].to_numpy("float64")[:, None]
+    sold_out = features[f"sold_out_share_{spec.long_window}"].to_numpy("float64")[:, None]
+    return [np.log1p(left / scale), np.isfinite(left).astype("float64"), sold_out]
 
 
 def _indices(ids: pd.Series, vocabulary: dict[str, int], kind: str) -> np.ndarray:
@@ -164,8 +181,10 @@ def to_tensors(
     with_target: bool,
     spec: FeatureSpec,
     vocab: dict[str, list[str]] | None = None,
+    seasonal_period: int | None = None,
 ) -> Tensors:
-    """Tensors for the rows of a frame holding features (and labels when with_target)."""
+    """Tensors for the rows of a frame holding features (and labels when with_target); with
+    `seasonal_period`, also each target period's seasonal-naive value, for the seasonal skip."""
     scale = series_scale(frame, spec).astype("float32")
     target = None
     if with_target:
@@ -179,7 +198,13 @@ def to_tensors(
         future=torch.from_numpy(_future(frame, horizon, spec)),
         scale=torch.from_numpy(scale),
         target=target,
+        seasonal_naive=None if seasonal_period is None else _naive(frame, horizon, seasonal_period, scale),
     )
+
+
+def _naive(frame: pd.DataFrame, horizon: int, period: int, scale: np.ndarray) -> torch.Tensor:
+    values = seasonal_naive(frame, horizon, period) / scale[:, None]
+    return torch.from_numpy(np.nan_to_num(values, nan=0.0).astype("float32"))
 
 
 def _future(frame: pd.DataFrame, horizon: int, spec: FeatureSpec) -> np.ndarray:

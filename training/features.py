@@ -35,6 +35,7 @@ class FeatureSpec:
     frequency: str
     lags: tuple[int, ...]
     windows: tuple[int, ...]
+    stock: bool = True  # whether the shelf's stock is read (models from before it was are not)
 
     @classmethod
     def for_cadence(cls, frequency: str, cadence) -> FeatureSpec:
@@ -54,8 +55,13 @@ class FeatureSpec:
         )
 
     @property
+    def stock_features(self) -> list[str]:
+        """What the shelf held: units left at the period's end, and how often it ran empty lately."""
+        return ["stock_left", f"sold_out_share_{self.long_window}"] if self.stock else []
+
+    @property
     def history_features(self) -> list[str]:
-        return self.unit_features + [f"zero_share_{self.long_window}", "periods_since_sale"]
+        return self.unit_features + [f"zero_share_{self.long_window}", "periods_since_sale", *self.stock_features]
 
     @property
     def price_features(self) -> list[str]:
@@ -123,6 +129,25 @@ def periods_since_sale(sales: pd.DataFrame, cap: int) -> pd.Series:
     return periods_since(sales["units_sold"] > 0, sales, cap)
 
 
+def stock_left(sales: pd.DataFrame) -> pd.Series:
+    """Units on the shelf at the end of the row's period: stock on hand at its opening minus its sales.
+
+    Sales of a period that ends with nothing left were censored: demand may have been higher. A
+    period without a row (a closed store) keeps the last known stock, over at most
+    PRICE_FILL_LIMIT periods. NaN when the data has no stock column.
+    """
+    if "stock_on_hand" not in sales:
+        return pd.Series(np.nan, index=sales.index)
+    left = (sales["stock_on_hand"].astype("float64") - sales["units_sold"]).clip(lower=0.0)
+    return left.groupby([sales[k] for k in SERIES_KEYS], sort=False).ffill(limit=PRICE_FILL_LIMIT)
+
+
+def sold_out_share(sales: pd.DataFrame, left: pd.Series, window: int) -> pd.Series:
+    """Share of the `window` periods ending with the row's that ended with an empty shelf (censored sales)."""
+    empty = (left <= 0).astype("float64").where(left.notna())
+    return _rolling(sales, empty, window, "mean", window)
+
+
 def price(sales: pd.DataFrame) -> pd.Series:
     """Shelf price in the row's period; NaN when the data has no price column."""
     return sales["price"].astype("float64") if "price" in sales else pd.Series(np.nan, index=sales.index)
@@ -170,6 +195,10 @@ def compute_features(
         out[f"std_{w}"] = rolling_std(sales, w)
     out[f"zero_share_{long}"] = zero_share(sales, long)
     out["periods_since_sale"] = periods_since_sale(sales, long)
+    if spec.stock:
+        left = stock_left(sales)
+        out["stock_left"] = left
+        out[f"sold_out_share_{long}"] = sold_out_share(sales, left, long)
     out["price"] = price(sales)
     out[f"price_ratio_{long}"] = price_ratio(sales, long)
     out["on_promo"] = on_promo(sales)

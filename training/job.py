@@ -93,6 +93,7 @@ def prepare_job(
         horizon=cadence.horizon,
         quantiles=settings.model.quantiles,
         validation_origins=cadence.validation_periods,
+        seasonal_period=cadence.seasonal_period,
     )
     fit.to_parquet(folder / "fit.parquet", index=False)
     if series is not None:

@@ -66,6 +66,7 @@ class TrainConfig(Hyperparameters):
 
     horizon: int
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
+    seasonal_period: int | None = None  # periods per season, for the network's seasonal skip; None: no skip
     validation_origins: int = 28
     weight_decay: float = 1e-4
 
@@ -220,6 +221,8 @@ def _bundle_meta(
         frequency=spec.frequency,
         lags=list(spec.lags),
         windows=list(spec.windows),
+        stock=spec.stock,
+        seasonal_period=config.seasonal_period,
         vocabularies=vocabularies(training_set),
     )
 
@@ -247,6 +250,7 @@ def _tensors(rows: pd.DataFrame, meta: BundleMeta, config: TrainConfig, spec: Fe
         with_target=True,
         spec=spec,
         vocab=meta.vocabularies,
+        seasonal_period=meta.seasonal_period,
     )
 
 

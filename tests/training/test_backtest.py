@@ -86,6 +86,17 @@ def test_table_reports_every_segment_and_headline_ratios() -> None:
     assert metrics["latest_window_wape"] == pytest.approx(0.25)
 
 
+def test_origins_with_an_empty_shelf_are_a_segment_where_the_data_records_stock() -> None:
+    holdout = _holdout(2, [("S1", "P1")]).assign(stock_left=[0.0, 3.0])
+    profile = pd.DataFrame({"store_id": ["S1"], "sku_id": ["P1"], "mover": ["fast"], "mase_scale": [1.0]})
+    rows = backtest_rows(holdout, profile, horizon=1)
+    assert rows["shelf"].tolist() == ["empty", "stocked"]
+    table = backtest_table(rows, np.array([[0.0], [2.0]]), {"seasonal_naive": np.array([[2.0], [2.0]])})
+    empty = table[(table["segment_kind"] == "shelf") & (table["segment"] == "empty")]
+    assert empty["rows"].tolist() == [1] and np.isnan(empty["wape"].iloc[0])  # nothing sold: WAPE undefined
+    assert "shelf" not in backtest_rows(holdout.drop(columns="stock_left"), profile, horizon=1)
+
+
 def test_oracle_quantiles_are_poisson_quantiles_of_the_expected_demand() -> None:
     holdout = _holdout(1, [("S1", "P1")])
     oracle = pd.DataFrame(

@@ -22,3 +22,10 @@ def test_price_features_are_not_judged_when_the_data_has_no_prices(small_trainin
     report = null_report(frame, DAILY, data_columns={"date", "store_id", "sku_id", "units_sold"}, bound=0.0)
     assert report.shares["price"] == 1.0 and report.violations == {}
     assert null_report(frame, DAILY, data_columns={"price"}, bound=0.0).violations.keys() == {"price", "price_ratio_28"}
+
+
+def test_stock_features_are_judged_only_when_the_data_has_stock(small_training_set: pd.DataFrame) -> None:
+    frame = small_training_set.assign(stock_left=np.nan, sold_out_share_28=np.nan)
+    assert null_report(frame, DAILY, data_columns={"price"}, bound=0.0).violations == {}
+    judged = null_report(frame, DAILY, data_columns={"price", "stock_on_hand"}, bound=0.0)
+    assert judged.violations.keys() == {"stock_left", "sold_out_share_28"}

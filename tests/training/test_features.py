@@ -27,6 +27,25 @@ def test_lags_and_means_use_only_the_past(small_sales: pd.DataFrame) -> None:
     assert np.isclose(features.loc[d, "mean_7"], units[d - 6 : d + 1].mean())
 
 
+def test_stock_left_is_the_opening_stock_less_sales_and_sold_out_periods_are_counted() -> None:
+    days = pd.date_range("2024-01-01", periods=30, freq="D")
+    opening = np.full(30, 5.0)
+    sold = np.full(30, 2.0)
+    sold[20:] = 5.0  # the shelf runs empty on each of the last 10 days: censored sales
+    series = pd.DataFrame(
+        {"date": days, "store_id": "S1", "sku_id": "P1", "units_sold": sold, "stock_on_hand": opening}
+    ).drop(index=25)  # the store was closed on day 25: no row, the shelf keeps what it had
+    features = compute_features(series, DAILY).set_index("event_timestamp")
+    day = lambda n: days[n].tz_localize("UTC")  # noqa: E731
+    assert features.loc[day(10), "stock_left"] == 3.0
+    assert features.loc[day(24), "stock_left"] == 0.0
+    assert features.loc[day(25), "stock_left"] == 0.0
+    assert np.isnan(features.loc[day(26), "sold_out_share_28"])  # 28 periods not yet seen
+    assert features.loc[day(29), "sold_out_share_28"] == 10 / 28
+    without_stock = compute_features(series.drop(columns="stock_on_hand"), DAILY)
+    assert without_stock["stock_left"].isna().all()
+
+
 def test_future_sales_do_not_change_earlier_features(small_sales: pd.DataFrame) -> None:
     series = _one_series(small_sales)
     cut = series["date"].iloc[80]
