@@ -64,7 +64,8 @@ class RowDataset(Dataset):
 
     def __getitem__(self, i: int):
         t = self.t
-        return t.store[i], t.sku[i], t.category[i], t.numeric[i], t.future[i], t.target[i]
+        naive = () if t.seasonal_naive is None else (t.seasonal_naive[i],)  # with the seasonal skip only
+        return t.store[i], t.sku[i], t.category[i], t.numeric[i], t.future[i], *naive, t.target[i]
 
 
 def _step(model, optimizer, quantiles, inputs, target, autocast) -> None:

@@ -55,7 +55,7 @@ def test_pinball_loss_is_zero_only_for_a_perfect_forecast() -> None:
 @pytest.fixture(scope="module")
 def trained(small_training_set: pd.DataFrame):
     fit, holdout = split_by_origin(small_training_set, horizon=7, holdout_origins=21)
-    config = TrainConfig(horizon=7, epochs=25, validation_origins=14, seed=3, seasonal_period=7)
+    config = TrainConfig(horizon=7, epochs=25, validation_origins=14, seed=3, seasonal_period=7, seasonal_skip=True)
     result = train_forecaster(fit, config, feature_service="demand_forecast_v1", dataset_version="test", spec=DAILY)
     return result, fit, holdout
 
