@@ -149,6 +149,11 @@ def skip_part(datasets: list[str], seeds: list[int]) -> dict:
     return out
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS so far (ru_maxrss is KiB on Linux): each part records it when done."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["all", "stock", "real"], default="all")
@@ -158,13 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     result = json.loads(recorded.read_text()) if recorded.is_file() else {}
     result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count()}
     if args.part in ("all", "stock"):
-        result["stock"] = stock_part(args.seeds)
+        result["stock"] = stock_part(args.seeds) | {"peak_rss_mb_so_far": _peak_rss_mb()}
         print(json.dumps({"stock": result["stock"]["medians"] | result["stock"]["ratios"]}, indent=2))
     if args.part in ("all", "real"):
-        result["seasonal_skip"] = skip_part(["tourism", "m1"], args.seeds)
+        result["seasonal_skip"] = skip_part(["tourism", "m1"], args.seeds) | {"peak_rss_mb_so_far": _peak_rss_mb()}
         for name, entry in result["seasonal_skip"].items():
+            if name == "peak_rss_mb_so_far":
+                continue
             print(name, json.dumps({"anchors": entry["anchors"], "medians": entry["medians"]}, indent=2))
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     RESULTS.mkdir(exist_ok=True)
     recorded.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0
