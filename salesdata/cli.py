@@ -21,14 +21,17 @@ def generate_command(
     preset: Annotated[str, typer.Option(help="Simulator preset: small, default or large.")] = "default",
     out: Annotated[Path | None, typer.Option(help="Target folder (default: the settings' data folder).")] = None,
     track: Annotated[bool, typer.Option(help="Record the new version with DVC (dvc add).")] = True,
+    stores: Annotated[int | None, typer.Option(min=1, help="Stores, instead of the preset's.")] = None,
+    skus: Annotated[int | None, typer.Option(min=1, help="SKUs per store, instead of the preset's.")] = None,
+    days: Annotated[int | None, typer.Option(min=1, help="Days of history, instead of the preset's.")] = None,
 ) -> None:
-    """Write a seeded, deterministic simulated dataset as daily Parquet partitions."""
+    """Write a seeded, deterministic simulated dataset as daily Parquet partitions (stores x SKUs series)."""
     settings = get_settings()
     data_dir = (out or settings.data).resolve()
     if (data_dir / "sales").exists():
         typer.echo(f"refusing to overwrite existing data in {data_dir}; remove it or choose --out", err=True)
         raise typer.Exit(code=1)
-    partitions = generate(data_dir, preset)
+    partitions = generate(data_dir, preset, stores=stores, skus=skus, days=days)
     typer.echo(f"wrote {partitions} daily partitions to {data_dir}")
     if track:
         version = dvc_versions.track(settings.project_dir, data_dir)

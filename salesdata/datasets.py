@@ -70,11 +70,24 @@ def _write(data: SimulatedData, data_dir: Path, preset: Preset, *, from_day: dat
     return len(write_sales(data_dir, sales))
 
 
-def generate(data_dir: Path, preset: str) -> int:
-    """Write the simulator's dataset for a preset; returns the number of daily partitions."""
+def generate(
+    data_dir: Path, preset: str, *, stores: int | None = None, skus: int | None = None, days: int | None = None
+) -> int:
+    """Write the simulator's dataset for a preset, resized where stores, SKUs or days are given;
+    returns the number of daily partitions."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    return _write(simulate(PRESETS[preset]), data_dir, PRESETS[preset])
+    sized = resized(PRESETS[preset], stores=stores, skus=skus, days=days)
+    return _write(simulate(sized), data_dir, sized)
+
+
+def resized(preset: Preset, *, stores: int | None, skus: int | None, days: int | None) -> Preset:
+    """The preset with the catalogue's size replaced where given; every other property is kept."""
+    sizes = {"n_stores": stores, "n_skus": skus, "n_days": days}
+    for name, value in sizes.items():
+        if value is not None and value < 1:
+            raise ValueError(f"--{name[2:]} must be at least 1, got {value}")
+    return replace(preset, **{name: value for name, value in sizes.items() if value is not None})
 
 
 def read_manifest(data_dir: Path) -> Preset:

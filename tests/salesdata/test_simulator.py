@@ -11,7 +11,7 @@ import pytest
 
 from demandops.contract import partition_dates, read_sales
 from demandops.errors import DataContractError
-from salesdata.datasets import ORACLE_FILE, append_days, generate, oracle_dir
+from salesdata.datasets import ORACLE_FILE, append_days, generate, oracle_dir, resized
 from salesdata.simulator import PRESETS, SimulatedData, extended, simulate
 
 
@@ -124,3 +124,19 @@ def test_append_refuses_data_that_was_not_simulated(tmp_path: Path) -> None:
     (tmp_path / "data" / "sales").mkdir(parents=True)
     with pytest.raises(DataContractError, match="simulation.json"):
         append_days(tmp_path / "data", 2)
+
+
+def test_a_custom_size_writes_that_catalogue_and_appends_like_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    generate(data_dir, "small", stores=2, skus=4, days=120)
+    sales = read_sales(data_dir, partition_dates(data_dir))
+    assert sales["store_id"].nunique() == 2 and sales["sku_id"].nunique() == 4  # every late launch is in by day 110
+    assert sales["date"].max() < pd.Timestamp(date(2023, 5, 1))
+    append_days(data_dir, 2)  # the manifest records the custom size, so the next days match it
+    resized_preset = resized(PRESETS["small"], stores=2, skus=4, days=122)
+    pd.testing.assert_frame_equal(read_sales(data_dir, partition_dates(data_dir)), simulate(resized_preset).sales)
+
+
+def test_a_size_below_one_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="--skus must be at least 1, got 0"):
+        resized(PRESETS["small"], stores=None, skus=0, days=None)
