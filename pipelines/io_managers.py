@@ -10,11 +10,7 @@ import pandas as pd
 
 from demandops.errors import DataContractError
 from demandops.files import write_atomically, write_text_atomically
-from pipelines.lake import Lake
-
-
-def partial_writer(frame: pd.DataFrame):
-    return lambda partial: frame.to_parquet(partial, index=False)
+from pipelines.lake import Lake, parquet_writer
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -31,12 +27,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
         lake, asset = Lake(Path(self.base_dir)), context.asset_key.path
         lake.asset_dir(asset).mkdir(parents=True, exist_ok=True)
         if context.has_asset_partitions:
-            for key, frame in obj.items():
-                write_atomically(lake.partition_file(asset, key), partial_writer(frame))
+            lake.write_partitions(asset, obj)
         elif isinstance(obj, dict):
             write_text_atomically(lake.value_file(asset, "json"), json.dumps(obj, indent=2, default=str))
         else:
-            write_atomically(lake.value_file(asset, "parquet"), partial_writer(obj))
+            write_atomically(lake.value_file(asset, "parquet"), parquet_writer(obj))
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | dict:
         lake, asset = Lake(Path(self.base_dir)), context.asset_key.path

@@ -16,11 +16,16 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from demandops.contract import SERIES_KEYS
+from demandops.files import write_atomically
 from salesdata.gate import GateLedger
 from training.features import first_seen
 
 RAW_SALES = "raw_sales"
 GATE_DIRNAME = "_gate"
+
+
+def parquet_writer(frame: pd.DataFrame):
+    return lambda partial: frame.to_parquet(partial, index=False)
 
 
 class Lake:
@@ -36,6 +41,12 @@ class Lake:
     def value_file(self, asset_path: Sequence[str], suffix: str) -> Path:
         return self.asset_dir(asset_path) / f"value.{suffix}"
 
+    def write_partitions(self, asset_path: Sequence[str], frames: dict[str, pd.DataFrame]) -> None:
+        """Each frame as its partition's Parquet file, replaced atomically (a reader sees old or new)."""
+        self.asset_dir(asset_path).mkdir(parents=True, exist_ok=True)
+        for key, frame in frames.items():
+            write_atomically(self.partition_file(asset_path, key), parquet_writer(frame))
+
     def gate_ledger(self) -> GateLedger:
         """The gate's verdict on every raw_sales partition, and each one's last accepted version."""
         return GateLedger(self.asset_dir([RAW_SALES]) / GATE_DIRNAME)
@@ -49,11 +60,24 @@ class Lake:
 
     def raw_sales_between(self, start: date, end: date) -> pd.DataFrame:
         """Validated sales of the partitions from start to end; quarantined or empty periods are simply absent."""
-        directory = self.asset_dir([RAW_SALES])
-        files = [p for p in sorted(directory.glob("*.parquet")) if start.isoformat() <= p.stem <= end.isoformat()]
+        files = self.raw_sales_files_between(start, end)
         if not files:
-            raise FileNotFoundError(f"no validated raw_sales partitions in {directory} from {start} to {end}")
+            raise FileNotFoundError(
+                f"no validated raw_sales partitions in {self.asset_dir([RAW_SALES])} from {start} to {end}"
+            )
         return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+
+    def raw_sales_files_between(self, start: date, end: date) -> list[Path]:
+        directory = self.asset_dir([RAW_SALES])
+        return [p for p in sorted(directory.glob("*.parquet")) if start.isoformat() <= p.stem <= end.isoformat()]
+
+    def raw_sales_rows_per_period(self) -> int:
+        """Rows of the newest validated raw_sales partition: how much one period of the catalogue weighs."""
+        directory = self.asset_dir([RAW_SALES])
+        newest = max(directory.glob("*.parquet"), default=None)
+        if newest is None:
+            raise FileNotFoundError(f"no validated raw_sales partitions in {directory}")
+        return pq.read_metadata(newest).num_rows
 
     def raw_sales_of(self, partitions: Sequence[str]) -> pd.DataFrame | None:
         """Validated sales of these partitions; None when the gate accepted none of them."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -229,13 +229,21 @@ class GateLedger:
 
 
 def gate_periods(
-    data_dir: Path, days: list[date], ledger: GateLedger, gate: GateSettings, *, docs_dir: Path | None = None
+    data_dir: Path,
+    days: list[date],
+    ledger: GateLedger,
+    gate: GateSettings,
+    *,
+    docs_dir: Path | None = None,
+    keep: Callable[[dict[str, pd.DataFrame]], None] | None = None,
 ) -> GateResult:
     """Run the gate on `days`, `gate.batch_partitions` at a time so memory stays bounded on long ranges.
 
     The master data of data_dir defines the known ids; the trailing bounds start from the
     ledger's accepted history and move on with the days accepted here. With docs_dir, each
-    quarantined day's validation is rendered there as GX Data Docs.
+    quarantined day's validation is rendered there as GX Data Docs. With `keep`, each batch's
+    accepted days are handed to it as soon as they are judged, and the result holds only the
+    verdicts: memory then follows one batch, however long the range.
     """
     days = sorted(days)
     if not days:
@@ -263,7 +271,10 @@ def gate_periods(
             history_max=result.series_max,
             isolated=isolated,
         )
-        result.accepted.update(batch.accepted)
+        if keep is None:
+            result.accepted.update(batch.accepted)
+        else:
+            keep(batch.accepted)
         result.verdicts.update(batch.verdicts)
         if batch.accepted:
             result.series_max = series_max(pd.concat(batch.accepted.values()), result.series_max)

@@ -24,6 +24,7 @@ from training.model import DemandForecaster
 
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "bundle.json"
+PREDICT_BATCH_ROWS = 16_384
 PLAN_FILE = "statistical_plan.parquet"  # written by model_evaluation when the backtest chose a blend
 
 
@@ -75,8 +76,12 @@ class ForecasterBundle:
         return unknown
 
     @torch.no_grad()
-    def predict(self, features: pd.DataFrame) -> np.ndarray:
-        """Quantile forecasts (rows, horizon, 3) in units for rows of features with event_timestamp."""
+    def predict(self, features: pd.DataFrame, batch_rows: int = PREDICT_BATCH_ROWS) -> np.ndarray:
+        """Quantile forecasts (rows, horizon, 3) in units for rows of features with event_timestamp,
+        `batch_rows` at a time, so a backtest of a large catalogue holds one batch's activations."""
+        if len(features) > batch_rows:
+            batches = range(0, len(features), batch_rows)
+            return np.concatenate([self.predict(features.iloc[i : i + batch_rows], batch_rows) for i in batches])
         tensors = to_tensors(
             features,
             store_index=self.store_index,

@@ -42,6 +42,7 @@ def evaluate_backtest(
     champion: ForecasterBundle | None = None,
     sales: pd.DataFrame | None = None,
     statistical: tuple[str, ...] = (),
+    statistical_series: int | None = None,
     window_bundles: dict[int, ForecasterBundle] | None = None,
 ) -> Evaluation:
     """Score the model and its baselines on the holdout origins; baselines learn only from `fit`.
@@ -50,8 +51,9 @@ def evaluate_backtest(
     With `sales` (the raw history), the `statistical` models are fitted at the first origin of
     each backtest window (see training/statistical.py); the candidate to serve per mover class is
     chosen on them (training/candidates.py) and scored window by window with the choice made on
-    the other windows, beside them. `window_bundles` (window number -> model) forecast the rows of
-    the later windows when the model was refit for each (training/windows.py); `bundle` the rest.
+    the other windows, beside them; on at most `statistical_series` series (see statistical_sample).
+    `window_bundles` (window number -> model) forecast the rows of the later windows when the
+    model was refit for each (training/windows.py); `bundle` the rest.
     """
     horizon = bundle.meta.horizon
     # Series launched after the fitting window have no embedding yet: they are counted, not scored.
@@ -63,8 +65,9 @@ def evaluate_backtest(
         "model": _network_forecast(bundle, window_bundles or {}, holdout, rows),
         "seasonal_naive": seasonal_naive(holdout, horizon, period),
     }
-    if gbm is not None:
-        forecasts["gradient_boosting"] = QuantileGBM(bundle.meta, gbm).fit(fit).predict(holdout)
+    baseline = QuantileGBM(bundle.meta, gbm).fit(fit) if gbm is not None else None
+    if baseline is not None:
+        forecasts["gradient_boosting"] = baseline.predict(holdout)
     if oracle is not None:
         forecasts["oracle"] = oracle_forecast(holdout, oracle, horizon)
 
@@ -77,11 +80,16 @@ def evaluate_backtest(
         "has_nan": float(np.isnan(model).any()),
         "rows_unseen_series": float(unseen_rows),
     }
+    if baseline is not None:  # what the baseline learnt from: a sample of (row, step) pairs on a large set
+        metrics["gradient_boosting_examples"] = float(baseline.examples)
+        metrics["gradient_boosting_subsampled"] = float(baseline.subsampled)
     if champion is not None and not champion_mismatch(champion, bundle, holdout):
         metrics.update(compare_with_champion(champion, holdout, rows, actual, model))
     evaluation = Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
     if sales is not None and statistical:
-        with_candidates(evaluation, sales, statistical, frequency=bundle.meta.frequency, period=period)
+        with_candidates(
+            evaluation, sales, statistical, frequency=bundle.meta.frequency, period=period, most=statistical_series
+        )
     return evaluation
 
 
@@ -103,13 +111,25 @@ def _network_forecast(
 
 
 def with_candidates(
-    evaluation: Evaluation, sales: pd.DataFrame, statistical: tuple[str, ...], *, frequency: str, period: int
+    evaluation: Evaluation,
+    sales: pd.DataFrame,
+    statistical: tuple[str, ...],
+    *,
+    frequency: str,
+    period: int,
+    most: int | None = None,
 ) -> None:
     """Add the statistical models fitted at the window starts, the choice of what to serve and its
     cross-validated score to `evaluation` (its table, metrics and choice)."""
     rows, actual, model = evaluation.rows, evaluation.actual, evaluation.forecasts["model"]
     horizon = actual.shape[1]
     starts = np.isin(rows["event_timestamp"], window_origins(rows["event_timestamp"].to_numpy(), horizon))
+    starts &= statistical_sample(rows, most)
+    fitted_series = len(rows.loc[starts, ["store_id", "sku_id"]].drop_duplicates())
+    evaluation.metrics["statistical_series"] = float(fitted_series)
+    evaluation.metrics["statistical_series_sampled"] = float(
+        fitted_series < len(rows[["store_id", "sku_id"]].drop_duplicates())
+    )
     names = (*statistical, SEASONAL_NAIVE)
     fitted = statistical_forecasts(
         sales, rows[starts], frequency=frequency, horizon=horizon, period=period, names=names
@@ -124,6 +144,20 @@ def with_candidates(
     evaluation.metrics["choice_in_sample"] = float(len(set(folds)) == 1)
     starts_table = window_table[window_table["segment_kind"] == "all"].assign(segment="window starts")
     evaluation.table = pd.concat([evaluation.table, starts_table])
+
+
+def statistical_sample(rows: pd.DataFrame, most: int | None) -> np.ndarray:
+    """Whether each row's series is among the (at most) `most` series the statistical models are
+    fitted on: each mover class keeps its share of the catalogue, its series picked by a hash of
+    their key, so the same catalogue always gives the same sample."""
+    keys = ["store_id", "sku_id"]
+    series = rows.drop_duplicates(keys)[[*keys, "mover"]]
+    if most is None or len(series) <= most:
+        return np.ones(len(rows), dtype=bool)
+    series["rank"] = pd.util.hash_pandas_object(series[keys].astype(str), index=False).to_numpy()
+    share = most / len(series)
+    picked = [group.nsmallest(max(1, round(share * len(group))), "rank") for _, group in series.groupby("mover")]
+    return pd.MultiIndex.from_frame(rows[keys]).isin(pd.MultiIndex.from_frame(pd.concat(picked)[keys]))
 
 
 def choice_folds(rows: pd.DataFrame) -> np.ndarray:

@@ -19,6 +19,7 @@ from training.dataset import label_columns, to_tensors
 from training.features import series_scale
 
 MAX_CATEGORIES = 255  # HistGradientBoosting's limit for native categorical splits
+PREDICT_CHUNK_ROWS = 20_000  # rows expanded to (row, step) examples at once when predicting
 
 
 @dataclass(frozen=True)
@@ -37,24 +38,29 @@ class QuantileGBM:
         self.meta = meta
         self.config = config or GBMConfig()
         self.models: list[HistGradientBoostingRegressor] = []
+        self.examples, self.subsampled = 0, False
 
-    def _design(self, rows: pd.DataFrame) -> np.ndarray:
-        """(rows * horizon, features): row inputs repeated per step, then the step and its covariates."""
-        meta, horizon = self.meta, self.meta.horizon
+    def _design(self, rows: pd.DataFrame, pairs: np.ndarray | None = None) -> np.ndarray:
+        """(examples, features): a row's inputs, then the step and that step's covariates, for each
+        (row, step) pair numbered row * horizon + step - 1; every pair of every row by default.
+        Only the rows the pairs name are read, so a sample of a large set costs what the sample does."""
+        horizon = self.meta.horizon
+        pairs = np.arange(len(rows) * horizon) if pairs is None else pairs
+        needed, position = np.unique(pairs // horizon, return_inverse=True)
         tensors = to_tensors(
-            rows,
-            store_index={s: i for i, s in enumerate(meta.stores)},
-            sku_index={s: i for i, s in enumerate(meta.skus)},
+            rows.iloc[needed],
+            store_index={s: i for i, s in enumerate(self.meta.stores)},
+            sku_index={s: i for i, s in enumerate(self.meta.skus)},
             horizon=horizon,
             with_target=False,
-            spec=meta.spec,
-            vocab=meta.vocabularies,
+            spec=self.meta.spec,
+            vocab=self.meta.vocabularies,
         )
         ids = np.stack([tensors.store.numpy(), tensors.sku.numpy(), tensors.category.numpy()], axis=1)
         per_row = np.concatenate([ids, tensors.numeric.numpy()], axis=1)
-        future = tensors.future.numpy()
-        steps = np.tile(np.arange(1, horizon + 1), len(rows))[:, None]
-        return np.concatenate([np.repeat(per_row, horizon, axis=0), steps, future.reshape(-1, future.shape[-1])], 1)
+        step = pairs % horizon
+        future = tensors.future.numpy()[position, step]
+        return np.concatenate([per_row[position], (step + 1)[:, None], future], axis=1)
 
     def _categorical_mask(self, width: int) -> list[bool] | None:
         """Store, SKU and category split as categories; as plain codes beyond the category limit."""
@@ -62,15 +68,19 @@ class QuantileGBM:
         return None if max(sizes) > MAX_CATEGORIES else [True] * 3 + [False] * (width - 3)
 
     def fit(self, rows: pd.DataFrame) -> QuantileGBM:
+        """Fit on at most `max_examples` (row, step) pairs drawn at random; `examples` and
+        `subsampled` say what it learnt from."""
         horizon = self.meta.horizon
-        design = self._design(rows)
-        target = (
-            rows[label_columns(horizon)].to_numpy("float64") / series_scale(rows, self.meta.spec)[:, None]
-        ).ravel()
-        rng = np.random.default_rng(self.config.seed)
-        if len(target) > self.config.max_examples:
-            keep = np.sort(rng.choice(len(target), self.config.max_examples, replace=False))
-            design, target = design[keep], target[keep]
+        pairs = np.arange(len(rows) * horizon)
+        if len(pairs) > self.config.max_examples:
+            rng = np.random.default_rng(self.config.seed)
+            pairs = np.sort(rng.choice(len(pairs), self.config.max_examples, replace=False))
+        self.examples, self.subsampled = len(pairs), len(pairs) < len(rows) * horizon
+        needed, position = np.unique(pairs // horizon, return_inverse=True)
+        sampled, step = rows.iloc[needed], pairs % horizon  # only the rows the sample reads
+        labels = sampled[label_columns(horizon)].to_numpy("float64") / series_scale(sampled, self.meta.spec)[:, None]
+        target = labels[position, step]
+        design = self._design(sampled, position * horizon + step)
         mask = self._categorical_mask(design.shape[1])
         self.models = [
             HistGradientBoostingRegressor(
@@ -87,9 +97,15 @@ class QuantileGBM:
         ]
         return self
 
-    def predict(self, rows: pd.DataFrame) -> np.ndarray:
-        """(rows, horizon, 3) in units; quantiles sorted, since separate regressors may cross."""
-        design = self._design(rows)
-        scale = series_scale(rows, self.meta.spec)[:, None, None]
-        stacked = np.stack([m.predict(design) for m in self.models], axis=-1).reshape(len(rows), self.meta.horizon, -1)
-        return np.sort(np.clip(stacked * scale, 0.0, None), axis=-1)
+    def predict(self, rows: pd.DataFrame, chunk_rows: int = PREDICT_CHUNK_ROWS) -> np.ndarray:
+        """(rows, horizon, 3) in units; quantiles sorted, since separate regressors may cross.
+        Rows are expanded per step `chunk_rows` at a time, so memory does not grow with the rows."""
+        out = np.empty((len(rows), self.meta.horizon, len(self.models)), dtype="float64")
+        for start in range(0, len(rows), chunk_rows):
+            chunk = rows.iloc[start : start + chunk_rows]
+            design = self._design(chunk)
+            scale = series_scale(chunk, self.meta.spec)[:, None, None]
+            stacked = np.stack([m.predict(design) for m in self.models], axis=-1)
+            stacked = stacked.reshape(len(chunk), self.meta.horizon, -1)
+            out[start : start + len(chunk)] = np.sort(np.clip(stacked * scale, 0.0, None), axis=-1)
+        return out

@@ -53,6 +53,13 @@ def _history(sales: pd.DataFrame, frequency: str) -> pd.DataFrame:
     )
 
 
+def _of_series(sales: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:
+    """The sales of the series named in `series`, before any calendar is filled in: a sample of a
+    large catalogue costs what the sample does."""
+    keys = list(SERIES_KEYS)
+    return sales[pd.MultiIndex.from_frame(sales[keys]).isin(pd.MultiIndex.from_frame(series[keys].drop_duplicates()))]
+
+
 def _fit_and_forecast(history: pd.DataFrame, *, frequency: str, horizon: int, period: int, names: tuple[str, ...]):
     from statsforecast import StatsForecast
     from statsforecast.models import Naive
@@ -78,7 +85,7 @@ def statistical_forecasts(
 
     Every row's origin must be one of `window_origins`; the models see `sales` up to that origin only.
     """
-    history = _history(sales, frequency)
+    history = _history(_of_series(sales, rows), frequency)
     wanted = rows.reset_index(drop=True)
     wanted = wanted.assign(
         unique_id=wanted["store_id"].astype(str) + "\x1f" + wanted["sku_id"].astype(str),
@@ -99,9 +106,7 @@ def statistical_paths(
     sales: pd.DataFrame, series: pd.DataFrame, *, frequency: str, periods: int, period: int, names: tuple[str, ...]
 ) -> pd.DataFrame:
     """store_id, sku_id, date and one column per model: each series' next `periods` after its last period."""
-    history = _history(sales, frequency)
-    keys = series["store_id"].astype(str) + "\x1f" + series["sku_id"].astype(str)
-    history = history[history["unique_id"].isin(set(keys))]
+    history = _history(_of_series(sales, series), frequency)
     ids = history.drop_duplicates("unique_id").set_index("unique_id")[["store_id", "sku_id"]]
     forecast = _fit_and_forecast(history, frequency=frequency, horizon=periods, period=period, names=names)
     forecast = forecast.join(ids, on="unique_id").rename(columns={"ds": "date"})

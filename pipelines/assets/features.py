@@ -14,12 +14,12 @@ from dagster import AssetExecutionContext
 from demandops.contract import read_master
 from demandops.frequency import shift_period
 from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
-from feature_repo.sources import count_period_rows, write_period_features, write_static_features
+from feature_repo.sources import count_period_rows, write_static_features
 from feature_repo.store import materialize_span
 from pipelines.assets.ingestion import raw_sales
+from pipelines.feature_batches import periods_per_batch, write_features
 from pipelines.partitions import SALES_PERIODS
 from pipelines.resources import Demandops
-from training.features import compute_features
 from training.static_features import sku_attributes, store_attributes
 
 
@@ -43,12 +43,8 @@ def sales_features(context: AssetExecutionContext, demandops: Demandops) -> dg.M
     lake = demandops.lake()
     newest = max(SALES_PERIODS.get_partition_keys(dynamic_partitions_store=context.instance))
     start, end = affected_span(context.partition_keys, spec.frequency, spec.lookback, newest)
-    history_start = shift_period(start, -spec.lookback, spec.frequency)
-    sales = lake.raw_sales_between(history_start.date(), end)
-    first_seen = lake.first_seen()
-    features = compute_features(sales, spec, first_seen=first_seen.read(), since=pd.Timestamp(start))
-    first_seen.update(sales)
-    written = write_period_features(settings.feast_dir, features)
+    batches = periods_per_batch(lake)
+    written = write_features(lake, settings.feast_dir, spec, start, end, batch_periods=batches)
     stores, skus = (
         store_attributes(read_master(settings.data, "stores")),
         sku_attributes(read_master(settings.data, "skus")),
@@ -56,17 +52,17 @@ def sales_features(context: AssetExecutionContext, demandops: Demandops) -> dg.M
     write_static_features(settings.feast_dir, stores, skus)
     return dg.MaterializeResult(
         metadata={
-            "rows": len(features),
-            "periods_written": len(written),
-            "first_period": written[0] if written else "",
-            "last_period": written[-1] if written else "",
-            "history_read_from": history_start.date().isoformat(),
-            "sales_rows_read": len(sales),
+            "rows": written.rows,
+            "periods_written": len(written.periods),
+            "first_period": written.periods[0] if written.periods else "",
+            "last_period": written.periods[-1] if written.periods else "",
+            "history_read_from": shift_period(start, -spec.lookback, spec.frequency).date().isoformat(),
+            "sales_rows_read": written.sales_rows_read,
+            "batches": written.batches,
+            "periods_per_batch": batches,
             "frequency": spec.frequency,
             "features": spec.feature_names,
-            "null_share": dg.MetadataValue.json(
-                features[spec.history_features + spec.price_features].isna().mean().round(4).to_dict()
-            ),
+            "null_share": dg.MetadataValue.json(written.null_share()),
         }
     )
 

@@ -1,11 +1,12 @@
 """Stage 1 and 2: raw sales from the DVC-tracked data folder, through the Great Expectations gate."""
 
 from datetime import date
+from functools import partial
 
 import dagster as dg
-import pandas as pd
 from dagster import AssetExecutionContext
 
+from pipelines.lake import RAW_SALES
 from pipelines.partitions import SALES_PERIODS
 from pipelines.resources import Demandops
 from salesdata.dvc_versions import dataset_version
@@ -21,35 +22,38 @@ DATA_DOCS_DIRNAME = "data_docs"  # GX Data Docs of quarantined partitions, insid
     group_name="ingestion",
     kinds={"dvc", "parquet"},
 )
-def raw_sales(context: AssetExecutionContext, demandops: Demandops) -> dg.Output[dict[str, pd.DataFrame]]:
+def raw_sales(context: AssetExecutionContext, demandops: Demandops) -> dg.MaterializeResult:
     """Sales partitions (one per period) that passed the gate; failing ones are quarantined with a report.
 
-    The report of a quarantined partition is in this materialization's metadata, the run's
-    warnings, the gate ledger, and a Great Expectations Data Docs page.
+    Accepted partitions are written to the lake batch by batch as the gate judges them (the lake IO
+    manager reads them back for the assets downstream). The report of a quarantined partition is in
+    this materialization's metadata, the run's warnings, the gate ledger, and a Great Expectations
+    Data Docs page.
     """
-    settings = demandops.settings()
+    settings, lake = demandops.settings(), demandops.lake()
     version = dataset_version(settings.project_dir, settings.data)
-    ledger = demandops.lake().gate_ledger()
+    ledger = lake.gate_ledger()
     docs_dir = ledger.directory / DATA_DOCS_DIRNAME
     days = [date.fromisoformat(k) for k in context.partition_keys]
-    result = gate_periods(settings.data, days, ledger, settings.gate, docs_dir=docs_dir)
+    keep = partial(lake.write_partitions, [RAW_SALES])
+    result = gate_periods(settings.data, days, ledger, settings.gate, docs_dir=docs_dir, keep=keep)
     ledger.record_result(result, dataset_version=version, run_id=context.run_id)
     for day in result.quarantined:
         first = result.verdicts[day].failures[0]
         context.log.warning(f"quarantined {day}: {first['expectation']}({first['column']}) e.g. {first['sample'][:2]}")
-    return dg.Output(
-        result.accepted,
+    accepted = [verdict for verdict in result.verdicts.values() if verdict.accepted]
+    return dg.MaterializeResult(
         metadata={
             "dataset_version": version,
             "days": len(context.partition_keys),
-            "accepted_days": len(result.accepted),
+            "accepted_days": len(accepted),
             "quarantined_days": result.quarantined,
             "quarantine_reports": {
                 d: {"failures": result.verdicts[d].failures, "data_docs": result.verdicts[d].docs}
                 for d in result.quarantined[:20]
             },
             "quarantine_data_docs": dg.MetadataValue.path(str(docs_dir / "index.html")),
-            "rows": sum(len(f) for f in result.accepted.values()),
+            "rows": sum(verdict.rows for verdict in accepted),
             "gate_ledger": dg.MetadataValue.path(str(ledger.directory)),
         },
     )

@@ -92,6 +92,7 @@ def _backtest(
         champion=None if unscorable else incumbent,
         sales=raw_sales,
         statistical=settings.lifecycle.statistical_baselines,
+        statistical_series=settings.lifecycle.statistical_series,
         window_bundles=later,
     )
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)

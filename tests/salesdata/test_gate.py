@@ -150,6 +150,22 @@ def test_batching_does_not_change_any_verdict(data_dir: Path) -> None:
     )
     assert weekly.quarantined == one_pass.quarantined == [bad.isoformat()]
     assert {k: v.failures for k, v in weekly.verdicts.items()} == {k: v.failures for k, v in one_pass.verdicts.items()}
+    # Handed on batch by batch instead of collected, the accepted days are the same frames, each once.
+    handed: list[dict[str, pd.DataFrame]] = []
+    streamed = gate_periods(
+        data_dir,
+        partition_dates(data_dir),
+        GateLedger(data_dir.parent / "c"),
+        GATE.model_copy(update={"batch_partitions": 7}),
+        keep=handed.append,
+    )
+    assert streamed.accepted == {} and len(handed) == -(-len(partition_dates(data_dir)) // 7)
+    assert all(len(batch) <= 7 for batch in handed)
+    kept = {day: frame for batch in handed for day, frame in batch.items()}
+    assert sum(len(batch) for batch in handed) == len(kept) == len(one_pass.accepted)
+    for day, frame in one_pass.accepted.items():
+        pd.testing.assert_frame_equal(kept[day], frame)
+    assert streamed.series_max.equals(one_pass.series_max)
 
 
 def test_an_unreadable_first_day_is_quarantined_and_the_others_continue(data_dir: Path) -> None:

@@ -1,0 +1,120 @@
+"""The backtest's bounded-memory paths give what the whole-set paths give: chunks small enough that
+every step takes several of them, compared with one chunk of everything."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import DAILY
+from training.dataset import split_by_origin, to_tensors
+from training.evaluate import evaluate_backtest, statistical_sample
+from training.gbm import GBMConfig, QuantileGBM
+from training.statistical import statistical_forecasts, window_origins
+from training.train import TrainConfig, train_forecaster
+
+
+@pytest.fixture(scope="module")
+def split(small_training_set: pd.DataFrame):
+    fit, holdout = split_by_origin(small_training_set, horizon=7, holdout_origins=21)
+    config = TrainConfig(horizon=7, epochs=1, validation_origins=14, seed=0)
+    bundle = train_forecaster(fit, config, feature_service="test", dataset_version="test", spec=DAILY).bundle
+    return bundle, fit, holdout
+
+
+def test_the_network_forecasts_the_same_in_batches(split) -> None:
+    bundle, _fit, holdout = split
+    whole = bundle.predict(holdout, batch_rows=len(holdout))
+    batched = bundle.predict(holdout, batch_rows=50)
+    assert len(holdout) > 3 * 50 and batched.shape == whole.shape
+    np.testing.assert_allclose(batched, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_gradient_boosting_learns_from_the_sampled_pairs_only(split) -> None:
+    bundle, fit, _holdout = split
+    sampled = QuantileGBM(bundle.meta, GBMConfig(max_iter=5, max_examples=2_000)).fit(fit)
+    assert (sampled.examples, sampled.subsampled) == (2_000, True)
+    whole = QuantileGBM(bundle.meta, GBMConfig(max_iter=5, max_examples=10**9)).fit(fit)
+    assert (whole.examples, whole.subsampled) == (len(fit) * 7, False)
+    # The design built for a sample of pairs is the whole design's rows for those pairs.
+    pairs = np.sort(np.random.default_rng(1).choice(len(fit) * 7, 500, replace=False))
+    needed, position = np.unique(pairs // 7, return_inverse=True)
+    local = position * 7 + pairs % 7
+    np.testing.assert_array_equal(sampled._design(fit.iloc[needed], local), sampled._design(fit)[pairs])
+    # and the whole design is each row's inputs repeated per step, then the step, then its covariates.
+    tensors = to_tensors(
+        fit, store_index=bundle.store_index, sku_index=bundle.sku_index, horizon=7, with_target=False,
+        spec=bundle.meta.spec, vocab=bundle.meta.vocabularies,
+    )  # fmt: skip
+    ids = np.stack([tensors.store.numpy(), tensors.sku.numpy(), tensors.category.numpy()], axis=1)
+    per_row = np.repeat(np.concatenate([ids, tensors.numeric.numpy()], axis=1), 7, axis=0)
+    steps = np.tile(np.arange(1, 8), len(fit))[:, None]
+    future = tensors.future.numpy().reshape(len(fit) * 7, -1)
+    np.testing.assert_array_equal(sampled._design(fit), np.concatenate([per_row, steps, future], axis=1))
+
+
+def test_gradient_boosting_predicts_the_same_in_chunks(split) -> None:
+    bundle, fit, holdout = split
+    baseline = QuantileGBM(bundle.meta, GBMConfig(max_iter=5, max_examples=2_000)).fit(fit)
+    whole = baseline.predict(holdout, chunk_rows=len(holdout))
+    chunked = baseline.predict(holdout, chunk_rows=40)
+    assert len(holdout) > 3 * 40
+    np.testing.assert_array_equal(chunked, whole)
+
+
+def _catalogue(series: int) -> pd.DataFrame:
+    keys = [(f"S{i % 7}", f"P{i:05d}") for i in range(series)]
+    return pd.DataFrame(
+        {
+            "store_id": [k[0] for k in keys] * 2,
+            "sku_id": [k[1] for k in keys] * 2,
+            "mover": (["fast", "fast", "intermittent", "new"] * series)[:series] * 2,
+        }
+    )
+
+
+def test_the_statistical_sample_keeps_each_mover_class_share_and_is_stable() -> None:
+    rows = _catalogue(2_000)
+    mask = statistical_sample(rows, most=200)
+    assert mask.shape == (len(rows),)
+    picked = rows[mask].drop_duplicates(["store_id", "sku_id"])
+    assert len(picked) == 200
+    assert picked["mover"].value_counts().to_dict() == {"fast": 100, "intermittent": 50, "new": 50}
+    # Both rows of a picked series are in; the same catalogue, shuffled, gives the same sample.
+    assert mask.sum() == 400
+    shuffled = rows.sample(frac=1.0, random_state=3)
+    again = shuffled[statistical_sample(shuffled, most=200)].drop_duplicates(["store_id", "sku_id"])
+    assert set(map(tuple, again[["store_id", "sku_id"]].to_numpy())) == set(
+        map(tuple, picked[["store_id", "sku_id"]].to_numpy())
+    )
+    assert statistical_sample(rows, most=2_000).all() and statistical_sample(rows, most=None).all()
+
+
+def test_statistical_forecasts_of_a_sample_equal_those_fitted_beside_every_series(small_data, split) -> None:
+    _bundle, _fit, holdout = split
+    origins = window_origins(holdout["event_timestamp"].to_numpy(), 7)
+    starts = holdout[holdout["event_timestamp"].isin(origins)][["store_id", "sku_id", "event_timestamp"]]
+    starts = starts.reset_index(drop=True)
+    names = ("AutoETS", "SeasonalNaive")
+    every = statistical_forecasts(small_data.sales, starts, frequency="D", horizon=7, period=7, names=names)
+    few = starts[starts["sku_id"].isin(sorted(starts["sku_id"].unique())[:2])]
+    sampled = statistical_forecasts(small_data.sales, few, frequency="D", horizon=7, period=7, names=names)
+    for name in names:
+        assert np.isfinite(sampled[name]).all()
+        np.testing.assert_allclose(sampled[name], every[name][few.index.to_numpy()], rtol=1e-9)
+
+
+def test_the_backtest_says_what_its_baselines_were_fitted_on(small_data, split) -> None:
+    bundle, fit, holdout = split
+    series = len(holdout[["store_id", "sku_id"]].drop_duplicates())
+    common = dict(period=7, gbm=GBMConfig(max_iter=5, max_examples=3_000), sales=small_data.sales)
+    sampled = evaluate_backtest(bundle, fit, holdout, statistical=("AutoETS",), statistical_series=6, **common)
+    every = evaluate_backtest(bundle, fit, holdout, statistical=("AutoETS",), **common)
+    assert series > 6
+    assert (sampled.metrics["statistical_series"], sampled.metrics["statistical_series_sampled"]) == (6, 1)
+    assert (every.metrics["statistical_series"], every.metrics["statistical_series_sampled"]) == (series, 0)
+    assert sampled.metrics["statistical_rows"] < every.metrics["statistical_rows"]
+    assert sampled.metrics["gradient_boosting_examples"] == 3_000 and sampled.metrics["gradient_boosting_subsampled"]
+    # The rest of the backtest does not depend on the sample.
+    assert sampled.metrics["wape"] == every.metrics["wape"]
