@@ -5,6 +5,8 @@ import pandas as pd
 from dagster import AssetCheckExecutionContext
 
 from demandops.contract import read_master
+from demandops.settings import Settings
+from pipelines.lake import Lake
 from pipelines.partitions import SALES_PERIODS
 from pipelines.resources import Demandops
 from salesdata.expectations import SalesValidator, as_gated
@@ -22,23 +24,8 @@ def check_raw_sales_expectations(context: AssetCheckExecutionContext, demandops:
     ledger = lake.gate_ledger()
     quarantined = [k for k in context.partition_keys if (e := ledger.read(k)) and e["status"] == "quarantined"]
     # Read from the lake, not as an input: a run whose periods were all quarantined stored none of
-    # them, and that is a finding to report, not a failure to load. Read a batch of periods at a
-    # time, as the gate does, so a long range costs one batch's memory.
-    keys, step = list(context.partition_keys), settings.gate.batch_partitions
-    batches = (lake.raw_sales_of(keys[i : i + step]) for i in range(0, len(keys), step))
-    stores, skus = read_master(settings.data, "stores"), read_master(settings.data, "skus")
-    rows, expectations, failed = 0, 0, []
-    for raw_sales in (batch for batch in batches if batch is not None):
-        validator = SalesValidator(
-            columns=list(raw_sales.columns), stores=list(stores["store_id"]), skus=list(skus["sku_id"]),
-            gate=settings.gate,
-        )  # fmt: skip
-        # Rows in the lake were matched to their day by the gate; the rest of the suite runs again here.
-        report = validator.validate_rows(as_gated(raw_sales))
-        rows, expectations = rows + len(raw_sales), max(expectations, len(report.outcomes))
-        failed += [
-            f"{o.expectation}({o.column}): {o.unexpected_count} unexpected, e.g. {o.sample[:3]}" for o in report.failed
-        ]
+    # them, and that is a finding to report, not a failure to load.
+    rows, expectations, failed = revalidate_lake(lake, list(context.partition_keys), settings)
     if not rows:
         nothing = f"nothing new was accepted: {len(quarantined)} period(s) quarantined"
         return dg.AssetCheckResult(
@@ -49,6 +36,28 @@ def check_raw_sales_expectations(context: AssetCheckExecutionContext, demandops:
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"rows": rows, "expectations": expectations, "failed": failed, "quarantined_days": quarantined},
     )
+
+
+def revalidate_lake(lake: Lake, keys: list[str], settings: Settings) -> tuple[int, int, list[str]]:
+    """The suite re-run on the lake's rows of these periods, a gate batch at a time (a long range
+    costs one batch's memory): rows read, expectations per batch, and each failed expectation."""
+    stores, skus = read_master(settings.data, "stores"), read_master(settings.data, "skus")
+    rows, expectations, failed, step = 0, 0, [], settings.gate.batch_partitions
+    for start in range(0, len(keys), step):
+        raw_sales = lake.raw_sales_of(keys[start : start + step])
+        if raw_sales is None:
+            continue
+        validator = SalesValidator(
+            columns=list(raw_sales.columns), stores=list(stores["store_id"]), skus=list(skus["sku_id"]),
+            gate=settings.gate,
+        )  # fmt: skip
+        # Rows in the lake were matched to their day by the gate; the rest of the suite runs again here.
+        report = validator.validate_rows(as_gated(raw_sales))
+        rows, expectations = rows + len(raw_sales), max(expectations, len(report.outcomes))
+        failed += [
+            f"{o.expectation}({o.column}): {o.unexpected_count} unexpected, e.g. {o.sample[:3]}" for o in report.failed
+        ]
+    return rows, expectations, failed
 
 
 @dg.asset_check(

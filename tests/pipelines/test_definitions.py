@@ -15,8 +15,9 @@ from demandops.contract import partition_dates, partition_path
 from demandops.errors import DemandopsError
 from demandops.settings import Settings
 from feature_repo.freshness import online_lag
-from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
+from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls, revalidate_lake
 from pipelines.definitions import build_definitions
+from pipelines.lake import Lake
 from pipelines.partitions import SALES_PERIODS, register_periods
 from pipelines.resources import DemandopsResource
 from pipelines.run import open_instance, refill_online_store, run_chain
@@ -220,3 +221,19 @@ def test_a_run_whose_new_periods_are_all_quarantined_finishes_on_the_accepted_da
         assert (raw.metadata["accepted_days"].value, raw.metadata["quarantined_days"].value) == (0, new_days)
         [check] = result.get_asset_check_evaluations()
         assert check.passed and check.metadata["quarantined_days"].value == new_days
+
+
+def test_the_lake_check_reads_a_batch_at_a_time_and_names_a_row_tampered_with_in_the_lake(tracked: Settings) -> None:
+    settings = tracked.model_copy(update={"gate": tracked.gate.model_copy(update={"batch_partitions": 7})})
+    days = [d.isoformat() for d in partition_dates(settings.data)]
+    with open_instance(settings) as instance:
+        [clean] = ingest(settings, instance, days[0], days[-1], RAW).get_asset_check_evaluations()
+    stored = sorted((settings.lake_dir / "raw_sales").glob("*.parquet"))
+    assert clean.passed and clean.metadata["rows"].value == sum(len(pd.read_parquet(p)) for p in stored)
+    assert len(stored) == len(days) > 3 * 7, "several batches"
+    # A lake file changed after the gate (the check's reason to exist) fails the check, naming it.
+    tampered = settings.lake_dir / "raw_sales" / f"{days[40]}.parquet"
+    pd.read_parquet(tampered).assign(units_sold=-1.0).to_parquet(tampered, index=False)
+    rows, _expectations, failed = revalidate_lake(Lake(settings.lake_dir), days, settings)
+    assert rows == clean.metadata["rows"].value
+    assert [f for f in failed if f.startswith("expect_column_values_to_be_between(units_sold)")], failed
