@@ -17,7 +17,7 @@ import pandas as pd
 
 from demandops.frequency import from_ordinals, period_ordinals, shift_period
 from feature_repo.sources import write_period_features
-from pipelines.lake import Lake
+from pipelines.lake import RAW_SALES, Lake
 from training.features import FeatureSpec, compute_features
 
 # Sales rows per batch: at 25,000 daily series, 80 periods (plus their lookback) at a time.
@@ -70,5 +70,7 @@ def write_features(
         written.sales_rows_read += len(sales)
         written.batches += 1
     if not written.batches:
-        lake.raw_sales_between(start, end)  # raises, naming the folder and the span without sales
+        raise FileNotFoundError(
+            f"no validated raw_sales partitions in {lake.asset_dir([RAW_SALES])} from {start} to {end}"
+        )
     return written

@@ -73,11 +73,7 @@ class Lake:
 
     def raw_sales_rows_per_period(self) -> int:
         """Rows of the newest validated raw_sales partition: how much one period of the catalogue weighs."""
-        directory = self.asset_dir([RAW_SALES])
-        newest = max(directory.glob("*.parquet"), default=None)
-        if newest is None:
-            raise FileNotFoundError(f"no validated raw_sales partitions in {directory}")
-        return pq.read_metadata(newest).num_rows
+        return pq.read_metadata(self._newest_raw_sales()).num_rows
 
     def raw_sales_of(self, partitions: Sequence[str]) -> pd.DataFrame | None:
         """Validated sales of these partitions; None when the gate accepted none of them."""
@@ -86,11 +82,14 @@ class Lake:
 
     def raw_sales_columns(self) -> set[str]:
         """The columns of the validated raw sales (the optional ones present in the data)."""
+        return set(pq.read_schema(self._newest_raw_sales()).names)
+
+    def _newest_raw_sales(self) -> Path:
         directory = self.asset_dir([RAW_SALES])
         newest = max(directory.glob("*.parquet"), default=None)
         if newest is None:
             raise FileNotFoundError(f"no validated raw_sales partitions in {directory}")
-        return set(pq.read_schema(newest).names)
+        return newest
 
 
 class FirstSeen:
