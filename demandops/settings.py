@@ -152,6 +152,25 @@ class FeatureQualitySettings(BaseModel):
     )
 
 
+class TrainingSetSettings(BaseModel):
+    """Which origins the training set holds (see training/origins.py)."""
+
+    # Every origin of every series is 16M rows at 25,000 daily series over two years; a global
+    # network learns as well from a sample, and memory then follows this budget, not the catalogue.
+    older_origin_rows: int = Field(
+        default=1_500_000,
+        ge=1,
+        description="Origins before the backtest and validation windows kept across the catalogue: each series "
+        "keeps this share of them, most recent likelier; a small catalogue keeps every one.",
+    )
+    recency_half_life_years: float = Field(
+        default=1.0, gt=0, description="Years back after which an origin is half as likely to be drawn."
+    )
+    chunk_rows: int = Field(
+        default=1_000_000, ge=1, description="Training rows built (retrieved from Feast) and written at a time."
+    )
+
+
 StatisticalModel = Literal["AutoETS", "AutoTheta", "DynamicOptimizedTheta", "AutoARIMA"]
 
 
@@ -306,6 +325,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     gate: GateSettings = GateSettings()
     feature_quality: FeatureQualitySettings = FeatureQualitySettings()
+    training_set: TrainingSetSettings = TrainingSetSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     production: ProductionServices = ProductionServices()
     serving: ServingSettings = ServingSettings()

@@ -44,11 +44,22 @@ def write_store_yaml(settings: Settings, directory: Path) -> Path:
 
 def materialize_span(store: FeatureStore, start: datetime, end: datetime, *, series: bool = True) -> None:
     """Per-period views from start to end (inclusive) into the online store; static views in full (they are small)."""
-    if series:
+    materialize_spans(store, [(start, end)], series=series)
+
+
+def materialize_spans(store: FeatureStore, spans: list[tuple[datetime, datetime]], *, series: bool = True) -> None:
+    """Per-period views span by span, oldest first, then the static views up to the last span's end.
+
+    Feast's offline store ranks every row of a span to find each series' latest (DuckDB holds the
+    whole span to do it: 14 GB for two years of 25,000 series). Span by span, memory follows the
+    span; a later span overwrites what an earlier one wrote for the series it holds, so the online
+    store ends with each series' latest row, as one span would leave it.
+    """
+    for start, end in sorted(spans) if series else []:
         store.materialize(start_date=start, end_date=end + timedelta(seconds=1), feature_views=SERIES_VIEWS)
     store.materialize(
         start_date=STATIC_TIMESTAMP.to_pydatetime(),
-        end_date=end + timedelta(seconds=1),
+        end_date=max(end for _start, end in spans) + timedelta(seconds=1),
         feature_views=[view for view, _features in STATIC_VIEWS.values()],
     )
 

@@ -1,7 +1,6 @@
 """Blocking checks: raw sales that fail the suite, and training sets with too many nulls, stop the chain."""
 
 import dagster as dg
-import pandas as pd
 from dagster import AssetCheckExecutionContext
 
 from demandops.contract import read_master
@@ -10,7 +9,8 @@ from pipelines.lake import Lake
 from pipelines.partitions import SALES_PERIODS
 from pipelines.resources import Demandops
 from salesdata.expectations import SalesValidator, as_gated
-from training.completeness import null_report
+from training.completeness import judge_null_shares
+from training.training_folder import TrainingSetFolder
 
 
 @dg.asset_check(
@@ -65,11 +65,11 @@ def revalidate_lake(lake: Lake, keys: list[str], settings: Settings) -> tuple[in
     blocking=True,
     description="Null share of every feature in the point-in-time training set, against the configured bound.",
 )
-def check_training_set_nulls(training_set: pd.DataFrame, demandops: Demandops) -> dg.AssetCheckResult:
-    settings = demandops.settings()
-    report = null_report(
-        training_set,
-        demandops.feature_spec(),
+def check_training_set_nulls(training_set: TrainingSetFolder, demandops: Demandops) -> dg.AssetCheckResult:
+    settings, spec = demandops.settings(), demandops.feature_spec()
+    report = judge_null_shares(
+        training_set.null_shares(spec.feature_names),
+        spec,
         data_columns=demandops.lake().raw_sales_columns(),
         bound=settings.feature_quality.max_null_share,
     )

@@ -11,10 +11,12 @@ import pandas as pd
 from demandops.errors import DataContractError
 from demandops.files import write_atomically, write_text_atomically
 from pipelines.lake import Lake, parquet_writer
+from training.training_folder import TrainingSetFolder
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
-    """DataFrames become Parquet, dicts JSON; a partitioned output is a dict of partition -> DataFrame.
+    """DataFrames become Parquet, dicts JSON; a partitioned output is a dict of partition -> DataFrame;
+    a training set, written as a folder of parts by its asset, gets its manifest (pipelines/lake.py).
 
     A partition missing from such a dict is left as it was: the gate quarantined it, and the last
     validated version (if any) stays in place. Loading skips a partition that has no file only
@@ -23,11 +25,13 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
     base_dir: str
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | dict) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | dict | TrainingSetFolder) -> None:
         lake, asset = Lake(Path(self.base_dir)), context.asset_key.path
         lake.asset_dir(asset).mkdir(parents=True, exist_ok=True)
         if context.has_asset_partitions:
             lake.write_partitions(asset, obj)
+        elif isinstance(obj, TrainingSetFolder):
+            lake.write_dataset_folder(asset, obj)
         elif isinstance(obj, dict):
             write_text_atomically(lake.value_file(asset, "json"), json.dumps(obj, indent=2, default=str))
         else:
@@ -38,7 +42,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
         if context.has_asset_partitions:
             return self._load_partitions(context, lake)
         if lake.value_file(asset, "json").is_file():
-            return json.loads(lake.value_file(asset, "json").read_text())
+            value = json.loads(lake.value_file(asset, "json").read_text())
+            is_folder = TrainingSetFolder.is_manifest(value)
+            return TrainingSetFolder.from_manifest(value, lake.asset_dir(asset)) if is_folder else value
         return pd.read_parquet(lake.value_file(asset, "parquet"))
 
     def _load_partitions(self, context: dg.InputContext, lake: Lake) -> pd.DataFrame:

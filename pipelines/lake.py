@@ -2,12 +2,15 @@
 first-seen table live, and for reading raw sales straight from it.
 
 Layout: `<asset>/<partition>.parquet` for partitioned outputs, `<asset>/value.parquet|json` for the
-others, `raw_sales/_gate/` for the gate's verdicts beside the partitions they judge, and
+others (the training set: `training_set/<run id>/part-*.parquet`, named by `training_set/value.json`),
+`raw_sales/_gate/` for the gate's verdicts beside the partitions they judge, and
 `sales_features/first_seen.parquet`.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -16,9 +19,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from demandops.contract import SERIES_KEYS
-from demandops.files import write_atomically
+from demandops.files import write_atomically, write_text_atomically
 from salesdata.gate import GateLedger
 from training.features import first_seen
+from training.training_folder import TrainingSetFolder
 
 RAW_SALES = "raw_sales"
 GATE_DIRNAME = "_gate"
@@ -46,6 +50,18 @@ class Lake:
         self.asset_dir(asset_path).mkdir(parents=True, exist_ok=True)
         for key, frame in frames.items():
             write_atomically(self.partition_file(asset_path, key), parquet_writer(frame))
+
+    def write_dataset_folder(self, asset_path: Sequence[str], folder: TrainingSetFolder) -> None:
+        """Point the asset's manifest at `folder` (already written, inside the asset's directory), then
+        remove what the asset held before: the manifest switches atomically, so a reader sees a whole set."""
+        asset_dir = self.asset_dir(asset_path)
+        manifest = json.dumps(folder.manifest(relative_to=asset_dir), indent=2)
+        write_text_atomically(self.value_file(asset_path, "json"), manifest)
+        for stale in asset_dir.iterdir():
+            if stale.is_dir() and stale != folder.directory:
+                shutil.rmtree(stale)
+            elif stale.is_file() and stale != self.value_file(asset_path, "json"):
+                stale.unlink()
 
     def gate_ledger(self) -> GateLedger:
         """The gate's verdict on every raw_sales partition, and each one's last accepted version."""

@@ -45,12 +45,16 @@ def rows_with_history(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """
     kept = frame[frame[spec.scale_feature].notna()].reset_index(drop=True)
     if len(frame) and kept.empty:
-        raise DataContractError(
-            f"none of the {len(frame)} training rows has history features ({spec.scale_feature} is empty "
-            f"everywhere): the feature store holds no features for the periods of the data; "
-            f"materialize them (demandops run does) or check the feature TTL against the data's frequency"
-        )
+        raise no_history_error(len(frame), spec)
     return kept
+
+
+def no_history_error(rows: int, spec: FeatureSpec) -> DataContractError:
+    return DataContractError(
+        f"none of the {rows} training rows has history features ({spec.scale_feature} is empty "
+        f"everywhere): the feature store holds no features for the periods of the data; "
+        f"materialize them (demandops run does) or check the feature TTL against the data's frequency"
+    )
 
 
 def split_by_origin(frame: pd.DataFrame, horizon: int, holdout_origins: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -58,14 +62,18 @@ def split_by_origin(frame: pd.DataFrame, horizon: int, holdout_origins: int) -> 
 
     A gap of `horizon` periods keeps fitting labels from overlapping the holdout period.
     """
-    origins = np.sort(frame["event_timestamp"].unique())
-    if len(origins) <= holdout_origins + horizon:
-        raise ValueError(f"need more than {holdout_origins + horizon} origins to split, got {len(origins)}")
-    first_holdout = origins[-holdout_origins]
-    last_fit = origins[-holdout_origins - horizon]
+    last_fit, first_holdout = origin_split(frame["event_timestamp"].unique(), horizon, holdout_origins)
     fit = frame[frame["event_timestamp"] <= last_fit]
     holdout = frame[frame["event_timestamp"] >= first_holdout]
     return fit.reset_index(drop=True), holdout.reset_index(drop=True)
+
+
+def origin_split(origins, horizon: int, holdout_origins: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The last fitting origin and the first holdout origin of split_by_origin, from the set's origins."""
+    origins = np.sort(origins)
+    if len(origins) <= holdout_origins + horizon:
+        raise ValueError(f"need more than {holdout_origins + horizon} origins to split, got {len(origins)}")
+    return origins[-holdout_origins - horizon], origins[-holdout_origins]
 
 
 @dataclass

@@ -26,6 +26,7 @@ from training.dataset import split_by_origin
 from training.distributed import Worker, start_worker, stop_worker
 from training.features import FeatureSpec
 from training.interruption import run_tags, watch_launcher
+from training.origins import PERIODS_PER_YEAR
 from training.tracking import (
     BACKTEST_BUNDLE_ARTIFACT,
     cadence_params,
@@ -35,13 +36,14 @@ from training.tracking import (
     window_bundle_artifact,
 )
 from training.train import EpochCallback, Hyperparameters, TrainConfig, TrainResult, train_forecaster
+from training.training_folder import TrainingSetFolder
 
 
 @dataclass
 class TrainingJob:
     """Everything the job needs, as plain JSON: it may run on another machine."""
 
-    training_set: str  # Parquet of the fitting rows: features, labels and the recorded plan
+    training_set: str  # folder of Parquet parts (training/training_folder.py): features, labels, recorded plan
     config: dict
     frequency: str
     lags: list[int]
@@ -55,7 +57,8 @@ class TrainingJob:
     checkpoint_dir: str | None = None  # resume from here after an interruption
     params: dict[str, str | int | float] = field(default_factory=dict)  # logged with the run, e.g. the cadence
     series: str | None = None  # Parquet of every series to forecast, those without fitting rows included
-    refit_set: str | None = None  # Parquet of every row: the served model is refit on it (training/windows.py)
+    fit_until: str | None = None  # the last fitting origin (ISO); None: every row of training_set fits
+    refit_set: str | None = None  # folder of every row: the served model is refit on it (training/windows.py)
     # With refit_set: backtest window number -> origins from its start on; each window after the
     # first gets a model refit on the rows before it (training/windows.later_window_holdouts).
     backtest_windows: dict[str, int] = field(default_factory=dict)
@@ -71,22 +74,24 @@ class TrainingJob:
 
 def prepare_job(
     folder: Path,
-    fit: pd.DataFrame,
+    training: TrainingSetFolder,
     hyperparameters: Hyperparameters,
     *,
+    fit_until: pd.Timestamp,
     settings: Settings,
     cadence: Cadence,
     spec: FeatureSpec,
     feature_service: str,
     dataset_version: str,
     series: pd.DataFrame | None = None,
-    refit_rows: pd.DataFrame | None = None,
+    refit: bool = False,
     backtest_windows: dict[int, int] | None = None,
 ) -> Path:
-    """Write the fitting rows, every series to forecast and the job into `folder`; returns the job file.
+    """Write every series to forecast and the job into `folder`; returns the job file. The job reads
+    its rows from the training set's folder: those up to `fit_until`, and every row when `refit`.
 
-    The job may run on its own machine. The checkpoint folder is keyed by data and config: an
-    interrupted launch of the same job resumes there.
+    The job may run on its own machine (with the lake mounted). The checkpoint folder is keyed by
+    data and config: an interrupted launch of the same job resumes there.
     """
     config = TrainConfig(
         **asdict(hyperparameters),
@@ -94,15 +99,14 @@ def prepare_job(
         quantiles=settings.model.quantiles,
         validation_origins=cadence.validation_periods,
         seasonal_period=cadence.seasonal_period,
+        recency_half_life=settings.training_set.recency_half_life_years * PERIODS_PER_YEAR[spec.frequency],
     )
-    fit.to_parquet(folder / "fit.parquet", index=False)
     if series is not None:
         series.to_parquet(folder / "series.parquet", index=False)
-    if refit_rows is not None:
-        refit_rows.to_parquet(folder / "all.parquet", index=False)
     key = hashlib.sha256(json.dumps([dataset_version, asdict(config)], sort_keys=True).encode()).hexdigest()[:16]
     job = TrainingJob(
-        training_set=str(folder / "fit.parquet"),
+        training_set=str(training.directory),
+        fit_until=fit_until.isoformat(),
         config=asdict(config),
         frequency=spec.frequency,
         lags=list(spec.lags),
@@ -116,7 +120,7 @@ def prepare_job(
         checkpoint_dir=str(settings.state / "checkpoints" / key),
         params=cadence_params(cadence),
         series=None if series is None else str(folder / "series.parquet"),
-        refit_set=None if refit_rows is None else str(folder / "all.parquet"),
+        refit_set=str(training.directory) if refit else None,
         backtest_windows={str(window): origins for window, origins in (backtest_windows or {}).items()},
     )
     return job.write(folder / "job.json")
@@ -132,7 +136,8 @@ def launch_command(job_file: Path, processes: int) -> list[str]:
 
 def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = None) -> dict | None:
     """Train; on rank 0 also log the run and return its summary (None on the other ranks)."""
-    rows = pd.read_parquet(job.training_set)
+    until = pd.Timestamp(job.fit_until) if job.fit_until else None
+    rows = TrainingSetFolder(Path(job.training_set)).read(until=until)
     config = TrainConfig(**{**job.config, "quantiles": tuple(job.config["quantiles"])})
     spec = FeatureSpec(frequency=job.frequency, lags=tuple(job.lags), windows=tuple(job.windows))
     checkpoints = Path(job.checkpoint_dir) if job.checkpoint_dir else None
@@ -197,7 +202,7 @@ def _refits(
     Otherwise no window models, and `first` is served."""
     if not job.refit_set:
         return {}, first
-    every_row = pd.read_parquet(job.refit_set)
+    every_row = TrainingSetFolder(Path(job.refit_set)).read()
     fixed = replace(config, epochs=max(1, first.best_epoch))
     later = {}
     for window, origins in sorted(job.backtest_windows.items(), key=lambda item: int(item[0])):

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from demandops.frequency import period_ordinals
 from training.bundle import BundleMeta, ForecasterBundle, build_model
 from training.calibration import fit_interval_shift
 from training.checkpoint import TrainingState, load_checkpoint, save_checkpoint
@@ -27,6 +28,7 @@ from training.device import Accelerator, pick_accelerator
 from training.distributed import SINGLE_PROCESS, Worker
 from training.features import FeatureSpec
 from training.model import pinball_loss
+from training.origins import epoch_windows
 
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
@@ -65,6 +67,14 @@ class Hyperparameters:
     calibrate_intervals: bool = field(
         default=True, metadata={"help": "Shift the outer quantiles to hold on the validation window."}
     )
+    windows_per_series: int = field(
+        default=0,
+        metadata={
+            "help": "Fitting origins each epoch draws per series, recent ones likelier (training/origins.py); "
+            "0 takes every fitting row every epoch.",
+            "ge": 0,
+        },
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +86,7 @@ class TrainConfig(Hyperparameters):
     seasonal_period: int | None = None  # periods per season (the cadence's), read by the seasonal skip
     validation_origins: int = 28
     weight_decay: float = 1e-4
+    recency_half_life: float = 365.0  # periods back after which an origin is half as likely in an epoch's draw
 
 
 @dataclass
@@ -127,10 +138,13 @@ def train_forecaster(
     state, resumed_from_epoch = _initial_state(model, optimizer, generator, config, checkpoint_dir)
     quantiles = torch.tensor(config.quantiles, device=accelerator.device)
     loop = _Loop(_step_model(model, config, accelerator, worker), optimizer, quantiles, accelerator, worker)
-    batch_size = min(config.batch_size, max(1, math.ceil(len(fit) / config.min_batches_per_epoch)))
+    draw = _EpochDraw.of(fit_rows, config, spec)
     while not state.finished and state.epoch < config.epochs:
         state.epoch += 1
-        metrics = {"train_pinball": loop.train_epoch(fit, batch_size, generator), "val_pinball": loop.evaluate(val)}
+        rows = draw.rows(generator)
+        batch_size = min(config.batch_size, max(1, math.ceil(len(rows) / config.min_batches_per_epoch)))
+        train_loss = loop.train_epoch(fit, batch_size, generator, rows)
+        metrics = {"train_pinball": train_loss, "val_pinball": loop.evaluate(val)}
         if on_epoch:
             on_epoch(state.epoch, metrics)
         _record_epoch(state, metrics, model, optimizer, generator, patience=config.patience)
@@ -248,6 +262,30 @@ def average_unseen_embeddings(model: torch.nn.Module, meta: BundleMeta, fit_rows
             weights[torch.from_numpy(~seen)] = weights[torch.from_numpy(seen)].mean(dim=0)
 
 
+@dataclass
+class _EpochDraw:
+    """The fitting rows of each epoch: all of them, or `windows_per_series` drawn per series."""
+
+    series: torch.Tensor
+    age: torch.Tensor  # periods before the latest fitting origin
+    per_series: int
+    half_life: float
+
+    @classmethod
+    def of(cls, fit_rows: pd.DataFrame, config: TrainConfig, spec: FeatureSpec) -> _EpochDraw:
+        series = fit_rows.groupby(["store_id", "sku_id"], sort=False).ngroup().to_numpy()
+        ordinal = period_ordinals(fit_rows["event_timestamp"], spec.frequency) if len(fit_rows) else np.zeros(0)
+        age = (ordinal.max() - ordinal) if len(fit_rows) else ordinal
+        return cls(torch.from_numpy(series), torch.from_numpy(age), config.windows_per_series, config.recency_half_life)
+
+    def rows(self, generator: torch.Generator) -> torch.Tensor:
+        if not self.per_series:
+            return torch.arange(len(self.series))
+        return epoch_windows(
+            self.series, self.age, per_series=self.per_series, half_life=self.half_life, generator=generator
+        )
+
+
 def _tensors(rows: pd.DataFrame, meta: BundleMeta, config: TrainConfig, spec: FeatureSpec) -> Tensors:
     return to_tensors(
         rows,
@@ -269,12 +307,12 @@ class _Loop:
     accelerator: Accelerator
     worker: Worker
 
-    def train_epoch(self, data: Tensors, batch_size: int, generator: torch.Generator) -> float:
-        """One pass over shuffled batches sliced from whole tensors; returns the mean pinball loss."""
+    def train_epoch(self, data: Tensors, batch_size: int, generator: torch.Generator, rows: torch.Tensor) -> float:
+        """One pass over shuffled batches of `rows` sliced from whole tensors; returns the mean pinball loss."""
         self.model.train()
-        order = torch.randperm(len(data), generator=generator)
+        order = rows[torch.randperm(len(rows), generator=generator)]
         total, count = 0.0, 0
-        for start in range(0, len(data), batch_size):
+        for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             shard = data.take(self.worker.shard(rows)).to(self.accelerator.device, non_blocking=True)
             with self.accelerator.autocast():

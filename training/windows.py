@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from demandops.contract import SERIES_KEYS
+from demandops.frequency import period_ordinals
 from demandops.settings import Cadence
 
 REFIT_SHARE = 0.1  # held-out share of a typical series above which the served model is refit on every row
@@ -80,6 +81,11 @@ def _capped_backtest(default: int, horizon: int, typical: int) -> int:
 def fitted_windows(training_set: pd.DataFrame, cadence: Cadence) -> Windows:
     """The cadence with backtest and validation windows that the training set can hold."""
     typical = int(training_set.groupby(list(SERIES_KEYS), sort=False).size().median()) if len(training_set) else 0
+    return windows_for(typical, cadence)
+
+
+def windows_for(typical: int, cadence: Cadence) -> Windows:
+    """The cadence with backtest and validation windows that a median series of `typical` origins can hold."""
     chosen = set(cadence.model_fields_set)
     update: dict[str, int] = {}
     if "backtest_periods" not in chosen or cadence.backtest_periods is None:
@@ -97,3 +103,15 @@ def fitted_windows(training_set: pd.DataFrame, cadence: Cadence) -> Windows:
     windows = Windows(fitted, typical, reason)
     refit = "; the served model is refit on every row" if windows.refit else ""
     return Windows(fitted, typical, reason + refit)
+
+
+def typical_complete_origins(sales: pd.DataFrame, horizon: int, min_history: int, frequency: str) -> int:
+    """Complete origins of the median series, from its span alone: every period from its first row to
+    its last, less the history before its first origin and the `horizon` periods its labels need;
+    what training/dataset.entity_rows makes of it."""
+    if sales.empty:
+        return 0
+    ordinal = pd.Series(period_ordinals(sales["date"], frequency), index=sales.index)
+    span = ordinal.groupby([sales[k] for k in SERIES_KEYS], sort=False).agg(["min", "max"])
+    origins = span["max"] - span["min"] + 1 - (min_history - 1) - horizon
+    return int(origins[origins > 0].median()) if (origins > 0).any() else 0

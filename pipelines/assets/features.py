@@ -15,9 +15,9 @@ from demandops.contract import read_master
 from demandops.frequency import shift_period
 from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
 from feature_repo.sources import count_period_rows, write_static_features
-from feature_repo.store import materialize_span
+from feature_repo.store import materialize_spans
 from pipelines.assets.ingestion import raw_sales
-from pipelines.feature_batches import periods_per_batch, write_features
+from pipelines.feature_batches import batch_spans, periods_per_batch, write_features
 from pipelines.partitions import SALES_PERIODS
 from pipelines.resources import Demandops
 from training.static_features import sku_attributes, store_attributes
@@ -83,8 +83,9 @@ def online_features(context: AssetExecutionContext, demandops: Demandops) -> dg.
     start, end = affected_span(context.partition_keys, spec.frequency, spec.lookback, newest)
     # Online rows are each series' latest; a span that ends before the newest period changed none of them.
     reaches_newest = end.isoformat() >= newest
-    utc = [pd.Timestamp(d, tz="UTC").to_pydatetime() for d in (start, end)]
-    materialize_span(store, *utc, series=reaches_newest)
+    spans = batch_spans(start, end, spec.frequency, periods_per_batch(demandops.lake()))
+    utc = [tuple(pd.Timestamp(d, tz="UTC").to_pydatetime() for d in span) for span in spans]
+    materialize_spans(store, utc, series=reaches_newest)
     materialized = count_period_rows(settings.feast_dir, start, end) if reaches_newest else 0
     return dg.MaterializeResult(
         metadata={
@@ -93,6 +94,7 @@ def online_features(context: AssetExecutionContext, demandops: Demandops) -> dg.
             "materialized_from": start.isoformat(),
             "materialized_to": end.isoformat(),
             "rows_materialized": materialized,
+            "spans_materialized": len(spans) if reaches_newest else 0,
             "online_freshness": end.isoformat(),
         }
     )

@@ -1,6 +1,7 @@
 """Stage 4: a point-in-time training set from Feast, and a PyTorch model tracked in MLflow."""
 
-from dataclasses import fields
+import shutil
+from dataclasses import fields, replace
 from typing import get_type_hints
 
 import dagster as dg
@@ -9,18 +10,19 @@ from dagster import AssetExecutionContext
 from pydantic import Field, create_model
 
 from feature_repo.definitions import FEATURE_SERVICE_NAME
-from feature_repo.retrieval import historical_features
 from lifecycle.evidence import registration_tags
 from pipelines.assets.features import online_features
 from pipelines.metadata import rounded
 from pipelines.provenance import latest_metadata, raw_sales_lineage
 from pipelines.reconcile import claim_run, job_folder
 from pipelines.resources import Demandops
-from training.dataset import entity_rows, rows_with_history, split_by_origin
+from pipelines.training_chunks import build_training_set, new_folder
+from training.dataset import origin_split
 from training.interruption import launch_env
 from training.job import launch_command, prepare_job
 from training.train import Hyperparameters
-from training.windows import fitted_windows
+from training.training_folder import TrainingSetFolder
+from training.windows import windows_for
 
 
 def _launchpad_config() -> type[dg.Config]:
@@ -48,26 +50,35 @@ TrainingConfig = _launchpad_config()
 @dg.asset(deps=[online_features], io_manager_key="lake", group_name="training", kinds={"feast", "parquet"})
 def training_set(
     context: AssetExecutionContext, raw_sales: pd.DataFrame, demandops: Demandops
-) -> dg.Output[pd.DataFrame]:
-    """Entity rows with labels for the next H periods, joined point-in-time to the feature service by Feast."""
-    spec = demandops.feature_spec()
-    entities = entity_rows(raw_sales, demandops.cadence().horizon, spec)
-    joined = historical_features(demandops.feature_store(), entities, FEATURE_SERVICE_NAME)
-    joined = joined.sort_values(["store_id", "sku_id", "event_timestamp"], ignore_index=True)
-    training = rows_with_history(joined, spec)
+) -> dg.Output[TrainingSetFolder]:
+    """Entity rows with labels for the next H periods, joined point-in-time to the feature service by
+    Feast: every recent origin and a sample of older ones, written a chunk of series at a time."""
+    spec, cadence, settings = demandops.feature_spec(), demandops.cadence(), demandops.settings()
+    directory = demandops.lake().asset_dir(["training_set"]) / context.run_id
+    shutil.rmtree(directory, ignore_errors=True)  # a retried step's own partial folder
+    folder = new_folder(directory, raw_sales, cadence, spec)
+    built = build_training_set(
+        demandops.feature_store(), raw_sales, folder, spec=spec, cadence=cadence,
+        settings=settings.training_set, service=FEATURE_SERVICE_NAME,
+    )  # fmt: skip
     lineage = raw_sales_lineage(
         context.instance, demandops.lake().gate_ledger(), context.asset_partition_keys_for_input("raw_sales")
     )
     return dg.Output(
-        training,
+        replace(folder, rows=built.rows),
         metadata={
             **lineage,
-            "rows": len(training),
-            "rows_without_history": len(joined) - len(training),
+            "rows": built.rows,
+            "rows_without_history": built.rows_without_history,
             "feature_service": FEATURE_SERVICE_NAME,
-            "origins": int(training["event_timestamp"].nunique()),
+            "origins": len(built.origins),
+            "series": built.series,
+            "typical_origins": folder.typical_origins,
+            "older_origins_per_series": built.older_origins_per_series,
+            "chunks": built.chunks,
+            "series_per_chunk": built.series_per_chunk,
             "frequency": spec.frequency,
-            "feature_null_share": round(float(training[spec.feature_names].isna().mean().mean()), 4),
+            "feature_null_share": built.feature_null_share(),
         },
     )
 
@@ -76,24 +87,23 @@ def training_set(
 def trained_model(
     context: AssetExecutionContext,
     config: TrainingConfig,
-    training_set: pd.DataFrame,
+    training_set: TrainingSetFolder,
     demandops: Demandops,
     pipes_subprocess_client: dg.PipesSubprocessClient,
 ) -> dg.Output[dict]:
     """A global quantile network trained on all but the backtest origins, in an external process
     launched through Dagster Pipes; logged to MLflow and registered as a new version."""
     claim_run(context)
-    settings, windows = demandops.settings(), fitted_windows(training_set, demandops.cadence())
+    settings, windows = demandops.settings(), windows_for(training_set.typical_origins, demandops.cadence())
     context.log.info(f"backtest and validation windows: {windows.reason}")
     lineage = latest_metadata(context.instance, "training_set")
-    fit, _backtest = split_by_origin(training_set, windows.cadence.horizon, windows.backtest_origins)
+    last_fit, _ = origin_split(training_set.origins(), windows.cadence.horizon, windows.backtest_origins)
     hyperparameters = Hyperparameters(**config.model_dump(exclude={"processes"}))
     with job_folder(settings, context.run_id) as folder:
         job_file = prepare_job(
-            folder, fit, hyperparameters, settings=settings, cadence=windows.cadence, spec=demandops.feature_spec(),
-            feature_service=FEATURE_SERVICE_NAME, dataset_version=lineage["dataset_version"],
-            series=training_set[["store_id", "sku_id"]].drop_duplicates(),
-            refit_rows=training_set if windows.refit else None,
+            folder, training_set, hyperparameters, fit_until=last_fit, settings=settings, cadence=windows.cadence,
+            spec=demandops.feature_spec(), feature_service=FEATURE_SERVICE_NAME,
+            dataset_version=lineage["dataset_version"], series=training_set.series(), refit=windows.refit,
             backtest_windows=windows.later_window_holdouts if windows.refit else None,
         )  # fmt: skip
         command = launch_command(job_file, config.processes)

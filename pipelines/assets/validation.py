@@ -15,7 +15,7 @@ from pipelines.metadata import registry_metadata, rounded
 from pipelines.resources import Demandops
 from salesdata.datasets import read_oracle
 from training.candidates import plan_for_serving
-from training.dataset import split_by_origin
+from training.dataset import origin_split
 from training.evaluate import Evaluation, champion_mismatch, evaluate_backtest
 from training.tracking import (
     download_backtest_bundle,
@@ -24,12 +24,13 @@ from training.tracking import (
     log_backtest,
     log_serving_plan,
 )
-from training.windows import fitted_windows
+from training.training_folder import TrainingSetFolder
+from training.windows import windows_for
 
 
 @dg.asset(io_manager_key="lake", group_name="validation", kinds={"mlflow", "scikitlearn"})
 def model_evaluation(
-    raw_sales: pd.DataFrame, training_set: pd.DataFrame, trained_model: dict, demandops: Demandops
+    raw_sales: pd.DataFrame, training_set: TrainingSetFolder, trained_model: dict, demandops: Demandops
 ) -> dg.Output[dict]:
     """Backtest of the new version against seasonal naive, gradient boosting, AutoETS and Theta and (on
     simulated data) the oracle, logged to its MLflow run; its guards move it to Validated, or to Rejected."""
@@ -65,13 +66,14 @@ def model_evaluation(
 
 
 def _backtest(
-    demandops: Demandops, registry, raw_sales: pd.DataFrame, training_set: pd.DataFrame, version: str, run_id: str
+    demandops: Demandops, registry, raw_sales: pd.DataFrame, training_set: TrainingSetFolder, version: str, run_id: str
 ) -> tuple[Evaluation, dict[str, bytes]]:
     """Score the version beside its baselines and the champion; log it all to the training run."""
     settings = demandops.settings()
     champion = registry.by_alias(ALIASES[State.PRODUCTION])
-    cadence = fitted_windows(training_set, demandops.cadence()).cadence  # as trained_model chose them
-    fit, backtest = split_by_origin(training_set, cadence.horizon, cadence.backtest_origins)
+    cadence = windows_for(training_set.typical_origins, demandops.cadence()).cadence  # as trained_model chose them
+    last_fit, first_holdout = origin_split(training_set.origins(), cadence.horizon, cadence.backtest_origins)
+    fit, backtest = training_set.read(until=last_fit), training_set.read(since=first_holdout)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = download_backtest_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp) / "challenger")
         later = download_window_bundles(settings.mlflow_tracking_uri, run_id, Path(tmp) / "windows")

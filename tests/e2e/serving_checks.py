@@ -252,6 +252,14 @@ def assert_batch_scoring_writes_every_series(
     # Equal up to float32 rounding: a batch of one and a batch of every series may take other kernels.
     served_p50 = [d["p50"] for d in served["forecast"]]
     assert one["p50"].head(horizon).tolist() == pytest.approx(served_p50, rel=1e-5, abs=1e-5), "the service's path"
+    # Scored 7 series at a time (a few thousand at scale), the file is the same.
+    chunked = output.with_name(f"chunked-{output.name}")
+    env = {**settings.child_env(), "DEMANDOPS_SERVING__MAX_ITEMS_PER_REQUEST": "7"}
+    done = subprocess.run([*command[:-1], str(chunked)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(chunked, parse_dates=["origin_date", "date"]), scored, rtol=1e-5, atol=1e-5
+    )
 
 
 def _answered(url: str, body: dict) -> list[dict]:

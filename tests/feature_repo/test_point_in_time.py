@@ -16,7 +16,7 @@ import pytest
 from demandops.settings import Settings
 from feature_repo.definitions import FEATURE_SERVICE_NAME
 from feature_repo.sources import PERIODS_DIRNAME
-from feature_repo.store import materialize_span
+from feature_repo.store import materialize_span, materialize_spans
 from serving.online import online_features
 from tests.conftest import DAILY, DAILY_TTL, apply_features, production_settings
 from training.dataset import entity_rows
@@ -129,3 +129,16 @@ def test_online_store_serves_the_latest_day_in_one_lookup(applied) -> None:
     got = online.set_index(KEYS)[SERIES_FEATURES].sort_index()
     pd.testing.assert_frame_equal(got, newest.sort_index().astype(got.dtypes.to_dict()), check_exact=False, rtol=1e-6)
     assert set(online["sku_category"]) <= {"snacks", "beverages", "grocery", "household"}
+
+
+def test_materialized_span_by_span_the_online_store_holds_each_series_latest(applied) -> None:
+    store, features = applied
+    latest = features["event_timestamp"].max()
+    days = [(latest - timedelta(days=d)).to_pydatetime() for d in (29, 20, 19, 10, 9, 0)]
+    materialize_spans(store, [(days[4], days[5]), (days[0], days[1]), (days[2], days[3])])  # any order given
+    pairs = list(features[KEYS].drop_duplicates().itertuples(index=False, name=None))
+    online = online_features(store, FEATURE_SERVICE_NAME, DAILY, pairs)
+    assert len(online) == len(pairs) and (online["event_timestamp"] == latest).all()
+    newest = features[features["event_timestamp"] == latest].set_index(KEYS)[SERIES_FEATURES]
+    got = online.set_index(KEYS)[SERIES_FEATURES].sort_index()
+    pd.testing.assert_frame_equal(got, newest.sort_index().astype(got.dtypes.to_dict()), check_exact=False, rtol=1e-6)

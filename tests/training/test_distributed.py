@@ -20,6 +20,7 @@ from training.dataset import split_by_origin
 from training.job import TrainingJob
 from training.tracking import download_backtest_bundle, download_bundle, download_window_bundles
 from training.train import TrainConfig, train_forecaster
+from training.training_folder import TrainingSetFolder
 from training.windows import later_window_holdouts
 
 CONFIG = TrainConfig(horizon=7, epochs=4, patience=10, validation_origins=14, seed=11)
@@ -58,12 +59,11 @@ def _job(
     tmp_path: Path, rows: pd.DataFrame, name: str, every_row: pd.DataFrame | None = None, windows: dict | None = None
 ) -> Path:
     folder = tmp_path / name
-    folder.mkdir()
-    rows.to_parquet(folder / "fit.parquet", index=False)
+    TrainingSetFolder(folder / "fit").write_part(0, rows)
     if every_row is not None:
-        every_row.to_parquet(folder / "all.parquet", index=False)
+        TrainingSetFolder(folder / "all").write_part(0, every_row)
     job = TrainingJob(
-        training_set=str(folder / "fit.parquet"),
+        training_set=str(folder / "fit"),
         config=asdict(CONFIG),
         frequency="D",
         lags=[1, 2, 3, 4, 5, 6, 7, 14, 28],
@@ -74,7 +74,7 @@ def _job(
         artifact_root=str(tmp_path / "artifacts"),
         experiment="ddp-test",
         project_dir=str(Path.cwd()),
-        refit_set=None if every_row is None else str(folder / "all.parquet"),
+        refit_set=None if every_row is None else str(folder / "all"),
         backtest_windows=windows or {},
     )
     return job.write(folder / "job.json")

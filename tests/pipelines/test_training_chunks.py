@@ -1,0 +1,77 @@
+"""The training set built a chunk of series at a time equals the one built whole, sampled or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from demandops.frequency import period_ordinals
+from demandops.settings import DailyCadence, Settings, TrainingSetSettings
+from feature_repo.definitions import FEATURE_SERVICE_NAME
+from feature_repo.retrieval import historical_features
+from pipelines.training_chunks import build_training_set, new_folder
+from salesdata.simulator import SimulatedData
+from tests.conftest import DAILY, apply_features
+from training.dataset import entity_rows, origin_split, rows_with_history, split_by_origin
+from training.windows import windows_for
+
+CADENCE = DailyCadence()
+EVERY_ORIGIN = 10**9
+KEYS = ["store_id", "sku_id", "event_timestamp"]
+
+
+@pytest.fixture
+def store(settings: Settings, small_data: SimulatedData):
+    return apply_features(settings, small_data)[0]
+
+
+def _build(store, sales: pd.DataFrame, directory: Path, **settings):
+    folder = new_folder(directory, sales, CADENCE, DAILY)
+    built = build_training_set(
+        store, sales, folder, spec=DAILY, cadence=CADENCE, settings=TrainingSetSettings(**settings),
+        service=FEATURE_SERVICE_NAME,
+    )  # fmt: skip
+    return built, folder.read()
+
+
+def test_every_origin_in_chunks_equals_the_whole_join(store, small_data: SimulatedData, tmp_path: Path) -> None:
+    sales = small_data.sales
+    whole = historical_features(store, entity_rows(sales, CADENCE.horizon, DAILY), FEATURE_SERVICE_NAME)
+    whole = rows_with_history(whole.sort_values(KEYS, ignore_index=True), DAILY)
+    built, chunked = _build(store, sales, tmp_path / "chunked", older_origin_rows=EVERY_ORIGIN, chunk_rows=250)
+    assert built.chunks > 3 and built.rows == len(whole)
+    pd.testing.assert_frame_equal(chunked[whole.columns], whole)
+    # The median series' origins, counted from its span alone, are those entity_rows makes.
+    per_series = entity_rows(sales, CADENCE.horizon, DAILY).groupby(["store_id", "sku_id"]).size()
+    assert built.folder.typical_origins == int(per_series.median())
+
+
+def test_sampled_origins_do_not_depend_on_the_chunks(store, small_data: SimulatedData, tmp_path: Path) -> None:
+    sales, series = small_data.sales, small_data.sales[["store_id", "sku_id"]].drop_duplicates()
+    per_series = 4
+    sampled = dict(older_origin_rows=per_series * len(series))
+    built, one = _build(store, sales, tmp_path / "one", chunk_rows=EVERY_ORIGIN, **sampled)
+    chunked_built, chunked = _build(store, sales, tmp_path / "chunked", chunk_rows=250, **sampled)
+    assert (built.chunks, chunked_built.older_origins_per_series) == (1, per_series) and chunked_built.chunks > 3
+    pd.testing.assert_frame_equal(chunked, one)
+
+    # Every origin of the backtest, the validation window and their gaps is kept; at most 4 before them.
+    windows = windows_for(built.folder.typical_origins, CADENCE)
+    tail = windows.backtest_origins + windows.validation_origins + 2 * CADENCE.horizon
+    every = rows_with_history(
+        historical_features(store, entity_rows(sales, CADENCE.horizon, DAILY), FEATURE_SERVICE_NAME), DAILY
+    )
+    tail_start = period_ordinals([sales["date"].max()], "D")[0] - CADENCE.horizon - tail + 1
+    recent = period_ordinals(every["event_timestamp"], "D") >= tail_start
+    older = period_ordinals(one["event_timestamp"], "D") < tail_start
+    assert len(one) - older.sum() == recent.sum()
+    assert one[older].groupby(["store_id", "sku_id"]).size().max() == per_series
+    # The split the backtest and the training job read from the folder is the whole set's split.
+    last_fit, first_holdout = origin_split(built.folder.origins(), CADENCE.horizon, windows.backtest_origins)
+    fit, holdout = split_by_origin(one, CADENCE.horizon, windows.backtest_origins)
+    pd.testing.assert_frame_equal(built.folder.read(until=last_fit), fit)
+    pd.testing.assert_frame_equal(built.folder.read(since=first_holdout), holdout)
+    assert np.array_equal(built.folder.series().to_numpy(), series.sort_values(["store_id", "sku_id"]).to_numpy())
