@@ -6,7 +6,8 @@
 Each size runs as a user would run it, from an empty project folder: `demandops data generate
 --stores N --skus M --days D --no-track`, then `demandops run` as a subprocess (it records the
 dataset with DVC, gates, builds features, trains, backtests and builds the Bento), then
-`demandops forecast` for every series. A sampler reads the RSS of every process of the command's
+`demandops forecast` for every series, then one more day (`demandops data append --days 1`) through
+the sensor path (bench/sensor_path.py: gate, features and materialization, no training). A sampler reads the RSS of every process of the command's
 tree twice a second and charges it to the Dagster step running at that moment, read from the
 run's own event log as it is written. A run that passes --max-rss-gb (the whole tree) or
 --max-minutes is stopped, and recorded with the stage it had reached: today's limits are part of
@@ -86,15 +87,17 @@ def _role(process: psutil.Process) -> str:
     return Path(words[0]).name if words else "?"
 
 
-def monitored(args: list[str], *, cwd: Path, env: dict[str, str], limits: tuple[float, float], log: Path) -> Measured:
-    """Run `demandops ARGS`, charging RSS samples and wall time to the stage running at each moment."""
+def monitored(
+    command: list[str], *, cwd: Path, env: dict[str, str], limits: tuple[float, float], log: Path
+) -> Measured:
+    """Run `command`, charging RSS samples and wall time to the stage running at each moment."""
     max_rss_mb, max_s = limits
-    measured = Measured(command="demandops " + " ".join(args))
+    measured = Measured(command=" ".join(Path(command[0]).name if i == 0 else w for i, w in enumerate(command)))
     current = {"stage": "setup"}
     started = time.perf_counter()
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "demandops"), *args],
+            command,
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
@@ -183,10 +186,14 @@ def run_size(series: int, days: int, limits: tuple[float, float], keep: Path | N
             ],
             "run": ["run"],
             "forecast": ["forecast", "--output", str(project / "forecast.csv")],
+            "append_one_day": ["data", "append", "--days", "1"],  # recorded with DVC, as new days arrive
         }
+        commands = {name: [str(Path(sys.executable).parent / "demandops"), *args] for name, args in steps.items()}
+        commands["sensor_path"] = [sys.executable, "-m", "bench.sensor_path"]  # gate, features, materialization
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # bench.sensor_path runs from the project
         out = {"series": stores * skus, "stores": stores, "skus": skus, "days": days}
-        for name, args in steps.items():
-            measured = monitored(args, cwd=project, env=env, limits=limits, log=project / f"{name}.log")
+        for name, command in commands.items():
+            measured = monitored(command, cwd=project, env=env, limits=limits, log=project / f"{name}.log")
             out[name] = _summary(measured, series_periods)
             print(
                 f"  {series} series, {name}: {out[name]['wall_s']:.0f} s, rc {measured.returncode} {measured.stopped}",
@@ -196,6 +203,8 @@ def run_size(series: int, days: int, limits: tuple[float, float], keep: Path | N
                 break
         if out.get("forecast", {}).get("returncode") == 0:
             out["forecast"]["series_per_s"] = round(out["series"] / out["forecast"]["wall_s"], 1)
+        if out.get("sensor_path", {}).get("returncode") == 0:  # +1 day without retraining, against the cold run
+            out["sensor_path"]["share_of_cold_run"] = round(out["sensor_path"]["wall_s"] / out["run"]["wall_s"], 4)
     return out
 
 

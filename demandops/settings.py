@@ -171,6 +171,19 @@ class TrainingSetSettings(BaseModel):
     )
 
 
+class ClusterSettings(BaseModel):
+    """Which stage runs past this machine, and on what (docs/scale.md)."""
+
+    engine: Literal["embedded", "ray"] = Field(
+        default="embedded",
+        description="Where the statistical models are fitted per series: in the run's process (embedded), or "
+        "spread over a Ray cluster by statsforecast's Fugue backend (ray).",
+    )
+    ray_address: str | None = Field(
+        default=None, description="The Ray cluster to use, e.g. ray://head:10001 or auto; empty starts a local Ray."
+    )
+
+
 StatisticalModel = Literal["AutoETS", "AutoTheta", "DynamicOptimizedTheta", "AutoARIMA"]
 
 
@@ -326,6 +339,7 @@ class Settings(BaseSettings):
     gate: GateSettings = GateSettings()
     feature_quality: FeatureQualitySettings = FeatureQualitySettings()
     training_set: TrainingSetSettings = TrainingSetSettings()
+    cluster: ClusterSettings = ClusterSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     production: ProductionServices = ProductionServices()
     serving: ServingSettings = ServingSettings()

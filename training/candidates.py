@@ -19,6 +19,7 @@ import pandas as pd
 
 from training.metrics import wape
 from training.statistical import statistical_paths
+from training.statistical_engines import IN_PROCESS, StatisticalEngine
 
 NETWORK = "network"
 BLEND_SEPARATOR = "+"
@@ -134,6 +135,7 @@ def plan_for_serving(
     frequency: str,
     horizon: int,
     period: int,
+    on: StatisticalEngine = IN_PROCESS,
 ) -> pd.DataFrame:
     """The statistical part of what is served, fitted on every period of `sales`: for each series of a
     group served by a blend or a statistical model, its network weight and statistical median for the
@@ -147,6 +149,6 @@ def plan_for_serving(
     if not needed or served_otherwise.empty:
         return statistical_plan(series.iloc[0:0], {}, pd.DataFrame())
     paths = statistical_paths(
-        sales, served_otherwise, frequency=frequency, periods=2 * horizon, period=period, names=tuple(needed)
+        sales, served_otherwise, frequency=frequency, periods=2 * horizon, period=period, names=tuple(needed), on=on
     )
     return statistical_plan(served_otherwise, choice, paths)

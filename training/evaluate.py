@@ -17,6 +17,7 @@ from training.gbm import GBMConfig, QuantileGBM
 from training.metrics import wape
 from training.oracle import oracle_forecast
 from training.statistical import SEASONAL_NAIVE, statistical_forecasts, window_origins
+from training.statistical_engines import IN_PROCESS, StatisticalEngine
 
 DEFAULT_GBM = GBMConfig()
 
@@ -44,6 +45,7 @@ def evaluate_backtest(
     statistical: tuple[str, ...] = (),
     statistical_series: int | None = None,
     window_bundles: dict[int, ForecasterBundle] | None = None,
+    statistical_on: StatisticalEngine = IN_PROCESS,
 ) -> Evaluation:
     """Score the model and its baselines on the holdout origins; baselines learn only from `fit`.
 
@@ -51,7 +53,8 @@ def evaluate_backtest(
     With `sales` (the raw history), the `statistical` models are fitted at the first origin of
     each backtest window (see training/statistical.py); the candidate to serve per mover class is
     chosen on them (training/candidates.py) and scored window by window with the choice made on
-    the other windows, beside them; on at most `statistical_series` series (see statistical_sample).
+    the other windows, beside them; on at most `statistical_series` series (see statistical_sample),
+    fitted `statistical_on` this process or a cluster (training/statistical_engines.py).
     `window_bundles` (window number -> model) forecast the rows of the later windows when the
     model was refit for each (training/windows.py); `bundle` the rest.
     """
@@ -88,7 +91,13 @@ def evaluate_backtest(
     evaluation = Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
     if sales is not None and statistical:
         with_candidates(
-            evaluation, sales, statistical, frequency=bundle.meta.frequency, period=period, most=statistical_series
+            evaluation,
+            sales,
+            statistical,
+            frequency=bundle.meta.frequency,
+            period=period,
+            most=statistical_series,
+            on=statistical_on,
         )
     return evaluation
 
@@ -118,6 +127,7 @@ def with_candidates(
     frequency: str,
     period: int,
     most: int | None = None,
+    on: StatisticalEngine = IN_PROCESS,
 ) -> None:
     """Add the statistical models fitted at the window starts, the choice of what to serve and its
     cross-validated score to `evaluation` (its table, metrics and choice)."""
@@ -132,7 +142,7 @@ def with_candidates(
     )
     names = (*statistical, SEASONAL_NAIVE)
     fitted = statistical_forecasts(
-        sales, rows[starts], frequency=frequency, horizon=horizon, period=period, names=names
+        sales, rows[starts], frequency=frequency, horizon=horizon, period=period, names=names, on=on
     )
     groups = rows.loc[starts, "mover"].to_numpy()
     folds = choice_folds(rows[starts])

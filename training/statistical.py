@@ -18,6 +18,7 @@ from demandops.contract import SERIES_KEYS
 from demandops.frequency import label_offset
 from demandops.settings import StatisticalModel
 from training.calendar import complete_calendar
+from training.statistical_engines import IN_PROCESS, StatisticalEngine
 
 STATISTICAL_MODELS = ("AutoETS", "DynamicOptimizedTheta")
 SEASONAL_NAIVE = "SeasonalNaive"  # a candidate to serve as well (training/candidates.py), never a baseline to beat
@@ -60,14 +61,17 @@ def _of_series(sales: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:
     return sales[pd.MultiIndex.from_frame(sales[keys]).isin(pd.MultiIndex.from_frame(series[keys].drop_duplicates()))]
 
 
-def _fit_and_forecast(history: pd.DataFrame, *, frequency: str, horizon: int, period: int, names: tuple[str, ...]):
+def _fit_and_forecast(
+    history: pd.DataFrame, *, frequency: str, horizon: int, period: int, names: tuple[str, ...],
+    on: StatisticalEngine = IN_PROCESS,
+):  # fmt: skip
     from statsforecast import StatsForecast
     from statsforecast.models import Naive
 
     engine = StatsForecast(models=_models(names, period), freq=label_offset(frequency), fallback_model=Naive())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsforecast warns per series it falls back on
-        forecast = engine.forecast(df=history[["unique_id", "ds", "y"]], h=horizon)
+        forecast = on.forecast(engine, history[["unique_id", "ds", "y"]], horizon)
     forecast[list(names)] = forecast[list(names)].clip(lower=0.0)
     return forecast
 
@@ -80,10 +84,12 @@ def statistical_forecasts(
     horizon: int,
     period: int,
     names: tuple[str, ...] = STATISTICAL_MODELS,
+    on: StatisticalEngine = IN_PROCESS,
 ) -> dict[str, np.ndarray]:
     """Point forecasts (len(rows), horizon) of each model for `rows` (store_id, sku_id, event_timestamp).
 
     Every row's origin must be one of `window_origins`; the models see `sales` up to that origin only.
+    They are fitted `on` this process or a cluster (training/statistical_engines.py).
     """
     history = _history(_of_series(sales, rows), frequency)
     wanted = rows.reset_index(drop=True)
@@ -94,7 +100,7 @@ def statistical_forecasts(
     out = {name: np.full((len(rows), horizon), np.nan) for name in names}
     for origin, group in wanted.groupby("origin"):
         seen = history[(history["ds"] <= origin) & history["unique_id"].isin(group["unique_id"])]
-        forecast = _fit_and_forecast(seen, frequency=frequency, horizon=horizon, period=period, names=names)
+        forecast = _fit_and_forecast(seen, frequency=frequency, horizon=horizon, period=period, names=names, on=on)
         forecast["step"] = forecast.groupby("unique_id").cumcount()
         for name in names:
             table = forecast.pivot(index="unique_id", columns="step", values=name)
@@ -103,11 +109,12 @@ def statistical_forecasts(
 
 
 def statistical_paths(
-    sales: pd.DataFrame, series: pd.DataFrame, *, frequency: str, periods: int, period: int, names: tuple[str, ...]
-) -> pd.DataFrame:
+    sales: pd.DataFrame, series: pd.DataFrame, *, frequency: str, periods: int, period: int, names: tuple[str, ...],
+    on: StatisticalEngine = IN_PROCESS,
+) -> pd.DataFrame:  # fmt: skip
     """store_id, sku_id, date and one column per model: each series' next `periods` after its last period."""
     history = _history(_of_series(sales, series), frequency)
     ids = history.drop_duplicates("unique_id").set_index("unique_id")[["store_id", "sku_id"]]
-    forecast = _fit_and_forecast(history, frequency=frequency, horizon=periods, period=period, names=names)
+    forecast = _fit_and_forecast(history, frequency=frequency, horizon=periods, period=period, names=names, on=on)
     forecast = forecast.join(ids, on="unique_id").rename(columns={"ds": "date"})
     return forecast[["store_id", "sku_id", "date", *names]].reset_index(drop=True)

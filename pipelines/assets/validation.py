@@ -17,6 +17,7 @@ from salesdata.datasets import read_oracle
 from training.candidates import plan_for_serving
 from training.dataset import origin_split
 from training.evaluate import Evaluation, champion_mismatch, evaluate_backtest
+from training.statistical_engines import statistical_engine
 from training.tracking import (
     download_backtest_bundle,
     download_bundle_or_why,
@@ -85,6 +86,7 @@ def _backtest(
     if incumbent is not None:
         unscorable = champion_mismatch(incumbent, bundle, backtest)
     oracle = read_oracle(settings.data) if demandops.data_frequency() == "D" else None
+    engine = statistical_engine(settings.cluster.engine, settings.cluster.ray_address)
     evaluation = evaluate_backtest(
         bundle,
         fit,
@@ -96,12 +98,13 @@ def _backtest(
         statistical=settings.lifecycle.statistical_baselines,
         statistical_series=settings.lifecycle.statistical_series,
         window_bundles=later,
+        statistical_on=engine,
     )
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     plots = log_backtest(client, run_id, evaluation)
     plan = plan_for_serving(
         evaluation.choice, evaluation.rows, raw_sales, frequency=bundle.meta.frequency,
-        horizon=bundle.meta.horizon, period=cadence.seasonal_period,
+        horizon=bundle.meta.horizon, period=cadence.seasonal_period, on=engine,
     )  # fmt: skip
     log_serving_plan(client, run_id, evaluation.choice, plan)
     registry.annotate(version, champion_tags(evaluation.metrics, champion.version if champion else None, unscorable))
