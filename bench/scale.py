@@ -7,8 +7,9 @@ Each size runs as a user would run it, from an empty project folder: `demandops 
 --stores N --skus M --days D --no-track`, then `demandops run` as a subprocess (it records the
 dataset with DVC, gates, builds features, trains, backtests and builds the Bento), then
 `demandops forecast` for every series, then one more day (`demandops data append --days 1`) through
-the sensor path (bench/sensor_path.py: gate, features and materialization, no training). A sampler reads the RSS of every process of the command's
-tree twice a second and charges it to the Dagster step running at that moment, read from the
+the sensor path (bench/sensor_path.py: gate, features and materialization, no training). A sampler
+reads the RSS of every process of the command's tree twice a second and charges it to the Dagster
+step running at that moment, read from the
 run's own event log as it is written. A run that passes --max-rss-gb (the whole tree) or
 --max-minutes is stopped, and recorded with the stage it had reached: today's limits are part of
 the result. Results go to bench/results/scale.json under the label, beside earlier labels.

@@ -26,13 +26,14 @@ from torch.utils.data import DataLoader, Dataset
 from demandops.settings import DailyCadence
 from salesdata.simulator import PRESETS, simulate
 from training.bundle import build_model
-from training.dataset import Tensors, entity_rows, split_by_origin
+from training.dataset import Tensors, entity_rows, split_by_origin, vocabularies
 from training.device import pick_accelerator
 from training.evaluate import evaluate_backtest
 from training.features import FeatureSpec, compute_features
 from training.model import pinball_loss
 from training.static_features import with_static
-from training.train import TrainConfig, _bundle_meta, _tensors, train_forecaster
+from training.train import TrainConfig, bundle_meta, train_forecaster
+from training.training_rows import part_tensors
 
 RESULTS = Path(__file__).parent / "results"
 BATCH = 512
@@ -134,8 +135,11 @@ def _autocast(device: torch.device, bf16: bool):
 
 def throughput(fit: pd.DataFrame, config: TrainConfig, spec: FeatureSpec, repeats: int, batches: int) -> dict:
     device = pick_accelerator().device
-    meta = _bundle_meta(fit, None, config, spec, "bench", "bench")
-    data = _tensors(fit, meta, config, spec)
+    meta = bundle_meta(
+        sorted(fit["store_id"].unique()), sorted(fit["sku_id"].unique()), vocabularies(fit), None, config, spec,
+        "bench", "bench",
+    )  # fmt: skip
+    data = part_tensors(fit, meta, config.horizon, spec)
     meta.n_numeric = data.numeric.shape[1]
     if device.type == "cuda":
         data = data.pin_memory()

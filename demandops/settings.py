@@ -171,6 +171,17 @@ class TrainingSetSettings(BaseModel):
     )
 
 
+class FeastSettings(BaseModel):
+    """Feast's offline store in the local and production profiles: DuckDB, through ibis."""
+
+    # DuckDB takes up to 80% of the machine by default: 14 GB materializing 25,000 series.
+    offline_memory_gb: float = Field(
+        default=3.0,
+        gt=0,
+        description="Most memory DuckDB takes for point-in-time joins and materialization; it spills to disk beyond.",
+    )
+
+
 class ClusterSettings(BaseModel):
     """Which stage runs past this machine, and on what (docs/scale.md)."""
 
@@ -340,6 +351,7 @@ class Settings(BaseSettings):
     feature_quality: FeatureQualitySettings = FeatureQualitySettings()
     training_set: TrainingSetSettings = TrainingSetSettings()
     cluster: ClusterSettings = ClusterSettings()
+    feast: FeastSettings = FeastSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     production: ProductionServices = ProductionServices()
     serving: ServingSettings = ServingSettings()

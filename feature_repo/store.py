@@ -65,9 +65,27 @@ def materialize_spans(store: FeatureStore, spans: list[tuple[datetime, datetime]
 
 
 def open_store(settings: Settings) -> FeatureStore:
-    """The profile's FeatureStore, its yaml refreshed from the settings."""
+    """The profile's FeatureStore, its yaml refreshed from the settings, its offline joins held to
+    the configured memory."""
     write_store_yaml(settings, settings.feast_dir)
+    bound_offline_memory(settings.feast.offline_memory_gb, settings.state / "duckdb_spill")
     return FeatureStore(repo_path=str(settings.feast_dir))
+
+
+def bound_offline_memory(memory_gb: float, spill_dir: Path) -> None:
+    """Feast's DuckDB offline store runs on ibis's default backend, one DuckDB for the process: give it
+    a memory limit and a folder to spill to beyond it (DuckDB would otherwise take 80% of the machine)."""
+    import ibis  # Feast's own dependency for its DuckDB store
+
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {"memory_limit": f"{memory_gb}GB", "temp_directory": str(spill_dir)}
+    if _OFFLINE_BACKEND.get("config") != wanted:
+        ibis.set_backend(ibis.duckdb.connect(**wanted))
+        _OFFLINE_BACKEND["config"] = wanted
+
+
+# The one DuckDB configured for this process (ibis keeps one default backend per process).
+_OFFLINE_BACKEND: dict[str, dict] = {}
 
 
 def open_store_failing_fast(directory: Path, *, timeout_s: float) -> FeatureStore:

@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from demandops.contract import SERIES_KEYS
@@ -95,6 +96,15 @@ class Lake:
         """Validated sales of these partitions; None when the gate accepted none of them."""
         files = [f for p in partitions if (f := self.partition_file([RAW_SALES], p)).is_file()]
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
+
+    def raw_sales_table(self, partitions: Sequence[str]) -> pa.Table:
+        """Validated sales of these partitions as one Arrow table: a third of the memory pandas takes
+        (strings stay packed), for stages that hand pandas one chunk of series at a time."""
+        files = [f for p in partitions if (f := self.partition_file([RAW_SALES], p)).is_file()]
+        if not files:
+            directory = self.asset_dir([RAW_SALES])
+            raise FileNotFoundError(f"none of the {len(partitions)} raw_sales partitions asked for is in {directory}")
+        return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
 
     def raw_sales_columns(self) -> set[str]:
         """The columns of the validated raw sales (the optional ones present in the data)."""

@@ -1,17 +1,22 @@
 """The point-in-time training set, built and written a chunk of series at a time.
 
-Each chunk makes its entity rows (every complete origin of its series, training/dataset.py), keeps
-the origins training/origins.py picks, asks Feast for their features and writes the rows that have
-history as one part of the training set's folder. Memory follows the chunk; which rows are kept
-does not depend on the chunking (tests/pipelines/test_training_chunks.py).
+Raw sales arrive as one Arrow table (strings packed: a third of what pandas takes), sorted by
+series. A slice of whole series at a time becomes pandas, then entity rows (every complete origin,
+training/dataset.py), of which the origins training/origins.py picks are kept; once a chunk's worth
+is pending, Feast joins their features in one retrieval (each one reads the feature files of the
+whole span, so fewer, larger retrievals are faster) and the rows with history are written as one
+part of the training set's folder. Memory follows the slice and the chunk; which rows are kept
+does not depend on either (tests/pipelines/test_training_chunks.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from feast import FeatureStore
 
 from demandops.contract import SERIES_KEYS
@@ -21,8 +26,11 @@ from feature_repo.retrieval import historical_features
 from training.dataset import entity_rows, no_history_error
 from training.features import FeatureSpec
 from training.origins import PERIODS_PER_YEAR, origin_pool
+from training.sales_table import sorted_by_series
 from training.training_folder import TrainingSetFolder
 from training.windows import typical_complete_origins, windows_for
+
+SALES_ROWS_PER_SLICE = 2_000_000  # sales rows handed to pandas at a time
 
 
 @dataclass
@@ -30,14 +38,18 @@ class TrainingSetBuilt:
     folder: TrainingSetFolder
     series: int
     older_origins_per_series: int
-    series_per_chunk: int
     rows: int = 0
     rows_without_history: int = 0
     chunks: int = 0
+    slices: int = 0
     origins: set = field(default_factory=set)
     nulls: pd.Series | None = None  # null count of each feature, summed over the chunks
 
-    def add(self, joined: pd.DataFrame, kept: pd.DataFrame, spec: FeatureSpec) -> None:
+    def retrieve(self, store: FeatureStore, entities: pd.DataFrame, spec: FeatureSpec, service: str) -> None:
+        """Join the features of `entities` and write the rows with history as the next part."""
+        joined = historical_features(store, entities, service)
+        joined = joined.sort_values([*SERIES_KEYS, "event_timestamp"], ignore_index=True)
+        kept = joined[joined[spec.scale_feature].notna()].reset_index(drop=True)
         self.folder.write_part(self.chunks, kept)
         nulls = kept[spec.feature_names].isna().sum()
         self.nulls = nulls if self.nulls is None else self.nulls + nulls
@@ -53,40 +65,51 @@ class TrainingSetBuilt:
 
 
 def build_training_set(
-    store: FeatureStore, sales: pd.DataFrame, folder: TrainingSetFolder, *, spec: FeatureSpec, cadence: Cadence,
-    settings: TrainingSetSettings, service: str,
+    store: FeatureStore, sales: pa.Table, directory: Path, *, spec: FeatureSpec, cadence: Cadence,
+    settings: TrainingSetSettings, service: str, slice_rows: int = SALES_ROWS_PER_SLICE,
 ) -> TrainingSetBuilt:  # fmt: skip
-    """Write the training set of `sales` into `folder` (its typical_origins already set), chunk by chunk."""
-    horizon, keys = cadence.horizon, list(SERIES_KEYS)
-    windows = windows_for(folder.typical_origins, cadence)
-    tail = windows.backtest_origins + windows.validation_origins + 2 * horizon
-    tail_start = int(period_ordinals([sales["date"].max()], spec.frequency)[0]) - horizon - tail + 1
-    codes = sales.groupby(keys, sort=True).ngroup().to_numpy()
-    series = int(codes.max()) + 1 if len(codes) else 0
-    per_series = max(1, settings.older_origin_rows // max(series, 1))
-    per_chunk = max(1, settings.chunk_rows // max(1, min(folder.typical_origins, tail + per_series)))
-    built = TrainingSetBuilt(folder, series=series, older_origins_per_series=per_series, series_per_chunk=per_chunk)
-    order = np.argsort(codes, kind="stable")
-    edges = np.searchsorted(codes[order], np.arange(0, series + per_chunk, per_chunk))
-    half_life = settings.recency_half_life_years * PERIODS_PER_YEAR[spec.frequency]
-    for start, stop in zip(edges[:-1], edges[1:], strict=False):
-        entities = entity_rows(sales.iloc[order[start:stop]], horizon, spec)
-        entities = origin_pool(
-            entities, frequency=spec.frequency, tail_start=tail_start, per_series=per_series, half_life=half_life
+    """Write the training set of `sales` into a new folder at `directory`, chunk by chunk."""
+    table, bounds = sorted_by_series(sales)
+    dates = table["date"]
+    first = period_ordinals(dates.take(bounds[:-1]).to_pandas(), spec.frequency)
+    last = period_ordinals(dates.take(bounds[1:] - 1).to_pandas(), spec.frequency)
+    typical = typical_complete_origins(last - first + 1, cadence.horizon, spec.min_history)
+    directory.mkdir(parents=True, exist_ok=False)
+    built = TrainingSetBuilt(
+        TrainingSetFolder(directory, typical_origins=typical),
+        series=len(bounds) - 1,
+        older_origins_per_series=max(1, settings.older_origin_rows // max(len(bounds) - 1, 1)),
+    )
+    windows = windows_for(typical, cadence)
+    tail = windows.backtest_origins + windows.validation_origins + 2 * cadence.horizon
+    pool = dict(
+        frequency=spec.frequency,
+        tail_start=int(last.max(initial=0)) - cadence.horizon - tail + 1,
+        per_series=built.older_origins_per_series,
+        half_life=settings.recency_half_life_years * PERIODS_PER_YEAR[spec.frequency],
+    )
+    pending: list[pd.DataFrame] = []
+    for start, stop in series_slices(bounds, slice_rows):
+        pending.append(
+            origin_pool(entity_rows(table.slice(start, stop - start).to_pandas(), cadence.horizon, spec), **pool)
         )
-        if entities.empty:
-            continue
-        joined = historical_features(store, entities, service).sort_values(
-            [*keys, "event_timestamp"], ignore_index=True
-        )
-        built.add(joined, joined[joined[spec.scale_feature].notna()].reset_index(drop=True), spec)
+        built.slices += 1
+        if sum(map(len, pending)) >= settings.chunk_rows:
+            built.retrieve(store, pd.concat(pending, ignore_index=True), spec, service)
+            pending = []
+    if sum(map(len, pending)):
+        built.retrieve(store, pd.concat(pending, ignore_index=True), spec, service)
     if built.rows == 0 and built.rows_without_history:
         raise no_history_error(built.rows_without_history, spec)
     return built
 
 
-def new_folder(folder_path, sales: pd.DataFrame, cadence: Cadence, spec: FeatureSpec) -> TrainingSetFolder:
-    """An empty training-set folder, told how many complete origins the median series of `sales` has."""
-    typical = typical_complete_origins(sales, cadence.horizon, spec.min_history, spec.frequency)
-    folder_path.mkdir(parents=True, exist_ok=False)
-    return TrainingSetFolder(directory=folder_path, typical_origins=typical)
+def series_slices(bounds: np.ndarray, most_rows: int) -> list[tuple[int, int]]:
+    """Row ranges of consecutive whole series, each at most `most_rows` rows (or one series)."""
+    slices, first, count = [], 0, len(bounds) - 1
+    while first < count:
+        stop = int(np.searchsorted(bounds, bounds[first] + most_rows, side="right")) - 1
+        stop = min(max(stop, first + 1), count)
+        slices.append((int(bounds[first]), int(bounds[stop])))
+        first = stop
+    return slices

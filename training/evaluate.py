@@ -16,8 +16,10 @@ from training.dataset import known_series
 from training.gbm import GBMConfig, QuantileGBM
 from training.metrics import wape
 from training.oracle import oracle_forecast
+from training.sales_table import SalesTable
 from training.statistical import SEASONAL_NAIVE, statistical_forecasts, window_origins
 from training.statistical_engines import IN_PROCESS, StatisticalEngine
+from training.training_folder import RowsUpTo
 
 DEFAULT_GBM = GBMConfig()
 
@@ -34,20 +36,21 @@ class Evaluation:
 
 def evaluate_backtest(
     bundle: ForecasterBundle,
-    fit: pd.DataFrame,
+    fit: pd.DataFrame | RowsUpTo,
     holdout: pd.DataFrame,
     *,
     period: int,
     gbm: GBMConfig | None = DEFAULT_GBM,
     oracle: pd.DataFrame | None = None,
     champion: ForecasterBundle | None = None,
-    sales: pd.DataFrame | None = None,
+    sales: pd.DataFrame | SalesTable | None = None,
     statistical: tuple[str, ...] = (),
     statistical_series: int | None = None,
     window_bundles: dict[int, ForecasterBundle] | None = None,
     statistical_on: StatisticalEngine = IN_PROCESS,
 ) -> Evaluation:
-    """Score the model and its baselines on the holdout origins; baselines learn only from `fit`.
+    """Score the model and its baselines on the holdout origins; baselines learn only from `fit`
+    (a frame, or a training-set folder's rows read part by part).
 
     `champion`, the version in Production, is scored on the same rows when it can read them.
     With `sales` (the raw history), the `statistical` models are fitted at the first origin of
@@ -63,7 +66,8 @@ def evaluate_backtest(
     known = known_series(holdout, bundle.meta.stores, bundle.meta.skus)
     unseen_rows = int((~known).sum())
     holdout = holdout[known].reset_index(drop=True)
-    rows = backtest_rows(holdout, series_profile(fit, period), horizon)
+    profile = series_profile(fit[["store_id", "sku_id", "y_1", f"lag_{period}"]], period)
+    rows = backtest_rows(holdout, profile, horizon)
     forecasts = {
         "model": _network_forecast(bundle, window_bundles or {}, holdout, rows),
         "seasonal_naive": seasonal_naive(holdout, horizon, period),

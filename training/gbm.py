@@ -17,6 +17,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from training.bundle import BundleMeta
 from training.dataset import label_columns, to_tensors
 from training.features import series_scale
+from training.training_folder import RowsUpTo
 
 MAX_CATEGORIES = 255  # HistGradientBoosting's limit for native categorical splits
 PREDICT_CHUNK_ROWS = 20_000  # rows expanded to (row, step) examples at once when predicting
@@ -67,9 +68,9 @@ class QuantileGBM:
         sizes = [len(self.meta.stores), len(self.meta.skus), len(self.meta.vocabularies.get("sku_category", [])) + 1]
         return None if max(sizes) > MAX_CATEGORIES else [True] * 3 + [False] * (width - 3)
 
-    def fit(self, rows: pd.DataFrame) -> QuantileGBM:
+    def fit(self, rows: pd.DataFrame | RowsUpTo) -> QuantileGBM:
         """Fit on at most `max_examples` (row, step) pairs drawn at random; `examples` and
-        `subsampled` say what it learnt from."""
+        `subsampled` say what it learnt from. Only the rows the sample names are read."""
         horizon = self.meta.horizon
         pairs = np.arange(len(rows) * horizon)
         if len(pairs) > self.config.max_examples:
@@ -77,7 +78,7 @@ class QuantileGBM:
             pairs = np.sort(rng.choice(len(pairs), self.config.max_examples, replace=False))
         self.examples, self.subsampled = len(pairs), len(pairs) < len(rows) * horizon
         needed, position = np.unique(pairs // horizon, return_inverse=True)
-        sampled, step = rows.iloc[needed], pairs % horizon  # only the rows the sample reads
+        sampled, step = rows.take(needed), pairs % horizon  # only the rows the sample reads
         labels = sampled[label_columns(horizon)].to_numpy("float64") / series_scale(sampled, self.meta.spec)[:, None]
         target = labels[position, step]
         design = self._design(sampled, position * horizon + step)

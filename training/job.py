@@ -22,7 +22,7 @@ import pandas as pd
 from dagster_pipes import PipesContext, PipesEnvVarParamsLoader, open_dagster_pipes
 
 from demandops.settings import Cadence, Settings
-from training.dataset import split_by_origin
+from training.dataset import origin_split
 from training.distributed import Worker, start_worker, stop_worker
 from training.features import FeatureSpec
 from training.interruption import run_tags, watch_launcher
@@ -137,7 +137,7 @@ def launch_command(job_file: Path, processes: int) -> list[str]:
 def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = None) -> dict | None:
     """Train; on rank 0 also log the run and return its summary (None on the other ranks)."""
     until = pd.Timestamp(job.fit_until) if job.fit_until else None
-    rows = TrainingSetFolder(Path(job.training_set)).read(until=until)
+    rows = TrainingSetFolder(Path(job.training_set))  # read part by part (training/training_rows.py)
     config = TrainConfig(**{**job.config, "quantiles": tuple(job.config["quantiles"])})
     spec = FeatureSpec(frequency=job.frequency, lags=tuple(job.lags), windows=tuple(job.windows))
     checkpoints = Path(job.checkpoint_dir) if job.checkpoint_dir else None
@@ -150,7 +150,7 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
         series=series,
     )
     if not worker.is_main:
-        first = train_forecaster(rows, config, checkpoint_dir=checkpoints, **train)
+        first = train_forecaster(rows, config, checkpoint_dir=checkpoints, until=until, **train)
         _refits(job, config, first, train)
         return None
 
@@ -160,7 +160,7 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
             on_epoch(epoch, metrics)
 
     with start_run(job.tracking_uri, Path(job.artifact_root), job.experiment, tags=run_tags()) as run:
-        result = train_forecaster(rows, config, checkpoint_dir=checkpoints, on_epoch=log_epoch, **train)
+        result = train_forecaster(rows, config, checkpoint_dir=checkpoints, on_epoch=log_epoch, until=until, **train)
         later, served = _refits(job, config, result, train)
         for window, model in later.items():
             log_bundle(model.bundle, window_bundle_artifact(window))
@@ -189,7 +189,7 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
         "best_epoch": result.best_epoch,
         "val_pinball": result.history[result.best_epoch - 1]["val_pinball"],
         "resumed_from_epoch": result.resumed_from_epoch,
-        "fit_rows": len(rows),
+        "fit_rows": result.rows_read,
     }
 
 
@@ -202,12 +202,12 @@ def _refits(
     Otherwise no window models, and `first` is served."""
     if not job.refit_set:
         return {}, first
-    every_row = TrainingSetFolder(Path(job.refit_set)).read()
+    every_row = TrainingSetFolder(Path(job.refit_set))
     fixed = replace(config, epochs=max(1, first.best_epoch))
-    later = {}
-    for window, origins in sorted(job.backtest_windows.items(), key=lambda item: int(item[0])):
-        before, _window_on = split_by_origin(every_row, config.horizon, origins)
-        later[int(window)] = train_forecaster(before, fixed, **train)
+    later, origins = {}, every_row.origins()
+    for window, held in sorted(job.backtest_windows.items(), key=lambda item: int(item[0])):
+        before, _first_held = origin_split(origins, config.horizon, held)  # the rows before its window
+        later[int(window)] = train_forecaster(every_row, fixed, until=before, **train)
     return later, train_forecaster(every_row, fixed, **train)
 
 

@@ -18,6 +18,7 @@ from demandops.contract import SERIES_KEYS
 from demandops.frequency import label_offset
 from demandops.settings import StatisticalModel
 from training.calendar import complete_calendar
+from training.sales_table import SalesTable
 from training.statistical_engines import IN_PROCESS, StatisticalEngine
 
 STATISTICAL_MODELS = ("AutoETS", "DynamicOptimizedTheta")
@@ -54,9 +55,11 @@ def _history(sales: pd.DataFrame, frequency: str) -> pd.DataFrame:
     )
 
 
-def _of_series(sales: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:
+def _of_series(sales: pd.DataFrame | SalesTable, series: pd.DataFrame) -> pd.DataFrame:
     """The sales of the series named in `series`, before any calendar is filled in: a sample of a
     large catalogue costs what the sample does."""
+    if isinstance(sales, SalesTable):
+        return sales.of_series(series)
     keys = list(SERIES_KEYS)
     return sales[pd.MultiIndex.from_frame(sales[keys]).isin(pd.MultiIndex.from_frame(series[keys].drop_duplicates()))]
 

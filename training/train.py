@@ -19,16 +19,16 @@ import pandas as pd
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from demandops.frequency import period_ordinals
 from training.bundle import BundleMeta, ForecasterBundle, build_model
 from training.calibration import fit_interval_shift
 from training.checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from training.dataset import Tensors, split_by_origin, to_tensors, vocabularies
+from training.dataset import Tensors
 from training.device import Accelerator, pick_accelerator
 from training.distributed import SINGLE_PROCESS, Worker
 from training.features import FeatureSpec
 from training.model import pinball_loss
 from training.origins import epoch_windows
+from training.training_rows import Rows, part_tensors, prepare_rows
 
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
@@ -96,13 +96,14 @@ class TrainResult:
     best_epoch: int = 0
     device: str = "cpu"
     resumed_from_epoch: int = 0
+    rows_read: int = 0  # training rows read: fitting, validation and the gap between them
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 def train_forecaster(
-    training_set: pd.DataFrame,
+    training_set: Rows,
     config: TrainConfig,
     *,
     feature_service: str,
@@ -112,8 +113,10 @@ def train_forecaster(
     worker: Worker = SINGLE_PROCESS,
     checkpoint_dir: Path | None = None,
     series: pd.DataFrame | None = None,
+    until: pd.Timestamp | None = None,
 ) -> TrainResult:
-    """Fit a DemandForecaster on a training set of features and labels; returns the best bundle.
+    """Fit a DemandForecaster on a training set of features and labels (a frame, or a training-set
+    folder read part by part; its rows up to `until`); returns the best bundle.
 
     With `checkpoint_dir`, a checkpoint left there by an earlier run of the same settings is
     resumed rather than started over. `series` (store_id, sku_id) names series the model must
@@ -124,10 +127,14 @@ def train_forecaster(
     np.random.seed(config.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     accelerator = pick_accelerator(config.device, local_rank=worker.local_rank)
-    fit_rows, val_rows = split_by_origin(training_set, config.horizon, config.validation_origins)
-    meta = _bundle_meta(training_set, series, config, spec, feature_service, dataset_version)
-    fit = _tensors(fit_rows, meta, config, spec)
-    val = _tensors(val_rows, meta, config, spec).to(accelerator.device)
+    rows = prepare_rows(
+        training_set, horizon=config.horizon, validation_origins=config.validation_origins, spec=spec, until=until,
+        meta_of=lambda stores, skus, vocab: bundle_meta(
+            stores, skus, vocab, series, config, spec, feature_service, dataset_version
+        ),
+        tensors_of=lambda frame, meta: part_tensors(frame, meta, config.horizon, spec),
+    )  # fmt: skip
+    meta, fit, val = rows.meta, rows.fit, rows.val.to(accelerator.device)
     meta.n_numeric = fit.numeric.shape[1]
     if accelerator.is_cuda:  # pinned host memory makes the non_blocking copies truly asynchronous
         fit = fit.pin_memory()
@@ -138,12 +145,12 @@ def train_forecaster(
     state, resumed_from_epoch = _initial_state(model, optimizer, generator, config, checkpoint_dir)
     quantiles = torch.tensor(config.quantiles, device=accelerator.device)
     loop = _Loop(_step_model(model, config, accelerator, worker), optimizer, quantiles, accelerator, worker)
-    draw = _EpochDraw.of(fit_rows, config, spec)
+    draw = _EpochDraw(rows.fit_series, rows.fit_age, config.windows_per_series, config.recency_half_life)
     while not state.finished and state.epoch < config.epochs:
         state.epoch += 1
-        rows = draw.rows(generator)
-        batch_size = min(config.batch_size, max(1, math.ceil(len(rows) / config.min_batches_per_epoch)))
-        train_loss = loop.train_epoch(fit, batch_size, generator, rows)
+        drawn = draw.rows(generator)
+        batch_size = min(config.batch_size, max(1, math.ceil(len(drawn) / config.min_batches_per_epoch)))
+        train_loss = loop.train_epoch(fit, batch_size, generator, drawn)
         metrics = {"train_pinball": train_loss, "val_pinball": loop.evaluate(val)}
         if on_epoch:
             on_epoch(state.epoch, metrics)
@@ -151,7 +158,7 @@ def train_forecaster(
         if checkpoint_dir and worker.is_main:
             save_checkpoint(state, checkpoint_dir)
     model.load_state_dict(state.best_state)
-    average_unseen_embeddings(model, meta, fit_rows)
+    average_unseen_embeddings(model, meta, rows.seen)
     if config.calibrate_intervals:
         meta.interval_shift = fit_interval_shift(loop.predict(val), val.target, config.quantiles)
     return TrainResult(
@@ -160,6 +167,7 @@ def train_forecaster(
         best_epoch=state.best_epoch,
         device=str(accelerator.device),
         resumed_from_epoch=resumed_from_epoch,
+        rows_read=rows.rows_read,
     )
 
 
@@ -220,20 +228,23 @@ def _record_epoch(
     state.generator = generator.get_state()
 
 
-def _bundle_meta(
-    training_set: pd.DataFrame,
+def bundle_meta(
+    stores: list[str],
+    skus: list[str],
+    vocab: dict[str, list[str]],
     series: pd.DataFrame | None,
     config: TrainConfig,
     spec: FeatureSpec,
     feature_service: str,
     dataset_version: str,
 ) -> BundleMeta:
-    every = training_set if series is None else pd.concat([training_set[["store_id", "sku_id"]], series])
+    """The bundle's description of the rows' stores, SKUs and categories, and of `series` besides."""
+    extra = series if series is not None else pd.DataFrame(columns=["store_id", "sku_id"])
     return BundleMeta(
         horizon=config.horizon,
         quantiles=list(config.quantiles),
-        stores=sorted(every["store_id"].unique()),
-        skus=sorted(every["sku_id"].unique()),
+        stores=sorted({*stores, *extra["store_id"]}),
+        skus=sorted({*skus, *extra["sku_id"]}),
         n_numeric=0,  # known once the inputs are built
         hidden=config.hidden,
         embedding_dim=config.embedding_dim,
@@ -244,7 +255,7 @@ def _bundle_meta(
         windows=list(spec.windows),
         stock=spec.stock,
         seasonal_period=config.seasonal_period if config.seasonal_skip else None,
-        vocabularies=vocabularies(training_set),
+        vocabularies=vocab,
     )
 
 
@@ -271,32 +282,12 @@ class _EpochDraw:
     per_series: int
     half_life: float
 
-    @classmethod
-    def of(cls, fit_rows: pd.DataFrame, config: TrainConfig, spec: FeatureSpec) -> _EpochDraw:
-        series = fit_rows.groupby(["store_id", "sku_id"], sort=False).ngroup().to_numpy()
-        ordinal = period_ordinals(fit_rows["event_timestamp"], spec.frequency) if len(fit_rows) else np.zeros(0)
-        age = (ordinal.max() - ordinal) if len(fit_rows) else ordinal
-        return cls(torch.from_numpy(series), torch.from_numpy(age), config.windows_per_series, config.recency_half_life)
-
     def rows(self, generator: torch.Generator) -> torch.Tensor:
         if not self.per_series:
             return torch.arange(len(self.series))
         return epoch_windows(
             self.series, self.age, per_series=self.per_series, half_life=self.half_life, generator=generator
         )
-
-
-def _tensors(rows: pd.DataFrame, meta: BundleMeta, config: TrainConfig, spec: FeatureSpec) -> Tensors:
-    return to_tensors(
-        rows,
-        store_index={s: i for i, s in enumerate(meta.stores)},
-        sku_index={s: i for i, s in enumerate(meta.skus)},
-        horizon=config.horizon,
-        with_target=True,
-        spec=spec,
-        vocab=meta.vocabularies,
-        seasonal_period=meta.seasonal_period,
-    )
 
 
 @dataclass

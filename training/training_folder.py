@@ -55,14 +55,22 @@ class TrainingSetFolder:
         until: pd.Timestamp | None = None,
     ) -> Iterator[pd.DataFrame]:  # fmt: skip
         """Each part's rows with origins from `since` to `until` (both included)."""
+        window = since is not None or until is not None
         for path in self.parts():
-            frame = pd.read_parquet(path, columns=list(columns) if columns else None)
-            if since is not None or until is not None:
+            wanted = None if columns is None else {*columns, *(["event_timestamp"] if window else [])}
+            present = None if wanted is None else [c for c in pq.read_schema(path).names if c in wanted]
+            frame = pd.read_parquet(path, columns=present)
+            if window:
                 keep = pd.Series(True, index=frame.index)
                 keep &= frame["event_timestamp"] >= since if since is not None else True
                 keep &= frame["event_timestamp"] <= until if until is not None else True
                 frame = frame[keep].reset_index(drop=True)
-            yield frame
+            yield frame if columns is None else frame[[c for c in columns if c in frame]]
+
+    def head(self, rows: int) -> pd.DataFrame:
+        """The first rows of the first part, read without the rest of it."""
+        batches = pq.ParquetFile(self.parts()[0]).iter_batches(batch_size=rows)
+        return next(batches).to_pandas()
 
     def read(self, **window) -> pd.DataFrame:
         """The rows of every part (within `since`/`until`, see iter_parts), as one frame."""
@@ -86,3 +94,27 @@ class TrainingSetFolder:
         for frame in self.iter_parts(columns=columns):
             total += frame.isna().sum()
         return (total / self.rows).to_dict() if self.rows else dict.fromkeys(columns, 1.0)
+
+
+@dataclass(frozen=True)
+class RowsUpTo:
+    """The rows of a folder up to an origin, read as a frame is where the backtest reads them: a few
+    columns of every row (`rows[columns]`), whole rows at some positions (`rows.take(positions)`)."""
+
+    folder: TrainingSetFolder
+    until: pd.Timestamp
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.folder.iter_parts(columns=["event_timestamp"], until=self.until))
+
+    def __getitem__(self, columns: list[str]) -> pd.DataFrame:
+        return self.folder.read(columns=columns, until=self.until)
+
+    def take(self, positions: np.ndarray) -> pd.DataFrame:
+        """The rows at these (sorted) positions of the rows up to `until`, parts read one at a time."""
+        taken, offset = [], 0
+        for part in self.folder.iter_parts(until=self.until):
+            inside = positions[(positions >= offset) & (positions < offset + len(part))] - offset
+            taken.append(part.iloc[inside])
+            offset += len(part)
+        return pd.concat(taken, ignore_index=True)

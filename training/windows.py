@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from demandops.contract import SERIES_KEYS
-from demandops.frequency import period_ordinals
 from demandops.settings import Cadence
 
 REFIT_SHARE = 0.1  # held-out share of a typical series above which the served model is refit on every row
@@ -105,13 +105,9 @@ def windows_for(typical: int, cadence: Cadence) -> Windows:
     return Windows(fitted, typical, reason + refit)
 
 
-def typical_complete_origins(sales: pd.DataFrame, horizon: int, min_history: int, frequency: str) -> int:
-    """Complete origins of the median series, from its span alone: every period from its first row to
-    its last, less the history before its first origin and the `horizon` periods its labels need;
-    what training/dataset.entity_rows makes of it."""
-    if sales.empty:
-        return 0
-    ordinal = pd.Series(period_ordinals(sales["date"], frequency), index=sales.index)
-    span = ordinal.groupby([sales[k] for k in SERIES_KEYS], sort=False).agg(["min", "max"])
-    origins = span["max"] - span["min"] + 1 - (min_history - 1) - horizon
-    return int(origins[origins > 0].median()) if (origins > 0).any() else 0
+def typical_complete_origins(periods: np.ndarray, horizon: int, min_history: int) -> int:
+    """Complete origins of the median series, from the periods each series spans (first row to last):
+    less the history before its first origin and the `horizon` periods its labels need; what
+    training/dataset.entity_rows makes of it. Series without a complete origin are not counted."""
+    origins = np.asarray(periods) - (min_history - 1) - horizon
+    return int(np.median(origins[origins > 0])) if (origins > 0).any() else 0

@@ -5,7 +5,6 @@ from dataclasses import fields, replace
 from typing import get_type_hints
 
 import dagster as dg
-import pandas as pd
 from dagster import AssetExecutionContext
 from pydantic import Field, create_model
 
@@ -16,7 +15,7 @@ from pipelines.metadata import rounded
 from pipelines.provenance import latest_metadata, raw_sales_lineage
 from pipelines.reconcile import claim_run, job_folder
 from pipelines.resources import Demandops
-from pipelines.training_chunks import build_training_set, new_folder
+from pipelines.training_chunks import build_training_set
 from training.dataset import origin_split
 from training.interruption import launch_env
 from training.job import launch_command, prepare_job
@@ -47,25 +46,27 @@ def _launchpad_config() -> type[dg.Config]:
 TrainingConfig = _launchpad_config()
 
 
-@dg.asset(deps=[online_features], io_manager_key="lake", group_name="training", kinds={"feast", "parquet"})
-def training_set(
-    context: AssetExecutionContext, raw_sales: pd.DataFrame, demandops: Demandops
-) -> dg.Output[TrainingSetFolder]:
+@dg.asset(
+    ins={"raw_sales": dg.AssetIn(dagster_type=dg.Nothing)},  # read from the lake as Arrow, not loaded whole
+    deps=[online_features],
+    io_manager_key="lake",
+    group_name="training",
+    kinds={"feast", "parquet"},
+)
+def training_set(context: AssetExecutionContext, demandops: Demandops) -> dg.Output[TrainingSetFolder]:
     """Entity rows with labels for the next H periods, joined point-in-time to the feature service by
     Feast: every recent origin and a sample of older ones, written a chunk of series at a time."""
     spec, cadence, settings = demandops.feature_spec(), demandops.cadence(), demandops.settings()
+    partitions = context.asset_partition_keys_for_input("raw_sales")
     directory = demandops.lake().asset_dir(["training_set"]) / context.run_id
     shutil.rmtree(directory, ignore_errors=True)  # a retried step's own partial folder
-    folder = new_folder(directory, raw_sales, cadence, spec)
     built = build_training_set(
-        demandops.feature_store(), raw_sales, folder, spec=spec, cadence=cadence,
-        settings=settings.training_set, service=FEATURE_SERVICE_NAME,
+        demandops.feature_store(), demandops.lake().raw_sales_table(partitions), directory, spec=spec,
+        cadence=cadence, settings=settings.training_set, service=FEATURE_SERVICE_NAME,
     )  # fmt: skip
-    lineage = raw_sales_lineage(
-        context.instance, demandops.lake().gate_ledger(), context.asset_partition_keys_for_input("raw_sales")
-    )
+    lineage = raw_sales_lineage(context.instance, demandops.lake().gate_ledger(), partitions)
     return dg.Output(
-        replace(folder, rows=built.rows),
+        replace(built.folder, rows=built.rows),
         metadata={
             **lineage,
             "rows": built.rows,
@@ -73,10 +74,10 @@ def training_set(
             "feature_service": FEATURE_SERVICE_NAME,
             "origins": len(built.origins),
             "series": built.series,
-            "typical_origins": folder.typical_origins,
+            "typical_origins": built.folder.typical_origins,
             "older_origins_per_series": built.older_origins_per_series,
             "chunks": built.chunks,
-            "series_per_chunk": built.series_per_chunk,
+            "slices": built.slices,
             "frequency": spec.frequency,
             "feature_null_share": built.feature_null_share(),
         },

@@ -5,7 +5,6 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 from mlflow import MlflowClient
 
 from demandops.errors import GuardRefusedError
@@ -17,6 +16,7 @@ from salesdata.datasets import read_oracle
 from training.candidates import plan_for_serving
 from training.dataset import origin_split
 from training.evaluate import Evaluation, champion_mismatch, evaluate_backtest
+from training.sales_table import SalesTable
 from training.statistical_engines import statistical_engine
 from training.tracking import (
     download_backtest_bundle,
@@ -25,21 +25,26 @@ from training.tracking import (
     log_backtest,
     log_serving_plan,
 )
-from training.training_folder import TrainingSetFolder
+from training.training_folder import RowsUpTo, TrainingSetFolder
 from training.windows import windows_for
 
 
-@dg.asset(io_manager_key="lake", group_name="validation", kinds={"mlflow", "scikitlearn"})
+@dg.asset(
+    ins={"raw_sales": dg.AssetIn(dagster_type=dg.Nothing)},  # read from the lake series by series
+    io_manager_key="lake",
+    group_name="validation",
+    kinds={"mlflow", "scikitlearn"},
+)
 def model_evaluation(
-    raw_sales: pd.DataFrame, training_set: TrainingSetFolder, trained_model: dict, demandops: Demandops
+    context: dg.AssetExecutionContext, training_set: TrainingSetFolder, trained_model: dict, demandops: Demandops
 ) -> dg.Output[dict]:
     """Backtest of the new version against seasonal naive, gradient boosting, AutoETS and Theta and (on
     simulated data) the oracle, logged to its MLflow run; its guards move it to Validated, or to Rejected."""
-    run_id = trained_model["run_id"]
+    run_id, version = trained_model["run_id"], trained_model["model_version"]
     registry = demandops.registry()
-    version = trained_model["model_version"]
+    sales = SalesTable(demandops.lake().raw_sales_table(context.asset_partition_keys_for_input("raw_sales")))
     with registry.compensating(version, step="model_evaluation"):
-        evaluation, plots = _backtest(demandops, registry, raw_sales, training_set, version, run_id)
+        evaluation, plots = _backtest(demandops, registry, sales, training_set, version, run_id)
     evidence = {
         **evaluation.metrics,
         "dataset_version": trained_model["dataset_version"],
@@ -67,14 +72,14 @@ def model_evaluation(
 
 
 def _backtest(
-    demandops: Demandops, registry, raw_sales: pd.DataFrame, training_set: TrainingSetFolder, version: str, run_id: str
+    demandops: Demandops, registry, sales: SalesTable, training_set: TrainingSetFolder, version: str, run_id: str
 ) -> tuple[Evaluation, dict[str, bytes]]:
     """Score the version beside its baselines and the champion; log it all to the training run."""
     settings = demandops.settings()
     champion = registry.by_alias(ALIASES[State.PRODUCTION])
     cadence = windows_for(training_set.typical_origins, demandops.cadence()).cadence  # as trained_model chose them
     last_fit, first_holdout = origin_split(training_set.origins(), cadence.horizon, cadence.backtest_origins)
-    fit, backtest = training_set.read(until=last_fit), training_set.read(since=first_holdout)
+    fit, backtest = RowsUpTo(training_set, last_fit), training_set.read(since=first_holdout)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = download_backtest_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp) / "challenger")
         later = download_window_bundles(settings.mlflow_tracking_uri, run_id, Path(tmp) / "windows")
@@ -94,7 +99,7 @@ def _backtest(
         period=cadence.seasonal_period,
         oracle=oracle,
         champion=None if unscorable else incumbent,
-        sales=raw_sales,
+        sales=sales,
         statistical=settings.lifecycle.statistical_baselines,
         statistical_series=settings.lifecycle.statistical_series,
         window_bundles=later,
@@ -103,7 +108,7 @@ def _backtest(
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     plots = log_backtest(client, run_id, evaluation)
     plan = plan_for_serving(
-        evaluation.choice, evaluation.rows, raw_sales, frequency=bundle.meta.frequency,
+        evaluation.choice, evaluation.rows, sales, frequency=bundle.meta.frequency,
         horizon=bundle.meta.horizon, period=cadence.seasonal_period, on=engine,
     )  # fmt: skip
     log_serving_plan(client, run_id, evaluation.choice, plan)

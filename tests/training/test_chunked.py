@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from tests.conftest import DAILY
 from training.dataset import split_by_origin, to_tensors
 from training.evaluate import evaluate_backtest, statistical_sample
 from training.gbm import GBMConfig, QuantileGBM
+from training.sales_table import SalesTable
 from training.statistical import statistical_forecasts, window_origins
 from training.train import TrainConfig, train_forecaster
+from training.training_folder import RowsUpTo, TrainingSetFolder
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +121,42 @@ def test_the_backtest_says_what_its_baselines_were_fitted_on(small_data, split) 
     assert sampled.metrics["gradient_boosting_examples"] == 3_000 and sampled.metrics["gradient_boosting_subsampled"]
     # The rest of the backtest does not depend on the sample.
     assert sampled.metrics["wape"] == every.metrics["wape"]
+
+
+def _in_parts(frame: pd.DataFrame, directory) -> TrainingSetFolder:
+    """The frame as a training-set folder of four parts of whole series, as the chain builds it."""
+    folder = TrainingSetFolder(directory)
+    series = frame.groupby(["store_id", "sku_id"], sort=False).ngroup()
+    for number, part in enumerate(np.array_split(np.unique(series), 4)):
+        folder.write_part(number, frame[series.isin(part)])
+    return folder
+
+
+def test_the_backtest_reads_the_same_from_a_folder_and_a_sales_table(small_data, split, tmp_path) -> None:
+    bundle, fit, holdout = split
+    frame = fit.sort_values(["store_id", "sku_id", "event_timestamp"], ignore_index=True)
+    folder = _in_parts(frame, tmp_path / "set")
+    table = pa.Table.from_pandas(small_data.sales.sample(frac=1.0, random_state=1), preserve_index=False)
+    common = dict(period=7, gbm=GBMConfig(max_iter=5, max_examples=3_000), statistical=("AutoETS",))
+    whole = evaluate_backtest(bundle, frame, holdout, sales=small_data.sales, statistical_series=6, **common)
+    until = frame["event_timestamp"].max()
+    parts = evaluate_backtest(
+        bundle, RowsUpTo(folder, until), holdout, sales=SalesTable(table), statistical_series=6, **common
+    )
+    assert len(RowsUpTo(folder, until)) == len(frame) and whole.metrics["gradient_boosting_subsampled"]
+    assert parts.metrics == whole.metrics
+    pd.testing.assert_frame_equal(parts.table, whole.table)
+
+
+def test_training_from_a_folder_of_parts_equals_training_from_the_frame(split, tmp_path) -> None:
+    _bundle, fit, holdout = split
+    frame = fit.sort_values(["store_id", "sku_id", "event_timestamp"], ignore_index=True)
+    folder = _in_parts(frame, tmp_path / "set")
+    until = frame["event_timestamp"].max() - pd.Timedelta(days=3)  # the job reads up to its last fitting origin
+    config = TrainConfig(horizon=7, epochs=2, validation_origins=14, seed=0, windows_per_series=20)
+    kwargs = dict(feature_service="test", dataset_version="test", spec=DAILY)
+    from_parts = train_forecaster(folder, config, until=until, **kwargs)
+    from_frame = train_forecaster(frame[frame["event_timestamp"] <= until], config, **kwargs)
+    assert len(folder.parts()) == 4 and from_parts.rows_read == from_frame.rows_read
+    assert from_parts.history == from_frame.history
+    np.testing.assert_array_equal(from_parts.bundle.predict(holdout), from_frame.bundle.predict(holdout))
