@@ -164,7 +164,7 @@ def _sample(root: psutil.Process) -> tuple[float, list[float], str] | None:
     return main, sizes, role
 
 
-def run_size(series: int, days: int, limits: tuple[float, float], keep: Path | None) -> dict:
+def run_size(series: int, days: int, limits: tuple[float, float], keep: Path | None, training: str = "") -> dict:
     stores, skus = SIZES[series]
     series_periods = stores * skus * days
     with tempfile.TemporaryDirectory(prefix=f"demandops-scale-{series}-") as tmp:
@@ -185,14 +185,14 @@ def run_size(series: int, days: int, limits: tuple[float, float], keep: Path | N
                 str(days),
                 "--no-track",
             ],
-            "run": ["run"],
+            "run": ["run", *(["--training-config", training] if training else [])],
             "forecast": ["forecast", "--output", str(project / "forecast.csv")],
             "append_one_day": ["data", "append", "--days", "1"],  # recorded with DVC, as new days arrive
         }
         commands = {name: [str(Path(sys.executable).parent / "demandops"), *args] for name, args in steps.items()}
         commands["sensor_path"] = [sys.executable, "-m", "bench.sensor_path"]  # gate, features, materialization
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # bench.sensor_path runs from the project
-        out = {"series": stores * skus, "stores": stores, "skus": skus, "days": days}
+        out = {"series": stores * skus, "stores": stores, "skus": skus, "days": days, "training_config": training}
         for name, command in commands.items():
             measured = monitored(command, cwd=project, env=env, limits=limits, log=project / f"{name}.log")
             out[name] = _summary(measured, series_periods)
@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rss-gb", type=float, default=20.0, help="Stop a command whose tree passes this.")
     parser.add_argument("--max-minutes", type=float, default=60.0, help="Stop a command running longer.")
     parser.add_argument("--keep", type=Path, default=None, help="Keep each size's project (data, state, logs) here.")
+    parser.add_argument("--training-config", default="", help="Passed to demandops run, e.g. '{\"epochs\": 10}'.")
     args = parser.parse_args(argv)
     recorded = RESULTS / "scale.json"
     results = json.loads(recorded.read_text()) if recorded.is_file() else {}
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     entry = results.setdefault(args.label, {})
     limits = (args.max_rss_gb * 1024, args.max_minutes * 60)
     for series in args.sizes:
-        entry[str(series)] = run_size(series, args.days, limits, args.keep)
+        entry[str(series)] = run_size(series, args.days, limits, args.keep, args.training_config)
         RESULTS.mkdir(exist_ok=True)
         recorded.write_text(json.dumps(results, indent=2) + "\n")  # each size as soon as it is measured
         _print(entry[str(series)])

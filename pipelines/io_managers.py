@@ -10,6 +10,7 @@ import pandas as pd
 
 from demandops.errors import DataContractError
 from demandops.files import write_atomically, write_text_atomically
+from demandops.memory import release_free_memory
 from pipelines.lake import Lake, parquet_writer
 from training.training_folder import TrainingSetFolder
 
@@ -36,6 +37,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             write_text_atomically(lake.value_file(asset, "json"), json.dumps(obj, indent=2, default=str))
         else:
             write_atomically(lake.value_file(asset, "parquet"), parquet_writer(obj))
+        release_free_memory()  # the step is done: what it freed goes back to the system, not to the run
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | dict:
         lake, asset = Lake(Path(self.base_dir)), context.asset_key.path

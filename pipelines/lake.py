@@ -23,6 +23,7 @@ from demandops.contract import SERIES_KEYS
 from demandops.files import write_atomically, write_text_atomically
 from salesdata.gate import GateLedger
 from training.features import first_seen
+from training.sales_table import SalesTable
 from training.training_folder import TrainingSetFolder
 
 RAW_SALES = "raw_sales"
@@ -97,14 +98,14 @@ class Lake:
         files = [f for p in partitions if (f := self.partition_file([RAW_SALES], p)).is_file()]
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
 
-    def raw_sales_table(self, partitions: Sequence[str]) -> pa.Table:
-        """Validated sales of these partitions as one Arrow table: a third of the memory pandas takes
-        (strings stay packed), for stages that hand pandas one chunk of series at a time."""
+    def sales_table(self, partitions: Sequence[str]) -> SalesTable:
+        """Validated sales of these partitions as one Arrow table sorted by series (training/sales_table.py):
+        a third of the memory pandas takes, for stages that hand pandas some series at a time."""
         files = [f for p in partitions if (f := self.partition_file([RAW_SALES], p)).is_file()]
         if not files:
             directory = self.asset_dir([RAW_SALES])
             raise FileNotFoundError(f"none of the {len(partitions)} raw_sales partitions asked for is in {directory}")
-        return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+        return SalesTable(pa.concat_tables([pq.read_table(f) for f in files], promote_options="default"))
 
     def raw_sales_columns(self) -> set[str]:
         """The columns of the validated raw sales (the optional ones present in the data)."""

@@ -1,7 +1,7 @@
 """The point-in-time training set, built and written a chunk of series at a time.
 
-Raw sales arrive as one Arrow table (strings packed: a third of what pandas takes), sorted by
-series. A slice of whole series at a time becomes pandas, then entity rows (every complete origin,
+Raw sales arrive as one Arrow table sorted by series (training/sales_table.py: strings packed, a
+third of what pandas takes). A slice of whole series at a time becomes pandas, then entity rows (every complete origin,
 training/dataset.py), of which the origins training/origins.py picks are kept; once a chunk's worth
 is pending, Feast joins their features in one retrieval (each one reads the feature files of the
 whole span, so fewer, larger retrievals are faster) and the rows with history are written as one
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from feast import FeatureStore
 
 from demandops.contract import SERIES_KEYS
@@ -26,11 +25,11 @@ from feature_repo.retrieval import historical_features
 from training.dataset import entity_rows, no_history_error
 from training.features import FeatureSpec
 from training.origins import PERIODS_PER_YEAR, origin_pool
-from training.sales_table import sorted_by_series
+from training.sales_table import SalesTable
 from training.training_folder import TrainingSetFolder
 from training.windows import typical_complete_origins, windows_for
 
-SALES_ROWS_PER_SLICE = 2_000_000  # sales rows handed to pandas at a time
+SALES_ROWS_PER_SLICE = 1_000_000  # sales rows handed to pandas at a time
 
 
 @dataclass
@@ -65,11 +64,11 @@ class TrainingSetBuilt:
 
 
 def build_training_set(
-    store: FeatureStore, sales: pa.Table, directory: Path, *, spec: FeatureSpec, cadence: Cadence,
+    store: FeatureStore, sales: SalesTable, directory: Path, *, spec: FeatureSpec, cadence: Cadence,
     settings: TrainingSetSettings, service: str, slice_rows: int = SALES_ROWS_PER_SLICE,
 ) -> TrainingSetBuilt:  # fmt: skip
     """Write the training set of `sales` into a new folder at `directory`, chunk by chunk."""
-    table, bounds = sorted_by_series(sales)
+    table, bounds = sales.table, sales.bounds
     dates = table["date"]
     first = period_ordinals(dates.take(bounds[:-1]).to_pandas(), spec.frequency)
     last = period_ordinals(dates.take(bounds[1:] - 1).to_pandas(), spec.frequency)

@@ -104,6 +104,10 @@ class Tensors:
         )  # fmt: skip
         return Tensors(*(None if t is None else fn(t) for t in fields))
 
+    def rows(self, start: int, stop: int) -> Tensors:
+        """Rows start..stop, as views (no copy)."""
+        return self._map(lambda t: t[start:stop])
+
     def take(self, index: torch.Tensor) -> Tensors:
         return self._map(lambda t: t[index])
 

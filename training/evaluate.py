@@ -49,8 +49,8 @@ def evaluate_backtest(
     window_bundles: dict[int, ForecasterBundle] | None = None,
     statistical_on: StatisticalEngine = IN_PROCESS,
 ) -> Evaluation:
-    """Score the model and its baselines on the holdout origins; baselines learn only from `fit`
-    (a frame, or a training-set folder's rows read part by part).
+    """Score the model and its baselines on the holdout origins; baselines learn only from `fit` (a
+    frame, or a folder's rows read part by part).
 
     `champion`, the version in Production, is scored on the same rows when it can read them.
     With `sales` (the raw history), the `statistical` models are fitted at the first origin of
@@ -66,8 +66,7 @@ def evaluate_backtest(
     known = known_series(holdout, bundle.meta.stores, bundle.meta.skus)
     unseen_rows = int((~known).sum())
     holdout = holdout[known].reset_index(drop=True)
-    profile = series_profile(fit[["store_id", "sku_id", "y_1", f"lag_{period}"]], period)
-    rows = backtest_rows(holdout, profile, horizon)
+    rows = backtest_rows(holdout, series_profile(fit[["store_id", "sku_id", "y_1", f"lag_{period}"]], period), horizon)
     forecasts = {
         "model": _network_forecast(bundle, window_bundles or {}, holdout, rows),
         "seasonal_naive": seasonal_naive(holdout, horizon, period),
@@ -81,12 +80,7 @@ def evaluate_backtest(
     actual = actuals(holdout, horizon)
     table = backtest_table(rows, actual, forecasts)
     model = forecasts["model"]
-    metrics = {
-        **headline(table, "model"),
-        "quantiles_ordered": float(np.all((model[..., 0] <= model[..., 1]) & (model[..., 1] <= model[..., 2]))),
-        "has_nan": float(np.isnan(model).any()),
-        "rows_unseen_series": float(unseen_rows),
-    }
+    metrics = {**_model_metrics(table, model), "rows_unseen_series": float(unseen_rows)}
     if baseline is not None:  # what the baseline learnt from: a sample of (row, step) pairs on a large set
         metrics["gradient_boosting_examples"] = float(baseline.examples)
         metrics["gradient_boosting_subsampled"] = float(baseline.subsampled)
@@ -95,15 +89,18 @@ def evaluate_backtest(
     evaluation = Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
     if sales is not None and statistical:
         with_candidates(
-            evaluation,
-            sales,
-            statistical,
-            frequency=bundle.meta.frequency,
-            period=period,
-            most=statistical_series,
+            evaluation, sales, statistical, frequency=bundle.meta.frequency, period=period, most=statistical_series,
             on=statistical_on,
-        )
+        )  # fmt: skip
     return evaluation
+
+
+def _model_metrics(table: pd.DataFrame, model: np.ndarray) -> dict[str, float]:
+    return {
+        **headline(table, "model"),
+        "quantiles_ordered": float(np.all((model[..., 0] <= model[..., 1]) & (model[..., 1] <= model[..., 2]))),
+        "has_nan": float(np.isnan(model).any()),
+    }
 
 
 def _network_forecast(

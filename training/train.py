@@ -28,9 +28,10 @@ from training.distributed import SINGLE_PROCESS, Worker
 from training.features import FeatureSpec
 from training.model import pinball_loss
 from training.origins import epoch_windows
-from training.training_rows import Rows, part_tensors, prepare_rows
+from training.training_rows import PreparedRows, Rows, part_tensors, prepare_rows
 
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+EVAL_BATCH_ROWS = 16_384  # validation rows forecast at once
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,8 +116,8 @@ def train_forecaster(
     series: pd.DataFrame | None = None,
     until: pd.Timestamp | None = None,
 ) -> TrainResult:
-    """Fit a DemandForecaster on a training set of features and labels (a frame, or a training-set
-    folder read part by part; its rows up to `until`); returns the best bundle.
+    """Fit a DemandForecaster on the features and labels of a frame or a folder read part by part
+    (rows up to `until`); returns the best bundle.
 
     With `checkpoint_dir`, a checkpoint left there by an earlier run of the same settings is
     resumed rather than started over. `series` (store_id, sku_id) names series the model must
@@ -127,13 +128,7 @@ def train_forecaster(
     np.random.seed(config.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     accelerator = pick_accelerator(config.device, local_rank=worker.local_rank)
-    rows = prepare_rows(
-        training_set, horizon=config.horizon, validation_origins=config.validation_origins, spec=spec, until=until,
-        meta_of=lambda stores, skus, vocab: bundle_meta(
-            stores, skus, vocab, series, config, spec, feature_service, dataset_version
-        ),
-        tensors_of=lambda frame, meta: part_tensors(frame, meta, config.horizon, spec),
-    )  # fmt: skip
+    rows = _prepared(training_set, config, spec, series, feature_service, dataset_version, until)
     meta, fit, val = rows.meta, rows.fit, rows.val.to(accelerator.device)
     meta.n_numeric = fit.numeric.shape[1]
     if accelerator.is_cuda:  # pinned host memory makes the non_blocking copies truly asynchronous
@@ -149,8 +144,7 @@ def train_forecaster(
     while not state.finished and state.epoch < config.epochs:
         state.epoch += 1
         drawn = draw.rows(generator)
-        batch_size = min(config.batch_size, max(1, math.ceil(len(drawn) / config.min_batches_per_epoch)))
-        train_loss = loop.train_epoch(fit, batch_size, generator, drawn)
+        train_loss = loop.train_epoch(fit, _batch_size(config, len(drawn)), generator, drawn)
         metrics = {"train_pinball": train_loss, "val_pinball": loop.evaluate(val)}
         if on_epoch:
             on_epoch(state.epoch, metrics)
@@ -169,6 +163,29 @@ def train_forecaster(
         resumed_from_epoch=resumed_from_epoch,
         rows_read=rows.rows_read,
     )
+
+
+def _batch_size(config: TrainConfig, rows: int) -> int:
+    """The configured batch, or smaller so that an epoch takes at least min_batches_per_epoch steps."""
+    return min(config.batch_size, max(1, math.ceil(rows / config.min_batches_per_epoch)))
+
+
+def _prepared(
+    training_set: Rows,
+    config: TrainConfig,
+    spec: FeatureSpec,
+    series: pd.DataFrame | None,
+    feature_service: str,
+    dataset_version: str,
+    until: pd.Timestamp | None,
+) -> PreparedRows:
+    return prepare_rows(
+        training_set, horizon=config.horizon, validation_origins=config.validation_origins, spec=spec, until=until,
+        meta_of=lambda stores, skus, vocab: bundle_meta(
+            stores, skus, vocab, series, config, spec, feature_service, dataset_version
+        ),
+        tensors_of=lambda frame, meta: part_tensors(frame, meta, config.horizon, spec),
+    )  # fmt: skip
 
 
 def _initial_state(
@@ -322,10 +339,14 @@ class _Loop:
 
     @torch.no_grad()
     def predict(self, data: Tensors) -> torch.Tensor:
-        """Scaled quantile forecasts of the rows of `data`, in full precision."""
+        """Scaled quantile forecasts of the rows of `data`, in full precision, EVAL_BATCH_ROWS at a time:
+        the decoder's activations are rows x H x width, 5 GB for 25,000 series' validation rows at once."""
         self.model.eval()
-        with self.accelerator.autocast():
-            return self.model(*data.inputs).float()
+        parts = []
+        for start in range(0, len(data), EVAL_BATCH_ROWS):
+            with self.accelerator.autocast():
+                parts.append(self.model(*data.rows(start, start + EVAL_BATCH_ROWS).inputs).float())
+        return torch.cat(parts)
 
     def evaluate(self, data: Tensors) -> float:
         """Pinball loss on the validation window; every rank holds the same weights and gets the same number."""

@@ -8,6 +8,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from pydantic import Field, create_model
 
+from demandops.memory import release_free_memory
 from feature_repo.definitions import FEATURE_SERVICE_NAME
 from lifecycle.evidence import registration_tags
 from pipelines.assets.features import online_features
@@ -61,7 +62,7 @@ def training_set(context: AssetExecutionContext, demandops: Demandops) -> dg.Out
     directory = demandops.lake().asset_dir(["training_set"]) / context.run_id
     shutil.rmtree(directory, ignore_errors=True)  # a retried step's own partial folder
     built = build_training_set(
-        demandops.feature_store(), demandops.lake().raw_sales_table(partitions), directory, spec=spec,
+        demandops.feature_store(), demandops.lake().sales_table(partitions), directory, spec=spec,
         cadence=cadence, settings=settings.training_set, service=FEATURE_SERVICE_NAME,
     )  # fmt: skip
     lineage = raw_sales_lineage(context.instance, demandops.lake().gate_ledger(), partitions)
@@ -95,6 +96,7 @@ def trained_model(
     """A global quantile network trained on all but the backtest origins, in an external process
     launched through Dagster Pipes; logged to MLflow and registered as a new version."""
     claim_run(context)
+    release_free_memory()  # what earlier steps freed, for the training process
     settings, windows = demandops.settings(), windows_for(training_set.typical_origins, demandops.cadence())
     context.log.info(f"backtest and validation windows: {windows.reason}")
     lineage = latest_metadata(context.instance, "training_set")

@@ -42,7 +42,7 @@ def model_evaluation(
     simulated data) the oracle, logged to its MLflow run; its guards move it to Validated, or to Rejected."""
     run_id, version = trained_model["run_id"], trained_model["model_version"]
     registry = demandops.registry()
-    sales = SalesTable(demandops.lake().raw_sales_table(context.asset_partition_keys_for_input("raw_sales")))
+    sales = demandops.lake().sales_table(context.asset_partition_keys_for_input("raw_sales"))
     with registry.compensating(version, step="model_evaluation"):
         evaluation, plots = _backtest(demandops, registry, sales, training_set, version, run_id)
     evidence = {

@@ -17,6 +17,7 @@ from pipelines.training_chunks import build_training_set, series_slices
 from salesdata.simulator import SimulatedData
 from tests.conftest import DAILY, apply_features
 from training.dataset import entity_rows, origin_split, rows_with_history, split_by_origin
+from training.sales_table import SalesTable
 from training.windows import windows_for
 
 CADENCE = DailyCadence()
@@ -32,7 +33,7 @@ def store(settings: Settings, small_data: SimulatedData):
 def _build(store, sales: pd.DataFrame, directory: Path, *, slice_rows: int = 10**9, **settings):
     shuffled = pa.Table.from_pandas(sales.sample(frac=1.0, random_state=0), preserve_index=False)  # any order
     built = build_training_set(
-        store, shuffled, directory, spec=DAILY, cadence=CADENCE, settings=TrainingSetSettings(**settings),
+        store, SalesTable(shuffled), directory, spec=DAILY, cadence=CADENCE, settings=TrainingSetSettings(**settings),
         service=FEATURE_SERVICE_NAME, slice_rows=slice_rows,
     )  # fmt: skip
     return built, built.folder.read()
