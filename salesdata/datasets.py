@@ -45,10 +45,17 @@ def oracle_dir(data_dir: Path) -> Path:
     return data_dir.with_name(f"{data_dir.name}_oracle")
 
 
-def read_oracle(data_dir: Path) -> pd.DataFrame | None:
-    """The simulator's expected demand for the data in `data_dir`; None for data it did not simulate."""
+def read_oracle(data_dir: Path, since: pd.Timestamp | None = None) -> pd.DataFrame | None:
+    """The simulator's expected demand for the data in `data_dir` (from `since` on); None for data it
+    did not simulate."""
     path = oracle_dir(data_dir) / ORACLE_FILE
-    return pd.read_parquet(path) if path.exists() else None
+    if not path.exists():
+        return None
+    if since is None:
+        return pd.read_parquet(path)
+    naive = since.tz_convert(None) if since.tzinfo else since  # the oracle's dates are naive, like the data's
+    column = pq.read_schema(path).field("date").type
+    return pq.read_table(path, filters=[("date", ">=", pa.scalar(naive.to_pydatetime(), type=column))]).to_pandas()
 
 
 def _write_table(frame, path: Path) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from training.backtest import actuals, backtest_rows, backtest_table, headline, series_profile
 from training.baselines import seasonal_naive
@@ -246,14 +248,34 @@ def champion_mismatch(champion: ForecasterBundle, challenger: ForecasterBundle, 
     return ""
 
 
-def residual_rows(evaluation: Evaluation) -> pd.DataFrame:
-    """One line per (backtest row, step): actual, the model's quantiles and the p50 residual."""
-    rows, forecast = evaluation.rows, evaluation.forecasts["model"]
+def residual_rows(evaluation: Evaluation, rows: slice = slice(None)) -> pd.DataFrame:
+    """One line per (backtest row, step) of the `rows` slice: actual, the model's quantiles and the
+    p50 residual."""
+    attributes = evaluation.rows.iloc[rows]
+    forecast, actual = evaluation.forecasts["model"][rows], evaluation.actual[rows]
     horizon = forecast.shape[1]
-    frame = rows.loc[rows.index.repeat(horizon), ["store_id", "sku_id", "event_timestamp", "window", "mover"]]
-    frame = frame.reset_index(drop=True).assign(step=list(range(1, horizon + 1)) * len(rows))
-    frame["actual"] = evaluation.actual.ravel()
+    frame = attributes.loc[
+        attributes.index.repeat(horizon), ["store_id", "sku_id", "event_timestamp", "window", "mover"]
+    ]
+    frame = frame.reset_index(drop=True).assign(step=list(range(1, horizon + 1)) * len(attributes))
+    frame["actual"] = actual.ravel()
     for i, name in enumerate(("p10", "p50", "p90")):
         frame[name] = forecast[..., i].ravel()
     frame["residual"] = frame["actual"] - frame["p50"]
     return frame
+
+
+def write_residuals(evaluation: Evaluation, path, chunk_rows: int = 50_000) -> None:
+    """residual_rows as one Parquet file, written `chunk_rows` backtest rows at a time (the whole is
+    rows x H lines: 15M at 25,000 series)."""
+    writer = None
+    try:
+        for start in range(0, max(len(evaluation.rows), 1), chunk_rows):
+            table = pa.Table.from_pandas(
+                residual_rows(evaluation, slice(start, start + chunk_rows)), preserve_index=False
+            )
+            writer = writer or pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()

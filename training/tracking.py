@@ -21,7 +21,7 @@ from mlflow.models import infer_signature
 from demandops.errors import ReproductionError
 from demandops.settings import Cadence
 from training.bundle import PLAN_FILE, ForecasterBundle
-from training.evaluate import Evaluation, residual_rows
+from training.evaluate import Evaluation, write_residuals
 from training.plots import calibration_plot, forecast_plot, residual_plot
 from training.train import Hyperparameters, TrainConfig, TrainResult
 
@@ -210,7 +210,7 @@ def log_backtest(client: MlflowClient, run_id: str, evaluation: Evaluation) -> d
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         evaluation.table.to_csv(folder / "backtest.csv", index=False)
-        residual_rows(evaluation).to_parquet(folder / "residuals.parquet", index=False)
+        write_residuals(evaluation, folder / "residuals.parquet")
         for name, png in plots.items():
             (folder / name).write_bytes(png)
         client.log_artifacts(run_id, str(folder), artifact_path=BACKTEST_ARTIFACTS)

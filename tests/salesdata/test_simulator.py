@@ -11,7 +11,7 @@ import pytest
 
 from demandops.contract import partition_dates, read_sales
 from demandops.errors import DataContractError
-from salesdata.datasets import ORACLE_FILE, append_days, generate, oracle_dir, resized
+from salesdata.datasets import ORACLE_FILE, append_days, generate, oracle_dir, read_oracle, resized
 from salesdata.simulator import PRESETS, SimulatedData, extended, simulate
 
 
@@ -140,3 +140,13 @@ def test_a_custom_size_writes_that_catalogue_and_appends_like_it(tmp_path: Path)
 def test_a_size_below_one_is_refused_naming_it() -> None:
     with pytest.raises(ValueError, match="--skus must be at least 1, got 0"):
         resized(PRESETS["small"], stores=None, skus=0, days=None)
+
+
+def test_the_oracle_is_read_from_a_day_on(tmp_path) -> None:
+    generate(tmp_path, "small")
+    every = read_oracle(tmp_path)
+    since = pd.Timestamp(sorted(every["date"].unique())[-10], tz="UTC")  # a backtest's origins are in UTC
+    recent = read_oracle(tmp_path, since=since)
+    expected = every[every["date"] >= since.tz_convert(None)].reset_index(drop=True)
+    assert 0 < len(recent) < len(every)
+    pd.testing.assert_frame_equal(recent.reset_index(drop=True), expected)

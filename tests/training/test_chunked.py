@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import DAILY
 from training.dataset import split_by_origin, to_tensors
-from training.evaluate import evaluate_backtest, statistical_sample
+from training.evaluate import evaluate_backtest, residual_rows, statistical_sample, write_residuals
 from training.gbm import GBMConfig, QuantileGBM
+from training.oracle import oracle_forecast
 from training.sales_table import SalesTable
 from training.statistical import statistical_forecasts, window_origins
 from training.train import TrainConfig, train_forecaster
@@ -160,3 +161,13 @@ def test_training_from_a_folder_of_parts_equals_training_from_the_frame(split, t
     assert len(folder.parts()) == 4 and from_parts.rows_read == from_frame.rows_read
     assert from_parts.history == from_frame.history
     np.testing.assert_array_equal(from_parts.bundle.predict(holdout), from_frame.bundle.predict(holdout))
+
+
+def test_the_oracle_and_the_residuals_are_the_same_in_chunks(small_data, split, tmp_path) -> None:
+    bundle, fit, holdout = split
+    whole = oracle_forecast(holdout, small_data.oracle, horizon=7, chunk_rows=len(holdout))
+    np.testing.assert_array_equal(oracle_forecast(holdout, small_data.oracle, horizon=7, chunk_rows=50), whole)
+    evaluation = evaluate_backtest(bundle, fit, holdout, period=7, gbm=None)
+    write_residuals(evaluation, tmp_path / "residuals.parquet", chunk_rows=50)
+    assert len(evaluation.rows) > 3 * 50
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "residuals.parquet"), residual_rows(evaluation))
