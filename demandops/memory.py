@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 
 
 def release_free_memory() -> bool:
     """Collect garbage and return the free heap to the system; whether the C library could."""
     gc.collect()
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim else False
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, looked up once (find_library runs ldconfig); None where there is none."""
     name = ctypes.util.find_library("c")
-    if not name:
-        return False
-    libc = ctypes.CDLL(name)
-    if not hasattr(libc, "malloc_trim"):
-        return False
-    return bool(libc.malloc_trim(0))
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None

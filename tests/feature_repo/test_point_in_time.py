@@ -122,12 +122,7 @@ def test_online_store_serves_the_latest_day_in_one_lookup(applied) -> None:
     store, features = applied
     latest = features["event_timestamp"].max()
     materialize_span(store, (latest - timedelta(days=3)).to_pydatetime(), latest.to_pydatetime())
-    pairs = list(features[KEYS].drop_duplicates().itertuples(index=False, name=None))
-    online = online_features(store, FEATURE_SERVICE_NAME, DAILY, pairs)
-    assert len(online) == len(pairs) and (online["event_timestamp"] == latest).all()
-    newest = features[features["event_timestamp"] == latest].set_index(KEYS)[SERIES_FEATURES]
-    got = online.set_index(KEYS)[SERIES_FEATURES].sort_index()
-    pd.testing.assert_frame_equal(got, newest.sort_index().astype(got.dtypes.to_dict()), check_exact=False, rtol=1e-6)
+    online = _assert_online_holds_the_latest_rows(store, features)
     assert set(online["sku_category"]) <= {"snacks", "beverages", "grocery", "household"}
 
 
@@ -136,9 +131,16 @@ def test_materialized_span_by_span_the_online_store_holds_each_series_latest(app
     latest = features["event_timestamp"].max()
     days = [(latest - timedelta(days=d)).to_pydatetime() for d in (29, 20, 19, 10, 9, 0)]
     materialize_spans(store, [(days[4], days[5]), (days[0], days[1]), (days[2], days[3])])  # any order given
+    _assert_online_holds_the_latest_rows(store, features)
+
+
+def _assert_online_holds_the_latest_rows(store, features: pd.DataFrame) -> pd.DataFrame:
+    """Every series' online row is its latest day's features; returns what the store answered."""
+    latest = features["event_timestamp"].max()
     pairs = list(features[KEYS].drop_duplicates().itertuples(index=False, name=None))
     online = online_features(store, FEATURE_SERVICE_NAME, DAILY, pairs)
     assert len(online) == len(pairs) and (online["event_timestamp"] == latest).all()
     newest = features[features["event_timestamp"] == latest].set_index(KEYS)[SERIES_FEATURES]
     got = online.set_index(KEYS)[SERIES_FEATURES].sort_index()
     pd.testing.assert_frame_equal(got, newest.sort_index().astype(got.dtypes.to_dict()), check_exact=False, rtol=1e-6)
+    return online
