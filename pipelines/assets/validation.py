@@ -91,7 +91,9 @@ def _backtest(
     if incumbent is not None:
         unscorable = champion_mismatch(incumbent, bundle, backtest)
     oracle = read_oracle(settings.data, since=first_holdout) if demandops.data_frequency() == "D" else None
-    engine = statistical_engine(settings.cluster.engine, settings.cluster.ray_address)
+    engine = statistical_engine(
+        settings.cluster.engine, settings.cluster.ray_address, settings.cluster.embedded_processes
+    )
     evaluation = evaluate_backtest(
         bundle,
         fit,

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from demandops.frequency import period_ordinals
@@ -44,7 +45,7 @@ def test_every_origin_in_chunks_equals_the_whole_join(store, small_data: Simulat
     whole = historical_features(store, entity_rows(sales, CADENCE.horizon, DAILY), FEATURE_SERVICE_NAME)
     whole = rows_with_history(whole.sort_values(KEYS, ignore_index=True), DAILY)
     built, chunked = _build(
-        store, sales, tmp_path / "chunked", slice_rows=400, older_origin_rows=EVERY_ORIGIN, chunk_rows=250
+        store, sales, tmp_path / "chunked", slice_rows=400, older_origin_rows=EVERY_ORIGIN, chunk_rows=500
     )
     assert built.chunks > 3 and built.slices > built.chunks and built.rows == len(whole)
     pd.testing.assert_frame_equal(chunked[whole.columns], whole)
@@ -62,6 +63,8 @@ def test_sampled_origins_do_not_depend_on_the_chunks(store, small_data: Simulate
     assert (built.chunks, built.slices, chunked_built.older_origins_per_series) == (1, 1, per_series)
     assert chunked_built.chunks > 3 and chunked_built.slices > 3
     pd.testing.assert_frame_equal(chunked, one)
+    part_rows = [pq.ParquetFile(path).metadata.num_rows for path in chunked_built.folder.parts()]
+    assert max(part_rows) <= 250  # a slice that would take a part past the chunk waits for the next
 
     # Every origin of the backtest, the validation window and their gaps is kept; at most 4 before them.
     windows = windows_for(built.folder.typical_origins, CADENCE)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from scipy.stats import poisson
 
 from tests.conftest import DAILY
 from training.dataset import split_by_origin, to_tensors
@@ -163,10 +164,20 @@ def test_training_from_a_folder_of_parts_equals_training_from_the_frame(split, t
     np.testing.assert_array_equal(from_parts.bundle.predict(holdout), from_frame.bundle.predict(holdout))
 
 
-def test_the_oracle_and_the_residuals_are_the_same_in_chunks(small_data, split, tmp_path) -> None:
+def test_the_oracle_gathered_from_its_grid_is_each_target_days_poisson_quantile(small_data, split) -> None:
+    _bundle, _fit, holdout = split
+    targets = holdout[["store_id", "sku_id"]].loc[holdout.index.repeat(7)].reset_index(drop=True)
+    origins = pd.to_datetime(holdout["event_timestamp"]).dt.tz_localize(None).to_numpy()
+    targets["date"] = (origins[:, None] + np.arange(1, 8).astype("timedelta64[D]")).ravel()
+    expected = small_data.oracle.assign(date=pd.to_datetime(small_data.oracle["date"]))
+    rate = targets.merge(expected, on=["store_id", "sku_id", "date"], how="left")["expected_units"].fillna(0.0)
+    one_by_one = np.stack([poisson.ppf(q, rate.to_numpy()) for q in (0.1, 0.5, 0.9)], axis=-1).reshape(-1, 7, 3)
+    assert (rate > 0).mean() > 0.5
+    np.testing.assert_array_equal(oracle_forecast(holdout, small_data.oracle, horizon=7), one_by_one)
+
+
+def test_the_residuals_are_the_same_in_chunks(split, tmp_path) -> None:
     bundle, fit, holdout = split
-    whole = oracle_forecast(holdout, small_data.oracle, horizon=7, chunk_rows=len(holdout))
-    np.testing.assert_array_equal(oracle_forecast(holdout, small_data.oracle, horizon=7, chunk_rows=50), whole)
     evaluation = evaluate_backtest(bundle, fit, holdout, period=7, gbm=None)
     write_residuals(evaluation, tmp_path / "residuals.parquet", chunk_rows=50)
     assert len(evaluation.rows) > 3 * 50

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import torch
 
 from demandops.frequency import period_ordinals
+from training.dataset import Tensors
 from training.origins import epoch_windows, origin_pool
+from training.train import TrainConfig, _watched_validation, epoch_windows_per_series
 
 
 def _entities(series: int, origins: int) -> pd.DataFrame:
@@ -53,3 +57,29 @@ def test_each_epoch_draws_at_most_its_windows_per_series_recent_ones_likelier() 
     assert (torch.bincount(series[first]) == 20).all() and len(first.unique()) == len(first)
     assert age[first].double().median() < 0.6 * age.double().median()
     assert torch.equal(draw(0, 500), torch.arange(len(series)))  # more windows than rows: every row
+
+
+def test_an_epoch_above_its_row_cap_gives_each_series_an_equal_share() -> None:
+    series = torch.arange(50).repeat_interleave(40)  # 2,000 fitting rows
+    config = TrainConfig(horizon=7, rows_per_epoch=500)
+    assert epoch_windows_per_series(config, series) == 10
+    assert epoch_windows_per_series(replace(config, rows_per_epoch=5_000), series) == 0  # under the cap: every row
+    assert epoch_windows_per_series(replace(config, rows_per_epoch=0), series) == 0  # no cap
+    assert epoch_windows_per_series(replace(config, windows_per_series=3), series) == 3  # asked for
+    assert epoch_windows_per_series(replace(config, rows_per_epoch=20), series) == 1  # at least one each
+
+
+def test_early_stopping_scores_a_fixed_sample_of_a_large_validation_window() -> None:
+    rows = 1_000
+    codes = torch.zeros(rows, dtype=torch.long)
+    val = Tensors(
+        store=torch.arange(rows), sku=codes, category=codes, numeric=torch.zeros(rows, 3),
+        future=torch.zeros(rows, 7, 2), scale=torch.ones(rows), target=torch.zeros(rows, 7),
+    )  # fmt: skip
+    config = TrainConfig(horizon=7, validation_rows=100, seed=4)
+    watched, again = _watched_validation(val, config), _watched_validation(val, config)
+    assert len(watched) == 100 and len(watched.store.unique()) == 100
+    assert torch.equal(watched.store, again.store)  # the same rows every epoch, from the seed
+    assert not torch.equal(watched.store, _watched_validation(val, replace(config, seed=5)).store)
+    assert _watched_validation(val, replace(config, validation_rows=0)) is val
+    assert _watched_validation(val, replace(config, validation_rows=5_000)) is val

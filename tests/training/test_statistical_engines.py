@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from demandops.settings import Settings
 from salesdata.simulator import SimulatedData
 from training.statistical import statistical_forecasts, statistical_paths, window_origins
-from training.statistical_engines import IN_PROCESS, OnRay, statistical_engine
+from training.statistical_engines import IN_PROCESS, InProcess, OnRay, statistical_engine
 
 NAMES = ("AutoETS", "DynamicOptimizedTheta")
 
@@ -47,7 +48,18 @@ def test_ray_fits_the_same_models_as_the_process(small_data: SimulatedData, loca
     )
 
 
+def test_the_worker_processes_fit_what_one_process_fits(small_data: SimulatedData) -> None:
+    sales = small_data.sales
+    series = sales[["store_id", "sku_id"]].drop_duplicates().head(12)
+    kwargs = dict(frequency="D", periods=14, period=7, names=NAMES)
+    pd.testing.assert_frame_equal(
+        statistical_paths(sales, series, on=InProcess(processes=2), **kwargs),
+        statistical_paths(sales, series, on=IN_PROCESS, **kwargs),
+    )
+
+
 def test_the_cluster_settings_choose_the_engine() -> None:
-    assert statistical_engine(Settings().cluster.engine) is IN_PROCESS
+    assert statistical_engine(Settings().cluster.engine) == InProcess(processes=os.cpu_count())
+    assert statistical_engine("embedded", processes=3) == InProcess(processes=3)
     assert statistical_engine("ray", "ray://head:10001") == OnRay("ray://head:10001")
     assert statistical_engine("ray", "") == OnRay(None)
