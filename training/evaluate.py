@@ -136,7 +136,8 @@ def with_candidates(
     cross-validated score to `evaluation` (its table, metrics and choice)."""
     rows, actual, model = evaluation.rows, evaluation.actual, evaluation.forecasts["model"]
     horizon = actual.shape[1]
-    starts = np.isin(rows["event_timestamp"], window_origins(rows["event_timestamp"].to_numpy(), horizon))
+    stamps = pd.to_datetime(rows["event_timestamp"], utc=True).dt.tz_localize(None).to_numpy()  # not Timestamp objects
+    starts = np.isin(stamps, window_origins(stamps, horizon))
     starts &= statistical_sample(rows, most)
     fitted_series = len(rows.loc[starts, ["store_id", "sku_id"]].drop_duplicates())
     evaluation.metrics["statistical_series"] = float(fitted_series)

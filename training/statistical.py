@@ -71,9 +71,7 @@ def _fit_and_forecast(
     from statsforecast import StatsForecast
     from statsforecast.models import Naive
 
-    engine = StatsForecast(
-        models=_models(names, period), freq=label_offset(frequency), fallback_model=Naive(), n_jobs=on.processes
-    )
+    engine = StatsForecast(models=_models(names, period), freq=label_offset(frequency), fallback_model=Naive())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsforecast warns per series it falls back on
         forecast = on.forecast(engine, history[["unique_id", "ds", "y"]], horizon)
