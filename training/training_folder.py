@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from demandops.contract import SERIES_KEYS
 from demandops.files import write_atomically
+from demandops.memory import release_arrow_pool
 
 PART_GLOB = "part-*.parquet"
 KIND = "training_set_folder"
@@ -60,6 +61,7 @@ class TrainingSetFolder:
             wanted = None if columns is None else {*columns, *(["event_timestamp"] if window else [])}
             present = None if wanted is None else [c for c in pq.read_schema(path).names if c in wanted]
             frame = pd.read_parquet(path, columns=present)
+            release_arrow_pool()  # the part's Arrow buffers are pandas' now: Arrow's pool would keep them
             if window:
                 keep = pd.Series(True, index=frame.index)
                 keep &= frame["event_timestamp"] >= since if since is not None else True
