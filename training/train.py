@@ -77,7 +77,7 @@ class Hyperparameters:
         },
     )
     # A cap, so that an epoch costs about the same at any catalogue size (about 12 s on 2 cores):
-    # below it (the 200-series default catalogue, 110,000 fitting rows) every row is seen every
+    # below it (the 200-series default catalogue, 125,000 fitting rows) every row is seen every
     # epoch; above it, each series gets an equal share of windows (12 at 25,000 series).
     validation_rows: int = field(
         default=100_000,
