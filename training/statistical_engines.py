@@ -29,18 +29,29 @@ class StatisticalEngine(Protocol):
         """statsforecast's forecast frame (unique_id, ds, one column per model) of `history`."""
 
 
+# A worker costs seconds to start and import statsforecast: the fits of fewer series than this
+# (at 0.05 to 0.2 s a series and window) would not pay for a second one.
+MIN_SERIES_PER_WORKER = 40
+
+
 @dataclass(frozen=True)
 class InProcess:
     processes: int = 1  # worker processes of this machine, each fitting a share of the series
+    min_series_per_worker: int = MIN_SERIES_PER_WORKER
+
+    def workers_for(self, series: int) -> int:
+        """How many worker processes fit this many series (1: this process alone)."""
+        return max(1, min(self.processes, series // max(1, self.min_series_per_worker)))
 
     def forecast(self, engine, history: pd.DataFrame, horizon: int) -> pd.DataFrame:
         ids = np.sort(history["unique_id"].unique())
-        if self.processes <= 1 or len(ids) < 2:
+        workers = self.workers_for(len(ids))
+        if workers == 1:
             return engine.forecast(df=history, h=horizon)
         # statsforecast's own n_jobs forks this process: at 25,000 series a copy of 10 GB per worker
         # by RSS, and pages really copied as the workers' garbage collector touches the parent's
         # objects. Forkserver workers start clean and get only their share of the series.
-        split = np.array_split(ids, min(self.processes, len(ids)))
+        split = np.array_split(ids, workers)
         shares = [history[history["unique_id"].isin(share)] for share in split]
         context = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(len(shares), mp_context=context) as pool:

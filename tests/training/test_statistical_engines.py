@@ -53,9 +53,17 @@ def test_the_worker_processes_fit_what_one_process_fits(small_data: SimulatedDat
     series = sales[["store_id", "sku_id"]].drop_duplicates().head(12)
     kwargs = dict(frequency="D", periods=14, period=7, names=NAMES)
     pd.testing.assert_frame_equal(
-        statistical_paths(sales, series, on=InProcess(processes=2), **kwargs),
+        statistical_paths(sales, series, on=InProcess(processes=2, min_series_per_worker=1), **kwargs),
         statistical_paths(sales, series, on=IN_PROCESS, **kwargs),
     )
+
+
+def test_a_small_catalogue_is_fitted_without_starting_workers() -> None:
+    two = InProcess(processes=2)
+    assert two.workers_for(two.min_series_per_worker * 2 - 1) == 1
+    assert two.workers_for(two.min_series_per_worker * 2) == 2
+    assert two.workers_for(10_000) == 2
+    assert InProcess(processes=2, min_series_per_worker=1).workers_for(12) == 2
 
 
 def test_the_cluster_settings_choose_the_engine() -> None:
