@@ -13,6 +13,8 @@ from matplotlib import pyplot as plt
 from training.backtest import QUANTILE_LEVELS
 from training.evaluate import Evaluation
 
+HISTOGRAM_VALUES = 1_000_000
+
 
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
@@ -54,11 +56,14 @@ def residual_plot(evaluation: Evaluation, forecaster: str = "model") -> bytes:
     """Median residuals (actual - p50): their distribution, and their mean and spread by step."""
     residual = evaluation.actual - evaluation.forecasts[forecaster][..., 1]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
-    left.hist(np.clip(residual.ravel(), *np.percentile(residual, [1, 99])), bins=60)
+    # The histogram of an even sample of at most HISTOGRAM_VALUES: the whole, copied to clip and sort
+    # it, would cost 0.4 GB at 25,000 series for a picture 60 bins wide.
+    sample = residual.ravel()[:: max(1, residual.size // HISTOGRAM_VALUES)]
+    left.hist(np.clip(sample, *np.percentile(sample, [1, 99])), bins=60)
     left.set_title("actual - p50 (1st-99th percentile)", fontsize=9)
     steps = np.arange(1, residual.shape[1] + 1)
     right.plot(steps, residual.mean(axis=0), label="mean (bias)")
-    right.plot(steps, np.abs(residual).mean(axis=0), label="mean absolute")
+    right.plot(steps, np.abs(residual, out=residual).mean(axis=0), label="mean absolute")
     right.set_xlabel("periods ahead")
     right.legend(fontsize=8)
     return _png(figure)

@@ -11,12 +11,14 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from packaging.version import Version
 
 from demandops.errors import ReproductionError
 from demandops.settings import Cadence
@@ -32,6 +34,17 @@ WINDOW_BUNDLE_PREFIX = "backtest_bundle_window_"  # the backtest's models of its
 NOT_A_CHECKOUT = "not-a-git-checkout"
 # The cadence a run was trained with; `horizon` comes with the TrainConfig params.
 CADENCE_PARAMS = ("horizon", "seasonal_period", "validation_periods", "backtest_origins")
+# What loading the pyfunc imports. Named rather than inferred: MLflow's inference loads the model
+# in a subprocess (3 to 6 s a run) and left torch out of the list it wrote.
+MODEL_DISTRIBUTIONS = (
+    "demandops", "mlflow", "cloudpickle", "torch", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn",
+)  # fmt: skip
+
+
+def model_requirements() -> list[str]:
+    """The pyfunc's pip requirements: each distribution it imports, at the version installed here."""
+    # The public version: a CPU build's "+cpu" would name a wheel only PyTorch's own index has.
+    return [f"{name}=={Version(version(name)).public}" for name in MODEL_DISTRIBUTIONS]
 
 
 class ForecasterPyfunc(mlflow.pyfunc.PythonModel):
@@ -119,6 +132,7 @@ def log_training(result: TrainResult, config: TrainConfig, *, example: pd.DataFr
             artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
             signature=signature,
             input_example=example,
+            pip_requirements=model_requirements(),
         )
     return info.model_uri
 

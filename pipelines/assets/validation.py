@@ -79,7 +79,7 @@ def _backtest(
     champion = registry.by_alias(ALIASES[State.PRODUCTION])
     cadence = windows_for(training_set.typical_origins, demandops.cadence()).cadence  # as trained_model chose them
     last_fit, first_holdout = origin_split(training_set.origins(), cadence.horizon, cadence.backtest_origins)
-    fit, backtest = RowsUpTo(training_set, last_fit), training_set.read(since=first_holdout)
+    fit = RowsUpTo(training_set, last_fit)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = download_backtest_bundle(settings.mlflow_tracking_uri, run_id, Path(tmp) / "challenger")
         later = download_window_bundles(settings.mlflow_tracking_uri, run_id, Path(tmp) / "windows")
@@ -89,7 +89,7 @@ def _backtest(
             else (None, "")
         )
     if incumbent is not None:
-        unscorable = champion_mismatch(incumbent, bundle, backtest)
+        unscorable = champion_mismatch(incumbent, bundle, training_set.head(1))  # by the columns
     oracle = read_oracle(settings.data, since=first_holdout) if demandops.data_frequency() == "D" else None
     engine = statistical_engine(
         settings.cluster.engine, settings.cluster.ray_address, settings.cluster.embedded_processes
@@ -97,7 +97,7 @@ def _backtest(
     evaluation = evaluate_backtest(
         bundle,
         fit,
-        backtest,
+        training_set.read(since=first_holdout),  # held by evaluate_backtest alone, which drops it once scored
         period=cadence.seasonal_period,
         oracle=oracle,
         champion=None if unscorable else incumbent,

@@ -40,7 +40,7 @@ def _promote(tracking_uri: str, database_url: str, model: str, version: str, sta
 def staged_versions(tracking_uri: str, database_url: str, model: str) -> tuple[ModelRegistry, list[str]]:
     registry = _registry(tracking_uri, database_url, model)
     with mlflow.start_run() as run:
-        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=["mlflow"])
     versions = [
         registry.register(model_uri=info.model_uri, run_id=run.info.run_id, tags={}).version for _ in range(PROMOTERS)
     ]

@@ -42,7 +42,7 @@ def logged(settings: Settings) -> tuple[Settings, str, str]:
     settings.prepare_state()
     use_experiment(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, "property-test")
     with mlflow.start_run() as run:
-        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=["mlflow"])
     return settings, run.info.run_id, info.model_uri
 
 

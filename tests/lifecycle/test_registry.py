@@ -38,8 +38,9 @@ def registry(settings: Settings) -> ModelRegistry:
 
 
 def new_version(registry: ModelRegistry) -> str:
+    # Requirements named: inferring them loads the model in a subprocess, seconds a version.
     with mlflow.start_run() as run:
-        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=["mlflow"])
     return registry.register(
         model_uri=info.model_uri,
         run_id=run.info.run_id,
@@ -188,7 +189,7 @@ def test_compensation_never_demotes_production(registry: ModelRegistry) -> None:
 def test_a_version_left_in_training_ends_failed(registry: ModelRegistry) -> None:
     """What register() does when the step after create_model_version fails."""
     with mlflow.start_run() as run:
-        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=["mlflow"])
     registry.client.create_registered_model(registry.model_name)
     created = registry.client.create_model_version(
         registry.model_name, info.model_uri, run_id=run.info.run_id, tags={STATE_TAG: State.TRAINING}

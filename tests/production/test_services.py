@@ -45,7 +45,7 @@ def test_lifecycle_runs_on_the_postgres_mlflow_backend(tmp_path: Path, database:
     assert tracking.startswith("postgresql+psycopg2://") and "search_path%3Dmlflow" in tracking, tracking
     use_experiment(tracking, settings.mlflow_artifact_root, "prod-test")
     with mlflow.start_run() as run:
-        info = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+        info = mlflow.pyfunc.log_model(name="model", python_model=Echo(), pip_requirements=["mlflow"])
     registry = ModelRegistry.from_settings(settings)
     version = registry.register(model_uri=info.model_uri, run_id=run.info.run_id, tags={}).version
     registry.transition(version, State.REJECTED, actor="pipeline", reason="test", evidence={"why": "test"})

@@ -9,7 +9,7 @@ import mlflow
 
 from demandops.settings import Settings
 from training.bundle import META_FILE, BundleMeta, ForecasterBundle, build_model
-from training.tracking import BUNDLE_ARTIFACT, download_bundle_or_why, use_experiment
+from training.tracking import BUNDLE_ARTIFACT, download_bundle_or_why, model_requirements, use_experiment
 
 
 def _logged_bundle(settings: Settings, folder: Path, *, claim_hidden: int) -> str:
@@ -39,3 +39,9 @@ def test_a_champion_of_another_network_is_reported(settings: Settings, tmp_path:
     run_id = _logged_bundle(settings, tmp_path / "old", claim_hidden=16)
     bundle, reason = download_bundle_or_why(settings.mlflow_tracking_uri, run_id, tmp_path / "old_download")
     assert bundle is None and reason.startswith("its bundle does not load with this code: Error(s) in loading")
+
+
+def test_the_logged_model_names_every_distribution_loading_it_imports() -> None:
+    requirements = dict(line.split("==") for line in model_requirements())
+    assert {"demandops", "mlflow", "torch", "numpy", "pandas"} <= set(requirements)
+    assert requirements["torch"] == "2.13.0"  # as pinned, without a CPU or CUDA build's local label

@@ -3,6 +3,9 @@ every step takes several of them, compared with one chunk of everything."""
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -16,6 +19,7 @@ from training.gbm import GBMConfig, QuantileGBM
 from training.oracle import oracle_forecast
 from training.sales_table import SalesTable
 from training.statistical import statistical_forecasts, window_origins
+from training.statistical_engines import IN_PROCESS
 from training.train import TrainConfig, train_forecaster
 from training.training_folder import RowsUpTo, TrainingSetFolder
 
@@ -182,3 +186,27 @@ def test_the_residuals_are_the_same_in_chunks(split, tmp_path) -> None:
     write_residuals(evaluation, tmp_path / "residuals.parquet", chunk_rows=50)
     assert len(evaluation.rows) > 3 * 50
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "residuals.parquet"), residual_rows(evaluation))
+
+
+@dataclass
+class _HoldoutWitness:
+    """The in-process engine, noting whether the holdout frame still lives when the statistical fits start."""
+
+    holdout: weakref.ref
+    alive: list[bool] = field(default_factory=list)
+
+    def forecast(self, engine, history: pd.DataFrame, horizon: int) -> pd.DataFrame:
+        self.alive.append(self.holdout() is not None)
+        return IN_PROCESS.forecast(engine, history, horizon)
+
+
+def test_the_holdout_is_dropped_once_scored_before_the_statistical_fits(small_data, split) -> None:
+    bundle, fit, holdout = split
+    handed = [holdout.copy()]  # handed over as the chain hands it: no reference kept here
+    witness = _HoldoutWitness(weakref.ref(handed[0]))
+    evaluation = evaluate_backtest(
+        bundle, fit, handed.pop(), period=7, gbm=None, sales=small_data.sales, statistical=("AutoETS",),
+        statistical_series=6, statistical_on=witness,
+    )  # fmt: skip
+    assert witness.alive and not any(witness.alive), "the holdout frame outlived its scoring"
+    assert evaluation.metrics["statistical_series"] == 6
