@@ -286,6 +286,17 @@ class ServingSettings(BaseModel):
     breaker_cooldown_s: float = Field(
         default=5.0, gt=0, description="Time the circuit stays open before one read tries the store again."
     )
+    prediction_log: bool = Field(
+        default=True, description="Record every forecast answered in the lake's prediction log (monitoring/)."
+    )
+    log_flush_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often the log's queue is written; a crash loses at most this much."
+    )
+    log_queue_bytes: int = Field(
+        default=64_000_000,
+        ge=100_000,
+        description="Answers held for the log at most, in bytes of JSON; beyond, answers go unlogged and counted.",
+    )
 
     @model_validator(mode="after")
     def _a_lookup_fits_in_a_batch(self) -> ServingSettings:
@@ -297,6 +308,17 @@ class ServingSettings(BaseModel):
                 f"{self.max_latency_ms} ms, or requests queued behind a timed-out read are shed"
             )
         return self
+
+
+class MonitoringSettings(BaseModel):
+    """The closed loop (monitoring/): how served forecasts are scored once their actuals arrive."""
+
+    window_periods: int = Field(
+        default=28, ge=1, description="Periods of scored forecasts that make the rolling live accuracy."
+    )
+    history_periods: int = Field(
+        default=28, ge=2, description="Trailing periods of sales that class a series as a fast or intermittent mover."
+    )
 
 
 class ProductionServices(BaseModel):
@@ -359,6 +381,7 @@ class Settings(BaseSettings):
     cluster: ClusterSettings = ClusterSettings()
     feast: FeastSettings = FeastSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     production: ProductionServices = ProductionServices()
     serving: ServingSettings = ServingSettings()
     ui: UiSettings = UiSettings()

@@ -8,6 +8,7 @@ from demandops.settings import Settings, get_settings
 from pipelines.assets.deployment import bento
 from pipelines.assets.features import online_features, sales_features
 from pipelines.assets.ingestion import raw_sales
+from pipelines.assets.monitoring import forecast_accuracy
 from pipelines.assets.training import trained_model, training_set
 from pipelines.assets.validation import model_evaluation
 from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
@@ -15,7 +16,16 @@ from pipelines.io_managers import LakeIOManager
 from pipelines.resources import DemandopsResource
 from pipelines.sensors import interrupted_work, new_sales_days, online_store_refill
 
-ASSETS = [raw_sales, sales_features, online_features, training_set, trained_model, model_evaluation, bento]
+ASSETS = [
+    raw_sales,
+    sales_features,
+    online_features,
+    training_set,
+    trained_model,
+    model_evaluation,
+    bento,
+    forecast_accuracy,
+]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

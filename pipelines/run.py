@@ -23,7 +23,8 @@ from salesdata.datasets import ensure_dataset
 
 DEMO_ACTOR = "local-demo"
 SALES_FEATURES, ONLINE_FEATURES = dg.AssetKey("sales_features"), dg.AssetKey("online_features")
-PARTITIONED = {RAW_SALES, SALES_FEATURES, ONLINE_FEATURES}
+FORECAST_ACCURACY = dg.AssetKey("forecast_accuracy")
+PARTITIONED = {RAW_SALES, SALES_FEATURES, ONLINE_FEATURES, FORECAST_ACCURACY}
 
 
 def open_instance(settings: Settings) -> dg.DagsterInstance:
@@ -70,8 +71,15 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
         refill = [] if pending or unfeatured else lagging_periods(instance, resource)
         span = pending + unfeatured or refill
         # Partitioned stages run only where there is work; with none, training starts from what is there.
+        # New periods are scored against the forecasts served for them (forecast_accuracy) as they are gated.
         skip = (
-            set() if pending else {RAW_SALES} if unfeatured else {RAW_SALES, SALES_FEATURES} if refill else PARTITIONED
+            set()
+            if pending
+            else {RAW_SALES, FORECAST_ACCURACY}
+            if unfeatured
+            else {RAW_SALES, SALES_FEATURES, FORECAST_ACCURACY}
+            if refill
+            else PARTITIONED
         )
         selection = [key for key in job.asset_layer.executable_asset_keys if key not in skip]
         result = job.execute_in_process(

@@ -50,6 +50,7 @@ class ShapedAnswer:
         self._chunks: list[bytes] = []
         self._complete = False
         self.started = False  # whether anything has reached the client
+        self.held_success: tuple[Headers, bytes] | None = None  # the held answer under 400, once sent
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -80,6 +81,7 @@ class ShapedAnswer:
         sized.append((b"content-length", str(len(body)).encode()))
         await self._pass_on({**self._start, "headers": sized})
         await self._send({"type": "http.response.body", "body": body})
+        self.held_success = (headers, body)
 
     async def _pass_on(self, start: Message) -> None:
         self.started = True

@@ -8,6 +8,7 @@ bundle, the same result rows), so the file holds what the endpoint would have an
 from __future__ import annotations
 
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from demandops.settings import Settings
 from feature_repo.store import open_store
 from lifecycle.registry import ModelRegistry
 from lifecycle.states import ALIASES, State
+from monitoring.prediction_log import frame_rows, log_dir, write_rows
 from serving.predictor import Predictor
 from serving.schemas import ForecastItem, ForecastRequest, ForecastResult
 from training.tracking import download_bundle
@@ -58,6 +60,9 @@ def score_all(settings: Settings, registry: ModelRegistry, output: Path, *, hori
         results += predictor.forecast(items)
     frame = forecast_rows(results)
     _write_atomically(frame, output)
+    if settings.serving.prediction_log:  # the nightly file is served forecasts too: scored like the endpoint's
+        request_id = f"batch-{uuid.uuid4().hex}"
+        write_rows(log_dir(settings.lake_dir), frame_rows(request_id, frame), request_id)
     return BatchScore(
         path=output,
         model_version=champion.version,

@@ -19,7 +19,7 @@ from demandops.errors import DemandopsError
 from demandops.settings import Settings
 from feature_repo.store import write_store_yaml
 
-PACKAGES = ("demandops", "training", "feature_repo", "lifecycle", "serving")
+PACKAGES = ("demandops", "training", "feature_repo", "lifecycle", "monitoring", "serving")
 # The checkout these packages are imported from; the Bento carries a copy of them.
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_NAME = "bento_manifest.json"

@@ -40,6 +40,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 # Checks a validated request against the served model; raises RequestRefused (see the service).
 Admission = Callable[[ForecastRequest], None]
+# Takes a forecast answer sent to its client (its request id and JSON body), e.g. into the prediction log.
+Served = Callable[[str, bytes], object]
 
 _REQUEST = TypeAdapter(ForecastRequest)
 JSON_MEDIA_TYPES = {"application/json", ""}  # BentoML reads an absent or empty Content-Type as JSON
@@ -59,12 +61,14 @@ class ForecastGateway:
         *,
         limits: ServingSettings,
         admission: Callable[[], Admission],
+        served: Callable[[], Served | None] = lambda: None,
         api_paths: Collection[str] = ("/forecast", "/metadata"),
         path: str = "/forecast",
     ):
         self.app = app
         self.limits = limits
         self.admission = admission  # resolved per request: the service instance exists only after start-up
+        self.served = served
         self.api_paths = frozenset(api_paths)
         self.path = path
         self.in_flight = 0
@@ -88,6 +92,8 @@ class ForecastGateway:
                 body = await self._read_json_body(scope, receive)
                 await self.app(scope, _replay(body, receive), answer)
             await answer.finish()
+            if answer.held_success is not None and scope["path"] == self.path:
+                self._hand_over(*answer.held_success)
         except RequestRefused as refused:
             await self._refuse(scope, send, refused)
         except Exception:
@@ -150,6 +156,11 @@ class ForecastGateway:
             raise RequestRefused.from_validation(exc) from exc
         admit = self.admission()
         admit(request)
+
+    def _hand_over(self, headers: Headers, body: bytes) -> None:
+        take = self.served()
+        if take is not None:
+            take(dict(headers).get(b"x-bentoml-request-id", b"").decode("latin-1"), body)
 
     def _rewrite(self, scope: Scope, status: int, headers: Headers, body: bytes) -> RequestRefused:
         codes = FORECAST_CODES if scope["path"] == self.path else PROBE_CODES if scope["path"] in PROBE_PATHS else {}

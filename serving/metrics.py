@@ -68,6 +68,83 @@ _DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
             multiprocess_mode="max",
         ),
     ),
+    "LOG_ITEMS": (
+        "Counter",
+        dict(
+            name="demandops_prediction_log_items_total",
+            documentation="Forecast items written to the prediction log.",
+        ),
+    ),
+    "LOG_DROPPED": (
+        "Counter",
+        dict(
+            name="demandops_prediction_log_dropped_total",
+            documentation="Forecast answers not logged: the log's queue was full, or writing it failed.",
+        ),
+    ),
+    "LIVE_WAPE": (
+        "Gauge",
+        dict(
+            name="demandops_live_wape",
+            documentation="Rolling live WAPE of a model version's served forecasts against later actuals.",
+            labelnames=["model_version"],
+            multiprocess_mode="max",
+        ),
+    ),
+    "LIVE_BIAS": (
+        "Gauge",
+        dict(
+            name="demandops_live_bias",
+            documentation="Rolling live bias (total forecast minus total actual, over total actual), per version.",
+            labelnames=["model_version"],
+            multiprocess_mode="max",
+        ),
+    ),
+    "LIVE_COVERAGE": (
+        "Gauge",
+        dict(
+            name="demandops_live_coverage",
+            documentation="Rolling share of actuals inside the served p10-p90 band, per model version.",
+            labelnames=["model_version"],
+            multiprocess_mode="max",
+        ),
+    ),
+    "LIVE_PINBALL": (
+        "Gauge",
+        dict(
+            name="demandops_live_pinball",
+            documentation="Rolling mean pinball loss of the served p10, p50 and p90, per model version.",
+            labelnames=["model_version"],
+            multiprocess_mode="max",
+        ),
+    ),
+    "LIVE_SCORED": (
+        "Gauge",
+        dict(
+            name="demandops_live_scored_forecasts",
+            documentation="Served forecasts (series and target period) scored in the rolling window, per version.",
+            labelnames=["model_version"],
+            multiprocess_mode="max",
+        ),
+    ),
+    "LIVE_STEP_WAPE": (
+        "Gauge",
+        dict(
+            name="demandops_live_wape_by_step",
+            documentation="Rolling live WAPE per model version and horizon step (1: the period after the origin).",
+            labelnames=["model_version", "step"],
+            multiprocess_mode="max",
+        ),
+    ),
+    "LIVE_PERIOD": (
+        "Gauge",
+        dict(
+            name="demandops_live_scored_period_timestamp_seconds",
+            documentation="The latest period whose actuals were scored, as a Unix time.",
+            labelnames=[],
+            multiprocess_mode="max",
+        ),
+    ),
     "MODEL_INFO": (
         "Gauge",
         dict(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -21,8 +22,10 @@ from bentoml.validators import ContentType
 
 from demandops.settings import get_settings
 from feature_repo.store import open_store_failing_fast
+from monitoring.prediction_log import PredictionLog
 from serving import metrics
 from serving.gateway import ForecastGateway
+from serving.live_gauges import LiveGauges
 from serving.predictor import Predictor
 from serving.registry_state import LifecycleStateReader
 from serving.resilience import STORE_FAILURES
@@ -78,6 +81,8 @@ class DemandForecastService:
             feature_service=meta.feature_service,
             frequency=meta.frequency,
         ).set(1)
+        self.prediction_log = _prediction_log()
+        self.live_gauges = LiveGauges(SETTINGS.lake_dir).start()
         self._load_features()
         # Move everything loaded so far (Feast, pandas, the model) out of the collector's view:
         # full collections over that heap paused requests for ~300 ms at p99.
@@ -109,6 +114,16 @@ class DemandForecastService:
     def admit(self, request: ForecastRequest) -> None:
         self.predictor.admit(request)
 
+    def record_answer(self, request_id: str, answer: bytes) -> None:
+        """Into the prediction log's queue; never blocks, counts what a full queue drops."""
+        self.prediction_log.record(request_id or uuid.uuid4().hex, answer)
+
+    @bentoml.on_shutdown
+    def _write_the_log(self) -> None:
+        self.live_gauges.stop()
+        if self.prediction_log is not None:
+            self.prediction_log.close()
+
     @bentoml.api(
         batchable=LIMITS.adaptive_batching,
         max_batch_size=LIMITS.max_batch_size,
@@ -136,8 +151,25 @@ class DemandForecastService:
         }
 
 
+def _prediction_log() -> PredictionLog | None:
+    if not LIMITS.prediction_log:
+        return None
+    return PredictionLog(
+        SETTINGS.lake_dir,
+        capacity_bytes=LIMITS.log_queue_bytes,
+        flush_interval_s=LIMITS.log_flush_interval_s,
+        on_written=metrics.LOG_ITEMS.inc,
+        on_dropped=metrics.LOG_DROPPED.inc,
+    ).start()
+
+
 def _admission():
     return bentoml.get_current_service().admit
 
 
-DemandForecastService.add_asgi_middleware(ForecastGateway, limits=LIMITS, admission=_admission)
+def _served():
+    service = bentoml.get_current_service()
+    return service.record_answer if service.prediction_log is not None else None
+
+
+DemandForecastService.add_asgi_middleware(ForecastGateway, limits=LIMITS, admission=_admission, served=_served)

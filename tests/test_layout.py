@@ -16,8 +16,9 @@ MAY_IMPORT = {
     "training": KERNEL,
     "lifecycle": KERNEL,
     "feature_repo": KERNEL | {"training"},
-    "serving": KERNEL | {"training", "feature_repo", "lifecycle"},
-    "pipelines": KERNEL | {"salesdata", "training", "feature_repo", "lifecycle", "serving"},
+    "monitoring": KERNEL | {"training"},
+    "serving": KERNEL | {"training", "feature_repo", "lifecycle", "monitoring"},
+    "pipelines": KERNEL | {"salesdata", "training", "feature_repo", "lifecycle", "monitoring", "serving"},
 }
 OURS = set(MAY_IMPORT) | {"bench", "tests"}
 

@@ -275,3 +275,8 @@ def _typed_hyperparameters(params: Mapping[str, str]) -> dict:
             raw = params[spec.name]
             typed[spec.name] = raw == "True" if kind is bool else kind(raw)
     return typed
+
+
+def backtest_wape(tracking_uri: str, run_id: str) -> float | None:
+    """The WAPE a version's backtest measured (None when its run logged no backtest)."""
+    return MlflowClient(tracking_uri=tracking_uri).get_run(run_id).data.metrics.get(backtest_metric("wape"))

@@ -1,0 +1,246 @@
+"""The prediction log: every forecast served, one row per answered item, as a Parquet dataset in the lake.
+
+Where: `<lake>/prediction_log/origin=YYYY-MM-DD/<writer>-<n>.parquet`, one file per flush of one
+writer (a Bento worker, a `demandops forecast` run) and forecast origin, so that writers never share
+a file and need no lock, and scoring a period reads only the origins whose horizon reaches it.
+Parquet in the lake rather than a table of the MLflow database because its readers are columnar
+joins of tens of thousands of series with the actuals (pyarrow reads them, and DuckDB, the offline
+store's engine, can), because serving then depends on no database server to log, and because the
+lake is where the actuals already are. Beyond one machine the lake folder is a shared volume.
+
+Writing never slows or fails a request: the service hands over the answer's bytes, already built
+for the client, to a bounded queue; a background thread parses and writes them every
+`flush_interval_s`. A full queue drops the newest answers and counts them; a crash loses at most
+the queue (one flush interval of answers).
+
+Repeated identical requests are all logged (a consumer's retries are part of the record) and
+scored once: `scored_forecasts` keeps one forecast per (model version, series, origin, target).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
+
+LOG_FOLDER = "prediction_log"
+SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("logged_at", pa.timestamp("ms", tz="UTC")),
+        ("model_version", pa.string()),
+        ("store_id", pa.string()),
+        ("sku_id", pa.string()),
+        ("origin_date", pa.date32()),
+        ("degraded", pa.bool_()),
+        ("dates", pa.list_(pa.date32())),
+        ("p10", pa.list_(pa.float32())),
+        ("p50", pa.list_(pa.float32())),
+        ("p90", pa.list_(pa.float32())),
+    ]
+)
+KEYS = ["model_version", "store_id", "sku_id", "origin_date", "date"]
+READ_COLUMNS = {
+    "model_version": "object",
+    "store_id": "object",
+    "sku_id": "object",
+    "origin_date": "datetime64[ns]",
+    "date": "datetime64[ns]",
+    "step": "int64",
+    "p10": "float64",
+    "p50": "float64",
+    "p90": "float64",
+    "degraded": "bool",
+    "request_id": "object",
+    "logged_at": "datetime64[ns, UTC]",
+}
+
+
+def log_dir(lake_dir: Path) -> Path:
+    return lake_dir / LOG_FOLDER
+
+
+@dataclass
+class _Columns:
+    """The rows of one flush, column by column."""
+
+    values: dict[str, list] = field(default_factory=lambda: {name: [] for name in SCHEMA.names})
+
+    def add_answer(self, request_id: str, logged_at: datetime, answer: list[dict]) -> None:
+        for item in answer:
+            periods = item["forecast"]
+            row = {
+                "request_id": request_id,
+                "logged_at": logged_at,
+                "model_version": item["model_version"],
+                "store_id": item["store_id"],
+                "sku_id": item["sku_id"],
+                "origin_date": date.fromisoformat(item["origin_date"]),
+                "degraded": item["degraded"],
+                "dates": [date.fromisoformat(p["date"]) for p in periods],
+                "p10": [p["p10"] for p in periods],
+                "p50": [p["p50"] for p in periods],
+                "p90": [p["p90"] for p in periods],
+            }
+            for name, value in row.items():
+                self.values[name].append(value)
+
+    def table(self) -> pa.Table:
+        return pa.table(self.values, schema=SCHEMA)
+
+
+class PredictionLog:
+    """A bounded queue of served answers, written to the log by a background thread."""
+
+    def __init__(
+        self,
+        lake_dir: Path,
+        *,
+        capacity_bytes: int,
+        flush_interval_s: float,
+        writer: str | None = None,
+        on_written: Callable[[int], object] = lambda items: None,
+        on_dropped: Callable[[int], object] = lambda answers: None,
+    ):
+        self.directory = log_dir(lake_dir)
+        self.capacity_bytes = capacity_bytes
+        self.flush_interval_s = flush_interval_s
+        self.writer = writer or f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
+        self.queued_bytes = 0
+        self.dropped = 0  # answers not logged: the queue was full, or their flush failed
+        self.written = 0  # items written
+        self._on_written, self._on_dropped = on_written, on_dropped  # e.g. Prometheus counters
+        self._queue: deque[tuple[str, datetime, bytes]] = deque()
+        self._lock = threading.Lock()
+        self._files = itertools.count()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PredictionLog:
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+        return self
+
+    def record(self, request_id: str, answer: bytes) -> bool:
+        """Queue one answer (the JSON list /forecast sent); False, and counted, when the queue is full."""
+        with self._lock:
+            if self.queued_bytes + len(answer) > self.capacity_bytes:
+                self.dropped += 1
+                self._on_dropped(1)
+                return False
+            self.queued_bytes += len(answer)
+            self._queue.append((request_id, datetime.now(UTC), answer))
+        return True
+
+    def flush(self) -> int:
+        """Write what is queued now; the number of items written."""
+        with self._lock:
+            taken, self._queue = self._queue, deque()
+            self.queued_bytes = 0
+        if not taken:
+            return 0
+        columns = _Columns()
+        for request_id, logged_at, answer in taken:
+            columns.add_answer(request_id, logged_at, json.loads(answer))
+        try:
+            written = write_rows(self.directory, columns.table(), f"{self.writer}-{next(self._files)}")
+        except OSError as exc:  # a full or unwritable disk loses these answers, never a request
+            self.dropped += len(taken)
+            self._on_dropped(len(taken))
+            log.error("prediction log: %d answers not written to %s: %s", len(taken), self.directory, exc)
+            return 0
+        self.written += written
+        self._on_written(written)
+        return written
+
+    def close(self) -> None:
+        """Stop the thread and write what is left."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval_s):
+            self.flush()
+
+
+def write_rows(directory: Path, table: pa.Table, name: str) -> int:
+    """Write log rows as one file per forecast origin; the number of rows. Each file appears whole."""
+    origins = table["origin_date"]
+    for origin in sorted(set(origins.to_pylist())):
+        folder = directory / f"origin={origin.isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{name}.parquet.partial"
+        pq.write_table(table.filter(pc.equal(origins, pa.scalar(origin, pa.date32()))), partial)
+        partial.rename(folder / f"{name}.parquet")
+    return table.num_rows
+
+
+def frame_rows(request_id: str, forecasts: pd.DataFrame) -> pa.Table:
+    """Log rows of a batch-scoring frame (one row per series and target period; serving/batch.py)."""
+    logged_at = datetime.now(UTC)
+    keys = ["model_version", "store_id", "sku_id", "origin_date", "degraded"]
+    grouped = forecasts.sort_values([*keys, "date"]).groupby(keys, sort=False)
+    columns: dict[str, list] = {name: [] for name in SCHEMA.names}
+    for (version, store_id, sku_id, origin, degraded), rows in grouped:
+        for name, value in zip(keys, (version, store_id, sku_id, origin.date(), degraded), strict=True):
+            columns[name].append(value)
+        columns["dates"].append([d.date() for d in rows["date"]])
+        for quantile in ("p10", "p50", "p90"):
+            columns[quantile].append(rows[quantile].tolist())
+    columns["request_id"] = [request_id] * len(columns["store_id"])
+    columns["logged_at"] = [logged_at] * len(columns["store_id"])
+    return pa.table(columns, schema=SCHEMA)
+
+
+def read_log(lake_dir: Path, *, targets: Sequence[date], earliest_origin: date) -> pd.DataFrame:
+    """Logged forecasts of the target dates given, one row per item and target: `KEYS`, `step` (1 is
+    the first period after the origin), p10/p50/p90, request_id, logged_at, degraded. Reads only the
+    files of origins from `earliest_origin` (a horizon before the first target) to the last target."""
+    last = max(targets)
+    folders = [f for f in sorted(log_dir(lake_dir).glob("origin=*")) if earliest_origin <= _origin_of(f) < last]
+    files = [str(f) for folder in folders for f in sorted(folder.glob("*.parquet"))]
+    if not files:
+        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in READ_COLUMNS.items()})
+    table = ds.dataset(files, schema=SCHEMA, format="parquet").to_table()
+    lengths = pc.list_value_length(table["dates"]).to_numpy(zero_copy_only=False)
+    parents = pc.list_parent_indices(table["dates"]).to_numpy()
+    starts = np.cumsum(lengths) - lengths
+    flat = {
+        "date": pd.to_datetime(pc.list_flatten(table["dates"]).to_numpy(zero_copy_only=False)),
+        "step": np.arange(len(parents)) - starts[parents] + 1,
+        **{q: pc.list_flatten(table[q]).to_numpy().astype("float64") for q in ("p10", "p50", "p90")},
+    }
+    items = table.select(["request_id", "logged_at", "model_version", "store_id", "sku_id", "origin_date", "degraded"])
+    rows = items.take(pa.array(parents)).to_pandas()
+    rows["origin_date"] = pd.to_datetime(rows["origin_date"])
+    rows = rows.assign(**flat)
+    return rows[rows["date"].isin(pd.to_datetime(list(targets)))].reset_index(drop=True)[list(READ_COLUMNS)]
+
+
+def _origin_of(folder: Path) -> date:
+    return date.fromisoformat(folder.name.removeprefix("origin="))
+
+
+def scored_forecasts(logged: pd.DataFrame) -> pd.DataFrame:
+    """One forecast per (model version, series, origin, target): the first one logged."""
+    return logged.sort_values("logged_at", kind="stable").drop_duplicates(KEYS, keep="first")

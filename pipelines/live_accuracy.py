@@ -1,0 +1,80 @@
+"""Live accuracy from the lake: a gated period's sales scored against the forecasts logged for it,
+and the rolling window of scored periods that the UI, the service's gauges and the loop read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from demandops.frequency import shift_period
+from demandops.settings import Settings
+from lifecycle.registry import ModelRegistry
+from monitoring.accuracy import SCORED_COLUMNS, SCORED_DTYPES, accuracy_table, mover_classes, score_forecasts
+from monitoring.live_summary import build_summary
+from monitoring.prediction_log import read_log, scored_forecasts
+from pipelines.lake import Lake
+from training.tracking import backtest_wape
+
+FORECAST_ACCURACY = "forecast_accuracy"
+
+
+@dataclass(frozen=True)
+class LiveAccuracy:
+    scored: list[pd.DataFrame]  # each period's forecasts beside their actuals
+    window: pd.DataFrame  # every scored forecast of the rolling window, this period included
+    table: pd.DataFrame  # accuracy_table of the window
+    summary: dict  # monitoring/live_summary.py
+
+
+def score_period(lake: Lake, settings: Settings, period: str, frequency: str, horizon: int) -> pd.DataFrame:
+    """The period's gated sales against every forecast logged for it (empty when none was, or the gate
+    quarantined the period)."""
+    day = date.fromisoformat(period)
+    earliest = shift_period(day, -horizon, frequency).date()
+    logged = read_log(settings.lake_dir, targets=[day], earliest_origin=earliest)
+    sales = lake.raw_sales_of([period]) if not logged.empty else None
+    if sales is None:
+        return empty_scored()
+    trailing = shift_period(day, -settings.monitoring.history_periods, frequency).date()
+    history = lake.raw_sales_between(trailing, shift_period(day, -1, frequency).date())
+    return score_forecasts(scored_forecasts(logged), sales, mover_classes(history))
+
+
+def rolling_window(lake: Lake, period: str, scored: pd.DataFrame, periods: int) -> pd.DataFrame:
+    """The scored forecasts of the `periods` latest scored periods up to this one."""
+    directory = lake.asset_dir([FORECAST_ACCURACY])
+    earlier = sorted(p for p in directory.glob("*.parquet") if p.stem < period)[-(periods - 1) :] if periods > 1 else []
+    frames = [pd.read_parquet(p) for p in earlier] + [scored]
+    return pd.concat([f for f in frames if not f.empty] or [scored], ignore_index=True)
+
+
+def live_accuracy(lake: Lake, settings: Settings, periods: list[str], frequency: str, horizon: int) -> LiveAccuracy:
+    """Score each period in order (each written to the lake as it is scored), then the rolling window
+    that ends with the last one."""
+    scored = []
+    for period in sorted(periods):
+        scored.append(score_period(lake, settings, period, frequency, horizon))
+        if not scored[-1].empty:  # a period nobody was served a forecast for leaves no file
+            lake.write_partitions([FORECAST_ACCURACY], {period: scored[-1]})
+    period = max(periods)
+    window = rolling_window(lake, period, scored[-1], settings.monitoring.window_periods)
+    table = accuracy_table(window)
+    return LiveAccuracy(scored=scored, window=window, table=table, summary=build_summary(period, table, window))
+
+
+def empty_scored() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=SCORED_DTYPES.get(name, "float64")) for name in SCORED_COLUMNS})
+
+
+def backtest_wapes(settings: Settings, registry: ModelRegistry, versions: Iterable[str]) -> dict[str, float]:
+    """The backtest WAPE of each version the registry knows and whose run logged a backtest."""
+    known = {info.version: info.run_id for info in registry.versions()}
+    wapes = {}
+    for version in (v for v in versions if v in known):
+        wape = backtest_wape(settings.mlflow_tracking_uri, known[version])
+        if wape is not None:
+            wapes[version] = wape
+    return wapes

@@ -1,0 +1,66 @@
+"""The loop's live accuracy on /metrics: the forecast_accuracy asset's summary, re-read when it changes.
+
+Each served version's rolling live WAPE, bias, p10-p90 coverage, pinball loss and scored forecasts,
+and WAPE per horizon step (monitoring/live_summary.py). A thread looks at the file every few
+seconds; nothing is done per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitoring.live_summary import read_summary, summary_path
+from serving import metrics
+
+log = logging.getLogger(__name__)
+GAUGES = {"wape": "LIVE_WAPE", "bias": "LIVE_BIAS", "coverage": "LIVE_COVERAGE", "pinball": "LIVE_PINBALL"}
+
+
+class LiveGauges:
+    def __init__(self, lake_dir: Path, *, interval_s: float = 10.0):
+        self.lake_dir = lake_dir
+        self.interval_s = interval_s
+        self._seen: float | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> LiveGauges:
+        self.refresh()
+        threading.Thread(target=self._run, name="live-gauges", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def refresh(self) -> bool:
+        """Set the gauges from the summary when it changed; whether it did."""
+        path = summary_path(self.lake_dir)
+        changed = path.stat().st_mtime if path.is_file() else None
+        if changed is None or changed == self._seen:
+            return False
+        summary = read_summary(self.lake_dir)
+        self._seen = changed
+        for version, live in summary["versions"].items():
+            for key, gauge in GAUGES.items():
+                if live[key] is not None:
+                    getattr(metrics, gauge).labels(model_version=version).set(live[key])
+            metrics.LIVE_SCORED.labels(model_version=version).set(live["rows"])
+            for step, wape in live["wape_per_step"].items():
+                if wape is not None:
+                    metrics.LIVE_STEP_WAPE.labels(model_version=version, step=step).set(wape)
+        metrics.LIVE_PERIOD.set(_ordinal(summary["period"]))
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.refresh()
+            except (OSError, ValueError, KeyError) as exc:  # a half-copied or foreign file: keep the last values
+                log.warning("live accuracy gauges not refreshed from %s: %s", summary_path(self.lake_dir), exc)
+
+
+def _ordinal(period: str) -> float:
+    """The last scored period as a Unix time (a gauge holds numbers)."""
+    return datetime.fromisoformat(period).replace(tzinfo=UTC).timestamp()

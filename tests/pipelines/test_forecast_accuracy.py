@@ -1,0 +1,90 @@
+"""forecast_accuracy: the forecasts logged for a gated period scored against its sales, in a rolling window."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from demandops.contract import partition_dates, read_sales
+from demandops.settings import Settings
+from monitoring.live_summary import read_summary
+from monitoring.prediction_log import PredictionLog
+from pipelines.assets.monitoring import forecast_accuracy
+from pipelines.lake import RAW_SALES, Lake
+from pipelines.live_accuracy import FORECAST_ACCURACY
+from pipelines.partitions import SALES_PERIODS
+from pipelines.resources import DemandopsResource
+
+SERIES = [("S000", "P0001"), ("S001", "P0002"), ("S002", "P0003")]
+
+
+def served(origin: date, p50: float, horizon: int = 3) -> bytes:
+    """An answer of /forecast from `origin`, flat at `p50`, as the service sends it."""
+    return json.dumps(
+        [
+            {
+                "store_id": store,
+                "sku_id": sku,
+                "origin_date": origin.isoformat(),
+                "model_version": "1",
+                "degraded": False,
+                "forecast": [
+                    {"date": (origin + timedelta(days=h)).isoformat(), "p10": 0.0, "p50": p50, "p90": 2 * p50}
+                    for h in range(1, horizon + 1)
+                ],
+            }
+            for store, sku in SERIES
+        ]
+    ).encode()
+
+
+@pytest.mark.slow
+def test_each_gated_period_scores_the_forecasts_logged_for_it(project_with_data: Settings) -> None:
+    settings = project_with_data
+    days = partition_dates(settings.data)[-40:]
+    lake = Lake(settings.lake_dir)
+    lake.write_partitions([RAW_SALES], {d.isoformat(): read_sales(settings.data, [d]) for d in days})
+    origin = days[-3]
+    log = PredictionLog(settings.lake_dir, capacity_bytes=1_000_000, flush_interval_s=60)
+    log.record("r1", served(origin, p50=4.0))
+    log.close()
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SALES_PERIODS.name, [d.isoformat() for d in days])
+    resources = {"demandops": DemandopsResource.from_settings(settings)}
+    for day in days[-2:]:
+        result = dg.materialize(
+            [forecast_accuracy], partition_key=day.isoformat(), instance=instance, resources=resources
+        )
+        assert result.success
+
+    sales = read_sales(settings.data, days[-2:]).set_index(["store_id", "sku_id", "date"])["units_sold"]
+    actual = [sales[(s, k, pd.Timestamp(d))] for d in days[-2:] for s, k in SERIES]
+    summary = read_summary(settings.lake_dir)
+    live = summary["versions"]["1"]
+    assert (summary["period"], summary["periods"], live["rows"]) == (days[-1].isoformat(), 2, 6)
+    assert live["wape"] == pytest.approx(sum(abs(a - 4.0) for a in actual) / sum(actual))
+    assert set(live["wape_per_step"]) == {"1", "2"}, "origin + 1 and + 2 were gated; + 3 not yet"
+    assert sorted(p.stem for p in lake.asset_dir([FORECAST_ACCURACY]).glob("*.parquet")) == [
+        d.isoformat() for d in days[-2:]
+    ]
+    metadata = result.asset_materializations_for_node("forecast_accuracy")[0].metadata
+    assert metadata["scored_forecasts"].value == 3 and metadata["window_periods"].value == 2
+    assert "data:image/png;base64," in metadata["live_vs_backtest_plot"].value
+
+
+@pytest.mark.slow
+def test_a_period_nobody_was_forecast_for_scores_nothing(project_with_data: Settings) -> None:
+    settings = project_with_data
+    day = partition_dates(settings.data)[-1]
+    Lake(settings.lake_dir).write_partitions([RAW_SALES], {day.isoformat(): read_sales(settings.data, [day])})
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SALES_PERIODS.name, [day.isoformat()])
+    resources = {"demandops": DemandopsResource.from_settings(settings)}
+    result = dg.materialize([forecast_accuracy], partition_key=day.isoformat(), instance=instance, resources=resources)
+    assert result.success
+    assert read_summary(settings.lake_dir) == {"period": day.isoformat(), "periods": 0, "versions": {}}
