@@ -7,8 +7,11 @@ in alternating rounds, with load from a second process on loopback (bench/load.p
 closed-loop clients, a fixed duration, a bounded request count), one random series per request:
   (a) a no-op BentoML endpoint taking the same body: the framework's ceiling on this machine;
   (b) /forecast without adaptive batching: one feature read and one forward pass per request;
-  (c) /forecast with adaptive batching, as shipped;
+  (c) /forecast with adaptive batching, as shipped, every answer written to the prediction log;
+  (c') the same without the prediction log (DEMANDOPS_SERVING__PREDICTION_LOG=false);
   (d) one bulk request of 1,000 items at a time against (c), in items/s.
+Only (c) logs, into a folder of its own under state/bench (not the lake's log); once its server has
+stopped, the items logged are counted against the items it answered (nothing may be lost).
 Medians over the rounds, and the median of each round's ratios, are printed with the goals and
 written to bench/results/serve.json.
 """
@@ -19,6 +22,7 @@ import argparse
 import json
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,6 +33,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from demandops.settings import get_settings
 from lifecycle.cli import open_registry
@@ -38,7 +43,13 @@ from serving.server import free_port, running_bento, running_server
 from training.tracking import BUNDLE_ARTIFACT, download_bundle
 
 RESULTS = Path(__file__).parent / "results"
-GOALS = {"batched_over_unbatched": 3.0, "batched_over_noop": 0.60, "batched_p99_ms": 250.0}
+GOALS = {
+    "batched_over_unbatched": 3.0,
+    "batched_over_noop": 0.60,
+    "batched_p99_ms": 250.0,
+    "logged_over_unlogged": 0.95,  # the prediction log costs at most 5% of throughput
+}
+UNLOGGED = {"DEMANDOPS_SERVING__PREDICTION_LOG": "false"}
 
 
 def request_bodies(stores: list[str], skus: list[str], horizon: int, count: int, *, items: int = 1) -> list[bytes]:
@@ -114,6 +125,7 @@ def main() -> None:
 
     settings = get_settings()
     logs = settings.state / "bench"
+    prediction_log = logs / "prediction_log"
     tag = bento_of_this_checkout(settings, logs / "bundle")
     with ExitStack() as servers:
         noop_port = free_port()
@@ -136,17 +148,31 @@ def main() -> None:
                     settings,
                     tag,
                     log_path=logs / "unbatched.log",
-                    extra_env={"DEMANDOPS_SERVING__ADAPTIVE_BATCHING": "false"},
+                    extra_env={"DEMANDOPS_SERVING__ADAPTIVE_BATCHING": "false", **UNLOGGED},
                 )
             ),
-            "batched": servers.enter_context(running_bento(settings, tag, log_path=logs / "batched.log")),
+            "batched": servers.enter_context(
+                running_bento(
+                    settings,
+                    tag,
+                    log_path=logs / "batched.log",
+                    extra_env={"DEMANDOPS_MONITORING__PREDICTION_LOG_DIR": str(_fresh(prediction_log))},
+                )
+            ),
+            "unlogged": servers.enter_context(
+                running_bento(settings, tag, log_path=logs / "unlogged.log", extra_env=UNLOGGED)
+            ),
         }
         metadata = httpx.post(f"{urls['batched']}/metadata", json={}).json()
         stores, skus = _series(settings)
         bodies_file = logs / "bodies.jsonl"
         bodies_file.write_bytes(b"\n".join(request_bodies(stores, skus, metadata["horizon"], 5000)))
-        for url in urls.values():  # not recorded: BentoML's batcher first calibrates on single requests
-            load(url, bodies_file, clients=args.clients, seconds=args.warmup_seconds, max_requests=args.max_requests)
+        answered = 0  # items (c) answered with 200, each of which must be in its log
+        for name, url in urls.items():  # not recorded: BentoML's batcher first calibrates on single requests
+            warm = load(
+                url, bodies_file, clients=args.clients, seconds=args.warmup_seconds, max_requests=args.max_requests
+            )
+            answered += _answered(warm) if name == "batched" else 0
         rounds: dict[str, list[dict]] = {name: [] for name in urls}
         for round_number in range(args.rounds):
             for name, url in urls.items():
@@ -154,9 +180,11 @@ def main() -> None:
                     url, bodies_file, clients=args.clients, seconds=args.seconds, max_requests=args.max_requests
                 )
                 rounds[name].append(result)
+                answered += _answered(result) if name == "batched" else 0
                 print(f"round {round_number + 1} {name:9s} {json.dumps(result)}", flush=True)
         [bulk_body] = request_bodies(stores, skus, metadata["horizon"], 1, items=1000)
         bulk_result = bulk(urls["batched"], bulk_body, repeats=args.bulk_repeats, items=1000)
+        answered += 1000 * (bulk_result["requests"] - bulk_result["errors"])
         print(f"bulk (d)  {json.dumps(bulk_result)}")
         refused_as_overloaded = sum(r["errors"].get("503", 0) for rs in rounds.values() for r in rs)
 
@@ -167,7 +195,9 @@ def main() -> None:
     paired = {
         "batched_over_unbatched": per_round_ratios(rounds["batched"], rounds["unbatched"]),
         "batched_over_noop": per_round_ratios(rounds["batched"], rounds["noop"]),
+        "logged_over_unlogged": per_round_ratios(rounds["batched"], rounds["unlogged"]),
     }
+    logged = _logged_items(prediction_log)  # the servers have stopped: their queues are written
     ratios = {name: round(statistics.median(values), 2) for name, values in paired.items()}
     ratios["batched_p99_ms"] = summary["batched"]["p99_ms"]
     errors = sum(sum(r["errors"].values()) for rs in rounds.values() for r in rs) + bulk_result["errors"]
@@ -175,6 +205,8 @@ def main() -> None:
         "batched_over_unbatched": ratios["batched_over_unbatched"] >= GOALS["batched_over_unbatched"],
         "batched_over_noop": ratios["batched_over_noop"] >= GOALS["batched_over_noop"],
         "batched_p99_ms": ratios["batched_p99_ms"] <= GOALS["batched_p99_ms"],
+        "logged_over_unlogged": ratios["logged_over_unlogged"] >= GOALS["logged_over_unlogged"],
+        "nothing_lost": logged == answered,
         "no_errors": errors == 0,
     }
     result = {
@@ -187,11 +219,27 @@ def main() -> None:
         "met": met,
         "errors": errors,
         "refused_as_overloaded": refused_as_overloaded,
+        "prediction_log": {"items_answered": answered, "items_logged": logged},
         "rounds": rounds,
     }
     print(json.dumps({"median": summary, "ratios": ratios, "met": met, "errors": errors}, indent=2))
+    print(f"prediction log: {logged} items logged of {answered} answered")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _answered(result: dict) -> int:
+    """Items answered with 200 (one per request in the load rounds)."""
+    return result["requests"] - sum(result["errors"].values())
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
+def _logged_items(folder: Path) -> int:
+    return sum(pq.read_metadata(path).num_rows for path in folder.glob("origin=*/*.parquet"))
 
 
 def _series(settings) -> tuple[list[str], list[str]]:

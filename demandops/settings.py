@@ -319,6 +319,9 @@ class MonitoringSettings(BaseModel):
     history_periods: int = Field(
         default=28, ge=2, description="Trailing periods of sales that class a series as a fast or intermittent mover."
     )
+    prediction_log_dir: Path | None = Field(
+        default=None, description="Where served forecasts are logged (default: the lake's prediction_log/)."
+    )
 
 
 class ProductionServices(BaseModel):

@@ -39,6 +39,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from demandops.settings import Settings
+
 log = logging.getLogger(__name__)
 
 LOG_FOLDER = "prediction_log"
@@ -74,8 +76,9 @@ READ_COLUMNS = {
 }
 
 
-def log_dir(lake_dir: Path) -> Path:
-    return lake_dir / LOG_FOLDER
+def log_dir(settings: Settings) -> Path:
+    """The log's folder: configured, or the lake's prediction_log/."""
+    return settings.monitoring.prediction_log_dir or settings.lake_dir / LOG_FOLDER
 
 
 @dataclass
@@ -112,7 +115,7 @@ class PredictionLog:
 
     def __init__(
         self,
-        lake_dir: Path,
+        directory: Path,
         *,
         capacity_bytes: int,
         flush_interval_s: float,
@@ -120,7 +123,7 @@ class PredictionLog:
         on_written: Callable[[int], object] = lambda items: None,
         on_dropped: Callable[[int], object] = lambda answers: None,
     ):
-        self.directory = log_dir(lake_dir)
+        self.directory = directory
         self.capacity_bytes = capacity_bytes
         self.flush_interval_s = flush_interval_s
         self.writer = writer or f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
@@ -212,12 +215,12 @@ def frame_rows(request_id: str, forecasts: pd.DataFrame) -> pa.Table:
     return pa.table(columns, schema=SCHEMA)
 
 
-def read_log(lake_dir: Path, *, targets: Sequence[date], earliest_origin: date) -> pd.DataFrame:
+def read_log(directory: Path, *, targets: Sequence[date], earliest_origin: date) -> pd.DataFrame:
     """Logged forecasts of the target dates given, one row per item and target: `KEYS`, `step` (1 is
     the first period after the origin), p10/p50/p90, request_id, logged_at, degraded. Reads only the
     files of origins from `earliest_origin` (a horizon before the first target) to the last target."""
     last = max(targets)
-    folders = [f for f in sorted(log_dir(lake_dir).glob("origin=*")) if earliest_origin <= _origin_of(f) < last]
+    folders = [f for f in sorted(directory.glob("origin=*")) if earliest_origin <= _origin_of(f) < last]
     files = [str(f) for folder in folders for f in sorted(folder.glob("*.parquet"))]
     if not files:
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in READ_COLUMNS.items()})

@@ -14,7 +14,7 @@ from demandops.settings import Settings
 from lifecycle.registry import ModelRegistry
 from monitoring.accuracy import SCORED_COLUMNS, SCORED_DTYPES, accuracy_table, mover_classes, score_forecasts
 from monitoring.live_summary import build_summary
-from monitoring.prediction_log import read_log, scored_forecasts
+from monitoring.prediction_log import log_dir, read_log, scored_forecasts
 from pipelines.lake import Lake
 from training.tracking import backtest_wape
 
@@ -34,7 +34,7 @@ def score_period(lake: Lake, settings: Settings, period: str, frequency: str, ho
     quarantined the period)."""
     day = date.fromisoformat(period)
     earliest = shift_period(day, -horizon, frequency).date()
-    logged = read_log(settings.lake_dir, targets=[day], earliest_origin=earliest)
+    logged = read_log(log_dir(settings), targets=[day], earliest_origin=earliest)
     sales = lake.raw_sales_of([period]) if not logged.empty else None
     if sales is None:
         return empty_scored()

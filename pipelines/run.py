@@ -70,17 +70,7 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
         # An online store emptied (a Redis restart) or left half-written is refilled without new periods.
         refill = [] if pending or unfeatured else lagging_periods(instance, resource)
         span = pending + unfeatured or refill
-        # Partitioned stages run only where there is work; with none, training starts from what is there.
-        # New periods are scored against the forecasts served for them (forecast_accuracy) as they are gated.
-        skip = (
-            set()
-            if pending
-            else {RAW_SALES, FORECAST_ACCURACY}
-            if unfeatured
-            else {RAW_SALES, SALES_FEATURES, FORECAST_ACCURACY}
-            if refill
-            else PARTITIONED
-        )
+        skip = _skipped(pending=bool(pending), unfeatured=bool(unfeatured), refill=bool(refill))
         selection = [key for key in job.asset_layer.executable_asset_keys if key not in skip]
         result = job.execute_in_process(
             instance=instance,
@@ -113,6 +103,18 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
         frequency=deployed["frequency"],
         example_item=deployed["example_item"],
     )
+
+
+def _skipped(*, pending: bool, unfeatured: bool, refill: bool) -> set[dg.AssetKey]:
+    """Partitioned stages run only where there is work; with none, training starts from what is there.
+    New periods are scored against the forecasts served for them (forecast_accuracy) as they are gated."""
+    if pending:
+        return set()
+    if unfeatured:
+        return {RAW_SALES, FORECAST_ACCURACY}
+    if refill:
+        return {RAW_SALES, SALES_FEATURES, FORECAST_ACCURACY}
+    return PARTITIONED
 
 
 @dataclass(frozen=True)

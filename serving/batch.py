@@ -62,7 +62,7 @@ def score_all(settings: Settings, registry: ModelRegistry, output: Path, *, hori
     _write_atomically(frame, output)
     if settings.serving.prediction_log:  # the nightly file is served forecasts too: scored like the endpoint's
         request_id = f"batch-{uuid.uuid4().hex}"
-        write_rows(log_dir(settings.lake_dir), frame_rows(request_id, frame), request_id)
+        write_rows(log_dir(settings), frame_rows(request_id, frame), request_id)
     return BatchScore(
         path=output,
         model_version=champion.version,

@@ -22,7 +22,7 @@ from bentoml.validators import ContentType
 
 from demandops.settings import get_settings
 from feature_repo.store import open_store_failing_fast
-from monitoring.prediction_log import PredictionLog
+from monitoring.prediction_log import PredictionLog, log_dir
 from serving import metrics
 from serving.gateway import ForecastGateway
 from serving.live_gauges import LiveGauges
@@ -155,7 +155,7 @@ def _prediction_log() -> PredictionLog | None:
     if not LIMITS.prediction_log:
         return None
     return PredictionLog(
-        SETTINGS.lake_dir,
+        log_dir(SETTINGS),
         capacity_bytes=LIMITS.log_queue_bytes,
         flush_interval_s=LIMITS.log_flush_interval_s,
         on_written=metrics.LOG_ITEMS.inc,

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,8 @@ from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.engine.recorder import ScenarioRecorder
 
 from demandops.settings import Settings
+from monitoring.prediction_log import log_dir, read_log
+from tests.conftest import wait_until
 
 MAX_IN_FLIGHT = 8  # low, so that a burst of requests overloads the test's server
 ERROR_KEYS = {"status", "code", "message", "details"}
@@ -232,6 +235,8 @@ def assert_probes_docs_and_metrics(url: str, model_version: str) -> None:
         "demandops_online_features_fresh",
     ):
         assert name in text, name
+    wait_until(lambda: _metric(url, "demandops_prediction_log_items_total") > 0, "answers written to the log", 10)
+    assert _metric(url, "demandops_prediction_log_dropped_total") == 0, "nothing dropped when not overloaded"
     info = next(line for line in text.splitlines() if line.startswith("demandops_model_info{"))
     assert f'model_version="{model_version}"' in info and 'feature_service="demand_forecast_v1"' in info
 
@@ -259,6 +264,35 @@ def assert_batch_scoring_writes_every_series(
     assert done.returncode == 0, done.stderr[-3000:]
     pd.testing.assert_frame_equal(
         pd.read_csv(chunked, parse_dates=["origin_date", "date"]), scored, rtol=1e-5, atol=1e-5
+    )
+
+
+def assert_served_answers_are_logged(settings: Settings, answers: dict[str, list[dict]]) -> None:
+    """Each answer (by its X-BentoML-Request-ID), written to the prediction log as it was sent, once the
+    service has stopped: nothing is lost when the service is not overloaded."""
+    items = [item for answer in answers.values() for item in answer]
+    targets = sorted({date.fromisoformat(d["date"]) for item in items for d in item["forecast"]})
+    earliest = min(date.fromisoformat(item["origin_date"]) for item in items)
+    logged = read_log(log_dir(settings), targets=targets, earliest_origin=earliest)
+    for request_id, answer in answers.items():
+        mine = logged[logged["request_id"] == request_id].sort_values("step", kind="stable")
+        assert len(mine) == sum(len(item["forecast"]) for item in answer), f"request {request_id} not logged whole"
+        for item in answer:
+            rows = mine[(mine["store_id"] == item["store_id"]) & (mine["sku_id"] == item["sku_id"])]
+            assert set(rows["model_version"]) == {item["model_version"]}
+            assert rows["p50"].tolist() == pytest.approx([d["p50"] for d in item["forecast"]], rel=1e-6)
+
+
+def assert_batch_scoring_is_logged(settings: Settings, scored_file: Path) -> None:
+    scored = pd.read_csv(scored_file, parse_dates=["origin_date", "date"])
+    logged = read_log(
+        log_dir(settings), targets=scored["date"].dt.date.unique(), earliest_origin=scored["origin_date"].min().date()
+    )
+    batch = logged[logged["request_id"].str.startswith("batch-")]
+    assert batch["request_id"].nunique() == 2, "each of the two scoring runs logged under its own id"
+    one_run = batch[batch["request_id"] == batch["request_id"].iloc[0]]
+    assert len(one_run) == len(scored) and set(zip(one_run["store_id"], one_run["sku_id"], strict=False)) == set(
+        zip(scored["store_id"], scored["sku_id"], strict=False)
     )
 
 

@@ -27,11 +27,13 @@ from tests.conftest import empty_sqlite_store
 from tests.e2e.serving_checks import (
     MAX_IN_FLIGHT,
     assert_a_locked_online_store_degrades_and_recovers,
+    assert_batch_scoring_is_logged,
     assert_batch_scoring_writes_every_series,
     assert_every_refusal_is_a_4xx_naming_what_was_wrong,
     assert_every_route_answers_in_one_shape,
     assert_overload_is_refused_at_once_with_retry_after,
     assert_probes_docs_and_metrics,
+    assert_served_answers_are_logged,
 )
 from training.tracking import download_bundle
 
@@ -58,6 +60,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         reply = httpx.post(f"{url}/forecast", json={"items": items}, timeout=60)
         assert reply.status_code == 200, reply.text
         body = reply.json()
+        answers = {reply.headers["x-bentoml-request-id"]: body}
         assert [(r["store_id"], r["sku_id"], len(r["forecast"])) for r in body] == [
             ("S000", "P0001", 5),
             ("S002", "P0004", 14),
@@ -74,7 +77,9 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         store_id, sku_id, price = _last_sale(settings)
         plain = {"store_id": store_id, "sku_id": sku_id, "horizon": 7}
         promoted = {**plain, "planned_promo": [True] * 7, "planned_price": [0.75 * price] * 7}
-        both = httpx.post(f"{url}/forecast", json={"items": [plain, promoted]}, timeout=60).json()
+        planned = httpx.post(f"{url}/forecast", json={"items": [plain, promoted]}, timeout=60)
+        both = planned.json()
+        answers[planned.headers["x-bentoml-request-id"]] = both
         assert [d["p50"] for d in both[1]["forecast"]] != [d["p50"] for d in both[0]["forecast"]]
 
         _assert_no_skew_until_the_online_store_is_tampered_with(settings, url, champion.run_id, tmp_path)
@@ -89,10 +94,12 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         assert_a_locked_online_store_degrades_and_recovers(url, settings.feast_dir / "online_store.db")
         assert_probes_docs_and_metrics(url, first.model_version)
         served = httpx.post(f"{url}/forecast", json={"items": [plain]}).json()[0]
+    assert_served_answers_are_logged(settings, answers)  # the service wrote its queue as it stopped
 
     meta = download_bundle(settings.mlflow_tracking_uri, champion.run_id, tmp_path / "scored_bundle").meta
     model_series = {(store, sku) for store in meta.stores for sku in meta.skus}
     assert_batch_scoring_writes_every_series(settings, tmp_path / "nightly.csv", served, model_series)
+    assert_batch_scoring_is_logged(settings, tmp_path / "nightly.csv")
 
     _assert_the_run_is_tracked(settings, first.model_version)
     # With no new period, the online store emptied: the run refills it before its Bento's skew check.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from monitoring.prediction_log import PredictionLog, frame_rows, log_dir, read_log, scored_forecasts, write_rows
+from monitoring.prediction_log import PredictionLog, frame_rows, read_log, scored_forecasts, write_rows
 from tests.conftest import wait_until
 
 ORIGIN = date(2024, 3, 31)
@@ -78,9 +78,8 @@ def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
 
 
 def test_a_failed_write_loses_the_queued_answers_counted_never_raised(tmp_path: Path) -> None:
-    log_dir(tmp_path).parent.mkdir(parents=True, exist_ok=True)
-    log_dir(tmp_path).write_text("a file where the log's folder should be")
-    log = PredictionLog(tmp_path, capacity_bytes=1_000_000, flush_interval_s=60)
+    (tmp_path / "log").write_text("a file where the log's folder should be")
+    log = PredictionLog(tmp_path / "log", capacity_bytes=1_000_000, flush_interval_s=60)
     assert log.record("r1", answer(("S1", "P1")))
     assert log.flush() == 0
     assert (log.dropped, log.written) == (1, 0)
@@ -100,7 +99,7 @@ def test_batch_scoring_rows_read_back_like_the_endpoint_s(tmp_path: Path) -> Non
             "degraded": [False] * 3,
         }
     )
-    write_rows(log_dir(tmp_path), frame_rows("batch-1", frame), "batch-1")
+    write_rows(tmp_path, frame_rows("batch-1", frame), "batch-1")
     rows = read_log(tmp_path, targets=[ORIGIN + timedelta(days=h) for h in (1, 2, 3)], earliest_origin=ORIGIN)
     assert rows.sort_values("step")[["step", "p50"]].values.tolist() == [[1, 10.0], [2, 20.0], [3, 30.0]]
 

@@ -12,7 +12,7 @@ import pytest
 from demandops.contract import partition_dates, read_sales
 from demandops.settings import Settings
 from monitoring.live_summary import read_summary
-from monitoring.prediction_log import PredictionLog
+from monitoring.prediction_log import PredictionLog, log_dir
 from pipelines.assets.monitoring import forecast_accuracy
 from pipelines.lake import RAW_SALES, Lake
 from pipelines.live_accuracy import FORECAST_ACCURACY
@@ -49,7 +49,7 @@ def test_each_gated_period_scores_the_forecasts_logged_for_it(project_with_data:
     lake = Lake(settings.lake_dir)
     lake.write_partitions([RAW_SALES], {d.isoformat(): read_sales(settings.data, [d]) for d in days})
     origin = days[-3]
-    log = PredictionLog(settings.lake_dir, capacity_bytes=1_000_000, flush_interval_s=60)
+    log = PredictionLog(log_dir(settings), capacity_bytes=1_000_000, flush_interval_s=60)
     log.record("r1", served(origin, p50=4.0))
     log.close()
 
