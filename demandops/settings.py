@@ -252,6 +252,17 @@ class LifecycleSettings(BaseModel):
     min_soak_hours: float = Field(
         default=0.0, ge=0, description="Time a version must spend in Staged (0 for the demo)."
     )
+    live_guard: bool = Field(
+        default=False,
+        description="Staged -> Production also requires the challenger's shadow WAPE on the champion's live "
+        "window to be at least as good as the champion's (off for the demo).",
+    )
+    live_tolerance: float = Field(
+        default=0.0, ge=0, lt=1, description="How much worse than the champion's live WAPE the shadow WAPE may be."
+    )
+    live_min_forecasts: int = Field(
+        default=100, ge=1, description="Scored forecasts the live comparison needs before it can pass."
+    )
 
 
 class ServingSettings(BaseModel):
@@ -318,6 +329,12 @@ class MonitoringSettings(BaseModel):
     )
     history_periods: int = Field(
         default=28, ge=2, description="Trailing periods of sales that class a series as a fast or intermittent mover."
+    )
+    drift_recent_periods: int = Field(
+        default=7, ge=1, description="Latest periods after the champion's training window whose drift is measured."
+    )
+    drift_reference_periods: int = Field(
+        default=28, ge=2, description="Last periods of the champion's training window that drift is measured against."
     )
     prediction_log_dir: Path | None = Field(
         default=None, description="Where served forecasts are logged (default: the lake's prediction_log/)."

@@ -15,7 +15,17 @@ STATE_TAG = "lifecycle.state"
 DATASET_VERSION_TAG = "dataset_version"
 FEATURE_SERVICE_TAG = "feature_service"
 BENTO_TAG = "bento_tag"
-PIPELINE_RUN_TAG = "pipeline.run_id"  # the Dagster run that registered the version and works on it
+TRAINED_UNTIL_TAG = "training.last_origin"  # the training set's last origin: the end of its window
+RETRAIN_REASON_TAG = "training.retrain_reason"  # why the loop started the training, when it did
+PIPELINE_RUN_TAG = "pipeline.run_id"
+# The challenger scored in shadow on the champion's live window (pipelines/shadow.py), for the live guard.
+LIVE_TAGS = {
+    "live_compared_champion_version": "live.champion_version",
+    "live_challenger_wape": "live.challenger_wape",
+    "live_champion_wape": "live.champion_wape",
+    "live_forecasts": "live.forecasts",
+    "live_window": "live.window",
+}  # the Dagster run that registered the version and works on it
 # The Production version the backtest scored beside this one, and both versions' latest-window WAPE;
 # or why the champion could not be scored (the promotion guard then waives the comparison).
 CHAMPION_VERSION_TAG = "backtest.champion_version"
@@ -27,9 +37,27 @@ CHAMPION_SKIPPED_VERSION_TAG = "backtest.champion_skipped_version"
 Tags = Mapping[str, str]
 
 
-def registration_tags(*, dataset_version: str, feature_service: str, pipeline_run: str) -> dict[str, str]:
-    """What a new version records of its training data, and which run carries it through the lifecycle."""
-    return {DATASET_VERSION_TAG: dataset_version, FEATURE_SERVICE_TAG: feature_service, PIPELINE_RUN_TAG: pipeline_run}
+def registration_tags(
+    *, dataset_version: str, feature_service: str, pipeline_run: str, trained_until: str = "", retrain_reason: str = ""
+) -> dict[str, str]:
+    """What a new version records of its training data, why it was trained, and which run carries it
+    through the lifecycle."""
+    tags = {DATASET_VERSION_TAG: dataset_version, FEATURE_SERVICE_TAG: feature_service, PIPELINE_RUN_TAG: pipeline_run}
+    if trained_until:
+        tags[TRAINED_UNTIL_TAG] = trained_until
+    if retrain_reason:
+        tags[RETRAIN_REASON_TAG] = retrain_reason
+    return tags
+
+
+def trained_until_of(tags: Tags) -> str | None:
+    """The last origin the version was trained on (ISO date); None for versions from before it was recorded."""
+    return tags.get(TRAINED_UNTIL_TAG)
+
+
+def registration_evidence(tags: Tags) -> dict[str, str]:
+    """What the Trained transition's audit entry records: why the loop retrained, when it did."""
+    return {"retrain_reason": tags[RETRAIN_REASON_TAG]} if RETRAIN_REASON_TAG in tags else {}
 
 
 def pipeline_run_of(tags: Tags) -> str:
@@ -83,4 +111,21 @@ def promotion_evidence(tags: Tags) -> dict[str, Any]:
     for key, tag in compared.items():
         if tag in tags:
             evidence[key] = float(tags[tag])
+    for key, tag in LIVE_TAGS.items():
+        if tag in tags:
+            evidence[key] = tags[tag]
     return evidence
+
+
+def live_tags(
+    *, champion_version: str, challenger_wape: float, champion_wape: float, forecasts: int, window: str
+) -> dict:
+    """The shadow comparison with the champion on its live window, as the challenger's tags."""
+    values = {
+        "live_compared_champion_version": champion_version,
+        "live_challenger_wape": repr(challenger_wape),
+        "live_champion_wape": repr(champion_wape),
+        "live_forecasts": str(forecasts),
+        "live_window": window,
+    }
+    return {LIVE_TAGS[key]: value for key, value in values.items()}

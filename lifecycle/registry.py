@@ -20,7 +20,7 @@ from demandops.errors import (
 )
 from demandops.settings import LifecycleSettings, Settings
 from lifecycle.audit import AuditLog
-from lifecycle.evidence import STATE_TAG, promotion_evidence, state_of
+from lifecycle.evidence import STATE_TAG, promotion_evidence, registration_evidence, state_of
 from lifecycle.lock import TransitionLock
 from lifecycle.states import ALIASES, UNFINISHED, State, compensation_target, evaluate_guards, rollback_target
 
@@ -110,7 +110,8 @@ class ModelRegistry:
                 model_id=_logged_model_id(model_uri),  # a tracking server requires it
             )
         with self.compensating(mv.version, step="registration"):
-            self.transition(mv.version, State.TRAINED, actor="pipeline", reason="training finished", evidence={})
+            evidence = registration_evidence(tags)
+            self.transition(mv.version, State.TRAINED, actor="pipeline", reason="training finished", evidence=evidence)
         return self.get(mv.version)
 
     @contextmanager
@@ -178,12 +179,13 @@ class ModelRegistry:
         self.audit.append(**audit, outcome="applied", evidence=recorded)
         return self.get(current.version)
 
-    def rollback(self, *, actor: str, reason: str) -> VersionInfo:
-        """Make the previous Production version Production again; the current one is Archived."""
+    def rollback(self, *, actor: str, reason: str, evidence: dict[str, Any] | None = None) -> VersionInfo:
+        """Make the previous Production version Production again; the current one is Archived. `evidence`
+        (e.g. the live accuracy that moved the loop to roll back) goes into the audit entry."""
         with self.lock.hold(self.model_name):
-            return self._rollback(actor=actor, reason=reason)
+            return self._rollback(actor=actor, reason=reason, evidence=evidence or {})
 
-    def _rollback(self, *, actor: str, reason: str) -> VersionInfo:
+    def _rollback(self, *, actor: str, reason: str, evidence: dict[str, Any]) -> VersionInfo:
         champion = self.by_alias(ALIASES[State.PRODUCTION])
         audit = dict(
             model=self.model_name,
@@ -216,7 +218,7 @@ class ModelRegistry:
         self.audit.append(
             **{**audit, "version": restored.version, "from_state": State.ARCHIVED, "to_state": State.PRODUCTION},
             outcome="applied",
-            evidence={"replaces": champion.version},
+            evidence={**evidence, "replaces": champion.version},
         )
         return self.get(restored.version)
 

@@ -151,6 +151,7 @@ def production_guards(evidence: Evidence, settings: LifecycleSettings, actor: st
             f"{staged_hours:.2f} h in Staged; at least {settings.min_soak_hours} h required",
         ),
         _champion_guard(evidence, settings),
+        _live_guard(evidence, settings),
     ]
 
 
@@ -181,6 +182,34 @@ def _champion_guard(evidence: Evidence, settings: LifecycleSettings) -> GuardRes
         challenger <= allowed,
         f"latest-window WAPE {challenger:.4f} must be <= {allowed:.4f} "
         f"(champion v{champion} {incumbent:.4f} x {1 + settings.champion_tolerance:.3f})",
+    )
+
+
+def _live_guard(evidence: Evidence, settings: LifecycleSettings) -> GuardResult:
+    """The challenger, scored in shadow on the forecasts the champion served, at least as good as it."""
+    name = "beats_champion_live"
+    if not settings.live_guard:
+        return GuardResult(name, True, "not required (lifecycle.live_guard is off)")
+    champion = evidence.get("champion_version")
+    if champion is None:
+        return GuardResult(name, True, "no version is in Production: nothing to compare with")
+    compared = evidence.get("live_compared_champion_version")
+    if compared != champion:
+        against = "no champion" if compared is None else f"version {compared}"
+        return GuardResult(name, False, f"the shadow scoring compared with {against}, but version {champion} is in "
+                           "Production; score the challenger in shadow again (demandops loop)")  # fmt: skip
+    forecasts = int(evidence.get("live_forecasts", 0))
+    if forecasts < settings.live_min_forecasts:
+        return GuardResult(
+            name, False, f"{forecasts} live forecasts scored; at least {settings.live_min_forecasts} required"
+        )
+    challenger, incumbent = float(evidence["live_challenger_wape"]), float(evidence["live_champion_wape"])
+    allowed = incumbent * (1 + settings.live_tolerance)
+    return GuardResult(
+        name,
+        challenger <= allowed,
+        f"shadow WAPE {challenger:.4f} on {forecasts} live forecasts ({evidence.get('live_window')}) must be "
+        f"<= {allowed:.4f} (champion v{champion} live {incumbent:.4f} x {1 + settings.live_tolerance:.3f})",
     )
 
 

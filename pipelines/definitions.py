@@ -8,7 +8,7 @@ from demandops.settings import Settings, get_settings
 from pipelines.assets.deployment import bento
 from pipelines.assets.features import online_features, sales_features
 from pipelines.assets.ingestion import raw_sales
-from pipelines.assets.monitoring import forecast_accuracy
+from pipelines.assets.monitoring import feature_drift, forecast_accuracy
 from pipelines.assets.training import trained_model, training_set
 from pipelines.assets.validation import model_evaluation
 from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
@@ -25,6 +25,7 @@ ASSETS = [
     model_evaluation,
     bento,
     forecast_accuracy,
+    feature_drift,
 ]
 
 

@@ -19,12 +19,16 @@ from pipelines.partitions import periods_to_gate, periods_to_refill, periods_wit
 from pipelines.provenance import RAW_SALES
 from pipelines.reconcile import owner_tags, reconcile
 from pipelines.resources import DemandopsResource
+from pipelines.run_tags import RETRAIN_REASON
 from salesdata.datasets import ensure_dataset
 
 DEMO_ACTOR = "local-demo"
 SALES_FEATURES, ONLINE_FEATURES = dg.AssetKey("sales_features"), dg.AssetKey("online_features")
 FORECAST_ACCURACY = dg.AssetKey("forecast_accuracy")
 PARTITIONED = {RAW_SALES, SALES_FEATURES, ONLINE_FEATURES, FORECAST_ACCURACY}
+TRAINING_STAGES = frozenset(
+    dg.AssetKey(name) for name in ("training_set", "trained_model", "model_evaluation", "bento")
+)
 
 
 def open_instance(settings: Settings) -> dg.DagsterInstance:
@@ -52,36 +56,19 @@ class ChainSummary:
     example_item: dict
 
 
-def run_chain(settings: Settings, *, promote_first: bool = True, training: dict | None = None) -> ChainSummary:
+def run_chain(
+    settings: Settings, *, promote_first: bool = True, training: dict | None = None, retrain_reason: str = ""
+) -> ChainSummary:
     """Gate the new or changed days, then every downstream asset, in one run; raises naming the failed step.
 
-    `training` overrides hyperparameters of the trained_model asset (its Launchpad config).
+    `training` overrides hyperparameters of the trained_model asset (its Launchpad config);
+    `retrain_reason`, when the loop started the run, goes into its tags and the new version's evidence.
     """
     run_config = training_run_config(training)  # a bad config is refused before anything runs
-    settings.prepare_state()
-    version = ensure_dataset(settings)
-    resource = DemandopsResource.from_settings(settings)
-    job = build_definitions(settings).resolve_implicit_global_asset_job_def()
-    with open_instance(settings) as instance:
-        reconciled = reconcile(settings, instance, resource.registry())
-        register_periods(instance, settings)
-        pending = periods_to_gate(instance, settings, resource.lake().gate_ledger(), also_known=[])
-        unfeatured = periods_without_features(instance, settings)
-        # An online store emptied (a Redis restart) or left half-written is refilled without new periods.
-        refill = [] if pending or unfeatured else lagging_periods(instance, resource)
-        span = pending + unfeatured or refill
-        skip = _skipped(pending=bool(pending), unfeatured=bool(unfeatured), refill=bool(refill))
-        selection = [key for key in job.asset_layer.executable_asset_keys if key not in skip]
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            asset_selection=selection,
-            tags={**_span_tags(span), **owner_tags()},
-            run_config=run_config,
-        )
-    _raise_on_failure(result)
+    tags = {RETRAIN_REASON: retrain_reason} if retrain_reason else {}
+    version, reconciled, result = _execute(settings, run_config=run_config, tags=tags)
     deployed = result.output_for_node("bento")
-    registry = resource.registry()
+    registry = DemandopsResource.from_settings(settings).registry()
     if promote_first and registry.by_alias("production") is None:
         registry.transition(
             deployed["model_version"],
@@ -95,7 +82,7 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
         dataset_version=version,
         run_id=result.run_id,
         gate=gate_outcome(result),
-        reconciled=reconciled.describe() if reconciled else "",
+        reconciled=reconciled,
         model_version=deployed["model_version"],
         state=str(registry.get(deployed["model_version"]).state),
         bento_tag=deployed["bento_tag"],
@@ -103,6 +90,43 @@ def run_chain(settings: Settings, *, promote_first: bool = True, training: dict 
         frequency=deployed["frequency"],
         example_item=deployed["example_item"],
     )
+
+
+def monitor_new_periods(settings: Settings) -> tuple[str, str]:
+    """Gate the new periods, refresh their features, score the forecasts served for them and measure drift,
+    without training; (run id, what the gate did)."""
+    _, _, result = _execute(settings, run_config=None, tags={}, skip=TRAINING_STAGES)
+    return result.run_id, gate_outcome(result)
+
+
+def _execute(
+    settings: Settings, *, run_config: dict | None, tags: dict[str, str], skip: frozenset[dg.AssetKey] = frozenset()
+) -> tuple[str, str, dg.ExecuteInProcessResult]:
+    """One in-process run of the asset graph over the periods with work; (dataset version, what was
+    reconciled, the run's result)."""
+    settings.prepare_state()
+    version = ensure_dataset(settings)
+    resource = DemandopsResource.from_settings(settings)
+    job = build_definitions(settings).resolve_implicit_global_asset_job_def()
+    with open_instance(settings) as instance:
+        reconciled = reconcile(settings, instance, resource.registry())
+        register_periods(instance, settings)
+        pending = periods_to_gate(instance, settings, resource.lake().gate_ledger(), also_known=[])
+        unfeatured = periods_without_features(instance, settings)
+        # An online store emptied (a Redis restart) or left half-written is refilled without new periods.
+        refill = [] if pending or unfeatured else lagging_periods(instance, resource)
+        span = pending + unfeatured or refill
+        skip = skip | _skipped(pending=bool(pending), unfeatured=bool(unfeatured), refill=bool(refill))
+        selection = [key for key in job.asset_layer.executable_asset_keys if key not in skip]
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=selection,
+            tags={**_span_tags(span), **owner_tags(), **tags},
+            run_config=run_config,
+        )
+    _raise_on_failure(result)
+    return version, reconciled.describe() if reconciled else "", result
 
 
 def _skipped(*, pending: bool, unfeatured: bool, refill: bool) -> set[dg.AssetKey]:

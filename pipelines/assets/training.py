@@ -5,6 +5,8 @@ from dataclasses import fields, replace
 from typing import get_type_hints
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 from dagster import AssetExecutionContext
 from pydantic import Field, create_model
 
@@ -16,6 +18,7 @@ from pipelines.metadata import rounded
 from pipelines.provenance import latest_metadata, raw_sales_lineage
 from pipelines.reconcile import claim_run, job_folder
 from pipelines.resources import Demandops
+from pipelines.run_tags import RETRAIN_REASON
 from pipelines.training_chunks import build_training_set
 from training.dataset import origin_split
 from training.interruption import launch_env
@@ -100,7 +103,8 @@ def trained_model(
     settings, windows = demandops.settings(), windows_for(training_set.typical_origins, demandops.cadence())
     context.log.info(f"backtest and validation windows: {windows.reason}")
     lineage = latest_metadata(context.instance, "training_set")
-    last_fit, _ = origin_split(training_set.origins(), windows.cadence.horizon, windows.backtest_origins)
+    origins = training_set.origins()
+    last_fit, _ = origin_split(origins, windows.cadence.horizon, windows.backtest_origins)
     hyperparameters = Hyperparameters(**config.model_dump(exclude={"processes"}))
     with job_folder(settings, context.run_id) as folder:
         job_file = prepare_job(
@@ -113,9 +117,7 @@ def trained_model(
         env, cwd = launch_env(settings.child_env(), context.run_id), str(settings.project_dir)
         invocation = pipes_subprocess_client.run(command=command, context=context, env=env, cwd=cwd)
     reported = {key: entry.value for key, entry in invocation.get_materialize_result().metadata.items()}
-    tags = registration_tags(
-        dataset_version=lineage["dataset_version"], feature_service=FEATURE_SERVICE_NAME, pipeline_run=context.run_id
-    )
+    tags = _version_tags(context, lineage["dataset_version"], origins)
     version = demandops.registry().register(model_uri=reported["model_uri"], run_id=reported["run_id"], tags=tags)
     value = {
         "model_version": version.version,
@@ -125,3 +127,14 @@ def trained_model(
     run_page = settings.ui.mlflow_run_url(reported["experiment_id"], reported["run_id"])
     metadata = {**reported, **value, **windows.metadata, "mlflow_run": dg.MetadataValue.url(run_page)}
     return dg.Output(value, metadata=rounded(metadata))
+
+
+def _version_tags(context: AssetExecutionContext, dataset_version: str, origins: np.ndarray) -> dict[str, str]:
+    """The new version's data, training window and (for a run the loop started) why it was trained."""
+    return registration_tags(
+        dataset_version=dataset_version,
+        feature_service=FEATURE_SERVICE_NAME,
+        pipeline_run=context.run_id,
+        trained_until=pd.Timestamp(origins[-1]).date().isoformat(),
+        retrain_reason=context.run.tags.get(RETRAIN_REASON, ""),
+    )
