@@ -236,7 +236,8 @@ class LifecycleSettings(BaseModel):
     )
     coverage_band: Band = Field(default=(0.75, 0.85), description="Accepted p10-p90 interval coverage in the backtest.")
     promoters: list[str] = Field(
-        default=["ci", "local-demo"], description="Actors allowed to promote to Production and to roll back."
+        default=["ci", "local-demo", "demandops-loop"],
+        description="Actors allowed to promote to Production and to roll back (demandops-loop: the closed loop).",
     )
     champion_tolerance: float = Field(
         default=0.0,
@@ -335,6 +336,19 @@ class MonitoringSettings(BaseModel):
     )
     drift_reference_periods: int = Field(
         default=28, ge=2, description="Last periods of the champion's training window that drift is measured against."
+    )
+    retrain_margin: float = Field(
+        default=0.2, ge=0, description="Retrain when live WAPE exceeds the champion's backtest WAPE by this share..."
+    )
+    retrain_periods: int = Field(default=3, ge=1, description="...for this many consecutive scored periods.")
+    retrain_on_drift: bool = Field(default=True, description="Retrain when drift is significant (PSI > 0.25).")
+    rollback_margin: float = Field(
+        default=0.1, ge=0, description="Roll back when the champion's live WAPE exceeds its predecessor's by this..."
+    )
+    rollback_periods: int = Field(default=3, ge=1, description="...for this many consecutive scored periods.")
+    loop_actor: str = Field(
+        default="demandops-loop",
+        description="Who the loop acts as in the audit log; it must be in lifecycle.promoters to promote or roll back.",
     )
     prediction_log_dir: Path | None = Field(
         default=None, description="Where served forecasts are logged (default: the lake's prediction_log/)."

@@ -82,6 +82,16 @@ Where to look:
         typer.echo(f"before this run, work interrupted earlier was closed: {summary.reconciled}")
 
 
+@app.command()
+def loop() -> None:
+    """One turn of the closed loop: gate and score the new periods, measure drift, then roll back, retrain
+    or promote on live evidence (pipelines/loop.py). Run it after each sales delivery, e.g. from cron."""
+    from pipelines.loop import run_loop  # heavy imports only for this command
+
+    turn = run_loop(get_settings())
+    typer.echo(turn.describe())
+
+
 @lifecycle_app.command("reconcile")
 def reconcile_command() -> None:
     """Close what killed runs left unfinished: runs marked failed, versions Failed or Rejected ("interrupted")."""

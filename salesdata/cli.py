@@ -11,7 +11,8 @@ from demandops.errors import DemandopsError
 from demandops.frequency import Frequency
 from demandops.settings import get_settings
 from salesdata import dvc_versions
-from salesdata.datasets import append_days, generate, import_sales
+from salesdata.datasets import append_days, generate, import_sales, next_day
+from salesdata.simulator import DemandShift
 
 app = typer.Typer(help="Create and version the sales dataset.", no_args_is_help=True)
 
@@ -42,10 +43,22 @@ def generate_command(
 def append_command(
     days: Annotated[int, typer.Option(help="How many new days of sales to emit.")] = 1,
     track: Annotated[bool, typer.Option(help="Record the new version with DVC (dvc add).")] = True,
+    shift: Annotated[
+        str | None,
+        typer.Option(help="Inject a demand shift from the first new day: level, trend or promotion."),
+    ] = None,
+    factor: Annotated[float, typer.Option(help="The shift's factor (level, promotion: x; trend: x per year).")] = 1.5,
+    category: Annotated[str, typer.Option(help="Only this category's SKUs (default: every SKU).")] = "",
 ) -> None:
     """Emit the next N days of a simulated dataset as new daily partitions, the way new sales arrive."""
     settings = get_settings()
-    new_days = append_days(settings.data, days)
+    injected = None
+    if shift is not None:
+        try:
+            injected = DemandShift(shift, next_day(settings.data), factor, category)
+        except ValueError as bad:
+            raise typer.BadParameter(str(bad)) from None
+    new_days = append_days(settings.data, days, injected)
     typer.echo(f"appended {len(new_days)} partitions: {new_days[0]} .. {new_days[-1]}")
     if track:
         version = dvc_versions.track(settings.project_dir, settings.data)

@@ -33,7 +33,7 @@ from salesdata import dvc_versions
 from salesdata.gate import file_md5
 from salesdata.importing import read_user_master, read_user_sales
 from salesdata.plausibility import dates_text
-from salesdata.simulator import PRESETS, Preset, SimulatedData, extended, simulate
+from salesdata.simulator import PRESETS, DemandShift, Preset, SimulatedData, extended, simulate
 
 LOCAL_REMOTE_DIRNAME = ".dvcstore"
 SIMULATION_MANIFEST = "simulation.json"
@@ -71,8 +71,7 @@ def _write(data: SimulatedData, data_dir: Path, preset: Preset, *, from_day: dat
     sales = data.sales if from_day is None else data.sales[data.sales["date"].dt.date >= from_day]
     _write_table(data.stores, data_dir / "stores.parquet")
     _write_table(data.skus, data_dir / "skus.parquet")
-    manifest = {**asdict(preset), "start": preset.start.isoformat()}
-    (data_dir / SIMULATION_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (data_dir / SIMULATION_MANIFEST).write_text(json.dumps(manifest_of(preset), indent=2) + "\n")
     _write_table(data.oracle, oracle_dir(data_dir) / ORACLE_FILE)
     return len(write_sales(data_dir, sales))
 
@@ -101,17 +100,39 @@ def read_manifest(data_dir: Path) -> Preset:
     path = data_dir / SIMULATION_MANIFEST
     if not path.is_file():
         raise DataContractError(f"{data_dir} has no {SIMULATION_MANIFEST}: only simulated data can be appended to")
-    fields = json.loads(path.read_text())
-    return replace(Preset(n_stores=1, n_skus=1, n_days=1), **{**fields, "start": date.fromisoformat(fields["start"])})
+    return preset_of(json.loads(path.read_text()))
 
 
-def append_days(data_dir: Path, days: int) -> list[date]:
-    """Emit the next `days` days of a simulated dataset as new partitions; existing ones stay untouched."""
+def manifest_of(preset: Preset) -> dict:
+    """The preset as JSON: dates as ISO strings."""
+    shifts = [{**asdict(s), "start": s.start.isoformat()} for s in preset.shifts]
+    return {**asdict(preset), "start": preset.start.isoformat(), "shifts": shifts}
+
+
+def preset_of(manifest: dict) -> Preset:
+    shifts = tuple(DemandShift(**{**s, "start": date.fromisoformat(s["start"])}) for s in manifest.get("shifts", []))
+    fields = {**manifest, "start": date.fromisoformat(manifest["start"]), "shifts": shifts}
+    return replace(Preset(n_stores=1, n_skus=1, n_days=1), **fields)
+
+
+def next_day(data_dir: Path) -> date:
+    """The first day a simulated dataset has not written yet."""
+    preset = read_manifest(data_dir)
+    return preset.start + timedelta(days=preset.n_days)
+
+
+def append_days(data_dir: Path, days: int, shift: DemandShift | None = None) -> list[date]:
+    """Emit the next `days` days of a simulated dataset as new partitions; existing ones stay untouched.
+    A `shift` changes demand from its start on (a day not yet written), in these days and every later one."""
     if days < 1:
         raise ValueError(f"--days must be at least 1, got {days}")
     preset = read_manifest(data_dir)
-    longer = extended(preset, days)
     first_new = preset.start + timedelta(days=preset.n_days)
+    if shift is not None and shift.start < first_new:
+        raise DataContractError(
+            f"a demand shift must start on a day not yet written ({first_new} or later), not {shift.start}"
+        )
+    longer = extended(replace(preset, shifts=preset.shifts + ((shift,) if shift else ())), days)
     clash = [d for d in partition_dates(data_dir) if d >= first_new]
     if clash:
         raise DataContractError(f"refusing to overwrite existing partitions {dates_text(clash)}")

@@ -44,6 +44,44 @@ REPLENISH_EVERY_DAYS = 7
 STOCK_COVER_DAYS = 12.0  # order-up-to level, in days of mean demand
 
 
+SHIFT_KINDS = ("level", "trend", "promotion")
+
+
+@dataclass(frozen=True)
+class DemandShift:
+    """A change in demand from a given day on, for testing how a served model notices and recovers:
+    - level: expected demand x factor (a competitor closes, a new channel);
+    - trend: x factor per year since the day (a category's trend breaks);
+    - promotion: promotion days' demand x factor (a new promotion pattern: deeper displays, flyers).
+    `category` limits it to one category's SKUs ("" for every SKU)."""
+
+    kind: str
+    start: date
+    factor: float
+    category: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in SHIFT_KINDS:
+            raise ValueError(f"unknown demand shift {self.kind!r}; expected one of {', '.join(SHIFT_KINDS)}")
+        if not self.factor > 0:
+            raise ValueError(f"a demand shift's factor must be positive, got {self.factor}")
+        if self.category and self.category not in CATEGORIES:
+            raise ValueError(f"unknown category {self.category!r}; expected one of {', '.join(CATEGORIES)}")
+
+    def multiplier(self, days: pd.DatetimeIndex, promo: np.ndarray, sku_category: np.ndarray) -> np.ndarray:
+        """Per (store, sku, day): 1 before the start and outside the category, the shift after."""
+        after = np.asarray(days >= pd.Timestamp(self.start))
+        years = np.maximum((days - pd.Timestamp(self.start)).days.to_numpy() / 365.0, 0.0)
+        if self.kind == "level":
+            effect = np.where(after, self.factor, 1.0)[None, None, :]
+        elif self.kind == "trend":
+            effect = np.where(after, self.factor**years, 1.0)[None, None, :]
+        else:
+            effect = np.where(promo & after[None, None, :], self.factor, 1.0)
+        chosen = np.ones(len(sku_category), bool) if not self.category else sku_category == self.category
+        return np.where(chosen[None, :, None], effect, 1.0)
+
+
 @dataclass(frozen=True)
 class Preset:
     n_stores: int
@@ -57,6 +95,7 @@ class Preset:
     promo_starts_per_year: float = 3.0
     missed_delivery_rate: float = 0.05
     closure_rate: float = 0.003
+    shifts: tuple[DemandShift, ...] = ()
 
 
 PRESETS: dict[str, Preset] = {
@@ -161,7 +200,11 @@ def _expected_demand(preset: Preset, series: _Series, days: pd.DatetimeIndex, pr
     price_effect = (price / series.base_price[None, :, None]) ** PRICE_ELASTICITY
     dip = np.where(_post_promo(promo), 1 - POST_PROMO_DIP, 1.0)
     sku_day = (weekly * annual * trend)[None, :, :] * holiday[None, None, :]
-    return series.level[:, :, None] * sku_day * price_effect * dip
+    expected = series.level[:, :, None] * sku_day * price_effect * dip
+    categories = np.array(CATEGORIES)[series.category]
+    for shift in preset.shifts:
+        expected = expected * shift.multiplier(days, promo, categories)
+    return expected
 
 
 def _open_mask(preset: Preset, series: _Series, days: pd.DatetimeIndex) -> np.ndarray:

@@ -11,8 +11,17 @@ import pytest
 
 from demandops.contract import partition_dates, read_sales
 from demandops.errors import DataContractError
-from salesdata.datasets import ORACLE_FILE, append_days, generate, oracle_dir, read_oracle, resized
-from salesdata.simulator import PRESETS, SimulatedData, extended, simulate
+from salesdata.datasets import (
+    ORACLE_FILE,
+    append_days,
+    generate,
+    next_day,
+    oracle_dir,
+    read_manifest,
+    read_oracle,
+    resized,
+)
+from salesdata.simulator import PRESETS, DemandShift, SimulatedData, extended, simulate
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +159,36 @@ def test_the_oracle_is_read_from_a_day_on(tmp_path) -> None:
     expected = every[every["date"] >= since.tz_convert(None)].reset_index(drop=True)
     assert 0 < len(recent) < len(every)
     pd.testing.assert_frame_equal(recent.reset_index(drop=True), expected)
+
+
+def test_a_demand_shift_changes_only_the_days_from_its_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    generate(data, "small")
+    before = read_oracle(data)
+    start = next_day(data)
+    append_days(data, 10, DemandShift("level", start, 1.8, category="beverages"))
+    after = read_oracle(data)
+    kept = after[after["date"] < pd.Timestamp(start)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, before.reset_index(drop=True), check_like=True)
+
+    plain = tmp_path / "plain"
+    generate(plain, "small")
+    append_days(plain, 10)
+    skus = pd.read_parquet(data / "skus.parquet").set_index("sku_id")["category"]
+    shifted, unshifted = (o[o["date"] >= pd.Timestamp(start)] for o in (read_oracle(data), read_oracle(plain)))
+    ratio = shifted["expected_units"].to_numpy() / unshifted["expected_units"].to_numpy()
+    beverages = shifted["sku_id"].map(skus).eq("beverages").to_numpy()
+    assert ratio[beverages] == pytest.approx(1.8) and ratio[~beverages] == pytest.approx(1.0)
+    assert beverages.any() and (~beverages).any()
+    with pytest.raises(DataContractError, match="not yet written"):
+        append_days(data, 1, DemandShift("trend", start, 1.2))
+    assert read_manifest(data).shifts == (DemandShift("level", start, 1.8, "beverages"),), "kept for later appends"
+
+
+def test_a_demand_shift_refuses_what_it_cannot_mean() -> None:
+    with pytest.raises(ValueError, match="unknown demand shift 'jump'"):
+        DemandShift("jump", date(2024, 1, 1), 1.5)
+    with pytest.raises(ValueError, match="positive"):
+        DemandShift("level", date(2024, 1, 1), 0.0)
+    with pytest.raises(ValueError, match="unknown category 'toys'"):
+        DemandShift("level", date(2024, 1, 1), 1.5, category="toys")
