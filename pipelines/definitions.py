@@ -14,7 +14,13 @@ from pipelines.assets.validation import model_evaluation
 from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
 from pipelines.io_managers import LakeIOManager
 from pipelines.resources import DemandopsResource
-from pipelines.sensors import interrupted_work, new_sales_days, online_store_refill
+from pipelines.sensors import (
+    interrupted_work,
+    new_sales_days,
+    online_store_refill,
+    retraining_trigger,
+    weekly_retraining,
+)
 
 ASSETS = [
     raw_sales,
@@ -34,7 +40,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=[check_raw_sales_expectations, check_training_set_nulls],
-        sensors=[new_sales_days, online_store_refill, interrupted_work],
+        sensors=[new_sales_days, online_store_refill, interrupted_work, retraining_trigger],
+        schedules=[weekly_retraining],
         # One process per run: the chain is a line of dependent steps (nothing to run side by side, and
         # training has its own process), and a run whose process is gone is known dead (reconcile.py).
         executor=dg.in_process_executor,

@@ -8,11 +8,17 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from feature_repo.freshness import online_lag
+from lifecycle.states import ALIASES, State
+from monitoring.decisions import LiveRule, retraining_reason
+from monitoring.drift import read_drift_summary
+from monitoring.live_summary import read_summary
 from pipelines.assets.features import online_features, sales_features
 from pipelines.assets.ingestion import raw_sales
 from pipelines.partitions import SALES_PERIODS, periods_to_gate, periods_to_refill, unregistered_periods
 from pipelines.reconcile import reconcile
 from pipelines.resources import Demandops
+from pipelines.run_tags import RETRAIN_REASON
+from training.tracking import backtest_wape
 
 REFILL_TAG = "demandops/online_refill"
 
@@ -75,3 +81,46 @@ def interrupted_work(context: dg.SensorEvaluationContext, demandops: Demandops) 
     if done:
         context.log.warning(f"reconciled: {done.describe()}")
     return dg.SkipReason(done.describe())
+
+
+TRAINING_ASSETS = ["training_set", "trained_model", "model_evaluation", "bento"]
+
+
+@dg.sensor(
+    asset_selection=dg.AssetSelection.assets(*TRAINING_ASSETS),
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def retraining_trigger(context: dg.SensorEvaluationContext, demandops: Demandops) -> dg.SensorResult:
+    """Starts a training run when the champion's live WAPE exceeds its backtest WAPE by the configured margin
+    for the configured periods, or drift is significant; the reason is the run's tag and the new version's
+    evidence. Once per scored period: the run key is the champion and the latest period scored."""
+    settings = demandops.settings()
+    champion = demandops.registry().by_alias(ALIASES[State.PRODUCTION])
+    summary, drift = read_summary(settings.lake_dir), read_drift_summary(settings.lake_dir) or {}
+    if champion is None or summary is None:
+        return dg.SensorResult(skip_reason="no champion, or no period scored yet")
+    monitoring = settings.monitoring
+    reason = retraining_reason(
+        champion.version,
+        backtest_wape(settings.mlflow_tracking_uri, champion.run_id),
+        summary["versions"].get(champion.version, {}).get("wape_per_period", {}),
+        drift.get("band", "stable"),
+        ", ".join(f"{f} {p:.3f}" for f, p in list(drift.get("psi", {}).items())[:3]),
+        LiveRule(monitoring.retrain_margin, monitoring.retrain_periods),
+        retrain_on_drift=monitoring.retrain_on_drift,
+    )
+    if reason is None:
+        return dg.SensorResult(skip_reason=f"version {champion.version} holds up on live evidence")
+    context.log.warning(f"retraining: {reason}")
+    run_key = f"retrain:{champion.version}:{summary['period']}"
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key, tags={RETRAIN_REASON: reason})])
+
+
+weekly_retraining = dg.ScheduleDefinition(
+    name="weekly_retraining",
+    target=dg.AssetSelection.assets(*TRAINING_ASSETS),
+    cron_schedule="0 3 * * 1",
+    tags={RETRAIN_REASON: "schedule: weekly_retraining (Mondays 03:00)"},
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
