@@ -341,7 +341,11 @@ class MonitoringSettings(BaseModel):
         default=0.2, ge=0, description="Retrain when live WAPE exceeds the champion's backtest WAPE by this share..."
     )
     retrain_periods: int = Field(default=3, ge=1, description="...for this many consecutive scored periods.")
-    retrain_on_drift: bool = Field(default=True, description="Retrain when drift is significant (PSI > 0.25).")
+    retrain_on_drift: tuple[str, ...] = Field(
+        default=("units_sold",),
+        description="Retrain when one of these drifts significantly (PSI > 0.25); () never. The sales themselves by "
+        "default: rolling-window features move together over a window, so their PSI is noisy on few series.",
+    )
     rollback_margin: float = Field(
         default=0.1, ge=0, description="Roll back when the champion's live WAPE exceeds its predecessor's by this..."
     )

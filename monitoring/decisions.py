@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from monitoring.drift import band
+
 
 @dataclass(frozen=True)
 class LiveRule:
@@ -34,14 +36,13 @@ def retraining_reason(
     champion: str,
     backtest_wape: float | None,
     live_wape: Mapping[str, float | None],
-    drift_band: str,
-    drift_detail: str,
+    drift_psi: Mapping[str, float],
     rule: LiveRule,
     *,
-    retrain_on_drift: bool = True,
+    drift_features: tuple[str, ...] = ("units_sold",),
 ) -> str | None:
     """Why the champion should be retrained now, or None: its live WAPE above its backtest WAPE by the
-    margin over the latest periods, or significant drift."""
+    margin over the latest periods, or significant drift (PSI > 0.25) of one of `drift_features`."""
     if backtest_wape is not None:
         latest = _above(live_wape, backtest_wape, rule)
         if latest:
@@ -50,8 +51,10 @@ def retraining_reason(
                 f"live WAPE of version {champion} ({values} over {latest[0]}..{latest[-1]}) above its backtest WAPE "
                 f"{backtest_wape:.3f} by more than {rule.margin:.0%} for {rule.periods} periods"
             )
-    if retrain_on_drift and drift_band == "significant":
-        return f"significant drift from version {champion}'s training window: {drift_detail}"
+    drifted = {f: p for f, p in drift_psi.items() if f in drift_features and band(p) == "significant"}
+    if drifted:
+        detail = ", ".join(f"{f} PSI {p:.3f}" for f, p in drifted.items())
+        return f"significant drift from version {champion}'s training window: {detail}"
     return None
 
 

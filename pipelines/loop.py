@@ -129,15 +129,13 @@ def _retrain_if_needed(settings: Settings, registry: ModelRegistry, champion: Ve
         turn.notes.append(f"version {pending[-1].version} is {pending[-1].state}: no new training until it is decided")
         return
     monitoring = settings.monitoring
-    drifted = ", ".join(f"{f} {p:.3f}" for f, p in list(drift.get("psi", {}).items())[:3])
     reason = retraining_reason(
         champion.version,
         backtest_wape(settings.mlflow_tracking_uri, champion.run_id),
         live.get("wape_per_period", {}),
-        drift.get("band", "stable"),
-        drifted,
+        drift.get("psi", {}),
         LiveRule(monitoring.retrain_margin, monitoring.retrain_periods),
-        retrain_on_drift=monitoring.retrain_on_drift,
+        drift_features=monitoring.retrain_on_drift,
     )
     if reason is None:
         return

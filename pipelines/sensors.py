@@ -105,10 +105,9 @@ def retraining_trigger(context: dg.SensorEvaluationContext, demandops: Demandops
         champion.version,
         backtest_wape(settings.mlflow_tracking_uri, champion.run_id),
         summary["versions"].get(champion.version, {}).get("wape_per_period", {}),
-        drift.get("band", "stable"),
-        ", ".join(f"{f} {p:.3f}" for f, p in list(drift.get("psi", {}).items())[:3]),
+        drift.get("psi", {}),
         LiveRule(monitoring.retrain_margin, monitoring.retrain_periods),
-        retrain_on_drift=monitoring.retrain_on_drift,
+        drift_features=monitoring.retrain_on_drift,
     )
     if reason is None:
         return dg.SensorResult(skip_reason=f"version {champion.version} holds up on live evidence")

@@ -33,14 +33,17 @@ def deliver(settings: Settings, days: int = 1, shift: DemandShift | None = None)
     track(settings.project_dir, settings.data)
 
 
-def day_by_day(settings: Settings, days: int, tmp_path: Path, shift: DemandShift | None = None) -> list[LoopTurn]:
-    """Each day: the nightly file of the Production model (logged), then the day's sales, then the loop."""
+def day_by_day(
+    settings: Settings, days: int, tmp_path: Path, shift: DemandShift | None = None
+) -> list[tuple[LoopTurn, dict]]:
+    """Each day: the nightly file of the Production model (logged), then the day's sales, then the loop;
+    each turn with the drift it measured."""
     turns = []
     for day in range(days):
         registry = DemandopsResource.from_settings(settings).registry()
         score_all(settings, registry, tmp_path / "nightly.parquet")
         deliver(settings, shift=shift if day == 0 else None)
-        turns.append(run_loop(settings))
+        turns.append((run_loop(settings), read_drift_summary(settings.lake_dir)["psi"]))
     return turns
 
 
@@ -61,18 +64,19 @@ def test_a_demand_shift_is_noticed_retrained_for_promoted_on_live_evidence_and_r
     first = run_chain(settings, training=TRAINING)
     assert first.production_version == first.model_version
     before = day_by_day(settings, 4, tmp_path)
-    assert all(not t.retrained and not t.rolled_back for t in before), [t.describe() for t in before]
+    assert all(not t.retrained and not t.rolled_back for t, _ in before), [t.describe() for t, _ in before]
 
     shift_day = next_day(settings.data)
     after = day_by_day(settings, 10, tmp_path, shift=DemandShift("level", shift_day, 2.0))
     curve = live_curve(settings)
     print(curve.round(3).to_string())
-    print("\n\n".join(t.describe() for t in after))
+    print("\n\n".join(f"{t.describe()}\nunits_sold PSI {psi.get('units_sold')}" for t, psi in after))
 
-    retrained = [n for n, t in enumerate(after) if t.retrained]
+    retrained = [n for n, (t, _) in enumerate(after) if t.retrained]
     assert retrained, "no retraining started after the shift"
     assert retrained[0] < LOOP.retrain_periods + 2, f"retraining started {retrained[0] + 1} days after the shift"
-    assert any(read_drift_summary(settings.lake_dir)["psi"].values()), "drift measured"
+    assert max(before[-1][1]["units_sold"], 0) < 0.10 < max(psi["units_sold"] for _, psi in after), "sales drift"
+    after = [t for t, _ in after]
     promoted = [t for t in after if "promoted" in t.promotion]
     assert promoted, [t.promotion for t in after]
     registry = DemandopsResource.from_settings(settings).registry()

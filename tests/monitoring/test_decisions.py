@@ -10,21 +10,21 @@ RULE = LiveRule(margin=0.2, periods=3)
 
 def test_retraining_needs_every_latest_period_above_the_margin() -> None:
     live = {"2024-01-01": 0.50, "2024-01-02": 0.65, "2024-01-03": 0.70, "2024-01-04": 0.66}
-    reason = retraining_reason("3", 0.5, live, "stable", "", RULE)
+    reason = retraining_reason("3", 0.5, live, {}, RULE)
     assert reason is not None and "version 3" in reason and "2024-01-02..2024-01-04" in reason
     calm = {**live, "2024-01-03": 0.59}  # 0.59 <= 0.5 x 1.2: one period within the margin
-    assert retraining_reason("3", 0.5, calm, "stable", "", RULE) is None
-    assert retraining_reason("3", 0.5, {"2024-01-03": 0.9, "2024-01-04": 0.9}, "stable", "", RULE) is None, (
+    assert retraining_reason("3", 0.5, calm, {}, RULE) is None
+    assert retraining_reason("3", 0.5, {"2024-01-03": 0.9, "2024-01-04": 0.9}, {}, RULE) is None, (
         "fewer scored periods than the rule asks for"
     )
-    assert retraining_reason("3", None, live, "stable", "", RULE) is None, "no backtest to compare with"
+    assert retraining_reason("3", None, live, {}, RULE) is None, "no backtest to compare with"
 
 
-def test_significant_drift_retrains_unless_turned_off() -> None:
-    reason = retraining_reason("3", 0.5, {}, "significant", "units_sold 0.41", RULE)
-    assert reason is not None and "units_sold 0.41" in reason
-    assert retraining_reason("3", 0.5, {}, "significant", "x", RULE, retrain_on_drift=False) is None
-    assert retraining_reason("3", 0.5, {}, "moderate", "x", RULE) is None
+def test_significant_drift_of_the_chosen_features_retrains() -> None:
+    reason = retraining_reason("3", 0.5, {}, {"units_sold": 0.41, "std_28": 0.6}, RULE)
+    assert reason is not None and "units_sold PSI 0.410" in reason and "std_28" not in reason
+    assert retraining_reason("3", 0.5, {}, {"units_sold": 0.41}, RULE, drift_features=()) is None, "turned off"
+    assert retraining_reason("3", 0.5, {}, {"units_sold": 0.2, "std_28": 0.6}, RULE) is None, "moderate, or not chosen"
 
 
 def test_rollback_compares_period_by_period_with_the_previous_champion() -> None:
