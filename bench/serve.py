@@ -12,6 +12,8 @@ closed-loop clients, a fixed duration, a bounded request count), one random seri
   (d) one bulk request of 1,000 items at a time against (c), in items/s.
 Only (c) logs, into a folder of its own under state/bench (not the lake's log); once its server has
 stopped, the items logged are counted against the items it answered (nothing may be lost).
+Last, (e): a fresh logged server under the same load is killed with SIGKILL mid-run, and the items it
+answered are counted against those its log holds: what a crash loses at the default flush interval.
 Medians over the rounds, and the median of each round's ratios, are printed with the goals and
 written to bench/results/serve.json.
 """
@@ -20,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -33,13 +37,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 import pyarrow.parquet as pq
 
 from demandops.settings import get_settings
 from lifecycle.cli import open_registry
 from lifecycle.states import ALIASES, State
 from serving.build import build_in_child
-from serving.server import free_port, running_bento, running_server
+from serving.server import free_port, running_bento, running_server, serve_command
 from training.tracking import BUNDLE_ARTIFACT, download_bundle
 
 RESULTS = Path(__file__).parent / "results"
@@ -224,8 +229,35 @@ def main() -> None:
     }
     print(json.dumps({"median": summary, "ratios": ratios, "met": met, "errors": errors}, indent=2))
     print(f"prediction log: {logged} items logged of {answered} answered")
+    crash = crash_loss(settings, tag, bodies_file, logs, clients=args.clients)
+    print(f"crash (e): {json.dumps(crash)}")
+    result["crash"] = crash
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def crash_loss(settings, tag: str, bodies_file: Path, logs: Path, *, clients: int, seconds: float = 8.0) -> dict:
+    """Items answered, and items logged, by a server killed with SIGKILL halfway through a load run."""
+    folder = _fresh(logs / "crash_log")
+    port = free_port()
+    env = {**settings.child_env(), "DEMANDOPS_MONITORING__PREDICTION_LOG_DIR": str(folder)}
+    with running_server(serve_command(tag, host="127.0.0.1", port=port), env, port, log_path=logs / "crash.log") as url:
+        command = [
+            sys.executable, "-m", "bench.load", f"{url}/forecast", "--bodies", str(bodies_file),
+            "--clients", str(clients), "--seconds", str(seconds), "--max-requests", "1000000",
+        ]  # fmt: skip
+        loader = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        time.sleep(seconds / 2)
+        server = next(
+            p for p in psutil.process_iter(["cmdline"]) if f"--port {port}" in " ".join(p.info["cmdline"] or [])
+        )
+        os.killpg(os.getpgid(server.pid), signal.SIGKILL)  # the server and its workers, as a lost machine
+        server.wait(timeout=30)
+        out, _ = loader.communicate(timeout=120)
+    result = json.loads(out.strip().splitlines()[-1])
+    answered, logged = _answered(result), _logged_items(folder)
+    interval = settings.serving.log_flush_interval_s
+    return {"answered": answered, "logged": logged, "lost": answered - logged, "flush_interval_s": interval}
 
 
 def _answered(result: dict) -> int:

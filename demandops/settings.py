@@ -354,6 +354,11 @@ class MonitoringSettings(BaseModel):
         default="demandops-loop",
         description="Who the loop acts as in the audit log; it must be in lifecycle.promoters to promote or roll back.",
     )
+    on_alias_move: str = Field(
+        default="",
+        description="Shell command the loop runs after it moves the production alias (a rollback, a promotion), "
+        "e.g. your deployment's restart; DEMANDOPS_PRODUCTION_VERSION and DEMANDOPS_PRODUCTION_BENTO are set.",
+    )
     prediction_log_dir: Path | None = Field(
         default=None, description="Where served forecasts are logged (default: the lake's prediction_log/)."
     )

@@ -15,14 +15,16 @@ Every decision is in the audit log with its evidence; a refused promotion is an 
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from demandops.errors import GuardRefusedError, IllegalTransitionError
+from demandops.errors import DemandopsError, GuardRefusedError, IllegalTransitionError
 from demandops.frequency import shift_period
 from demandops.settings import Settings
-from lifecycle.evidence import live_tags, trained_until_of
+from lifecycle.evidence import bento_of, live_tags, trained_until_of
 from lifecycle.registry import ModelRegistry, VersionInfo
 from lifecycle.states import ALIASES, UNFINISHED, State, rollback_target
 from monitoring.decisions import LiveRule, retraining_reason, rollback_reason
@@ -36,6 +38,7 @@ from pipelines.shadow import overall_wape, shadow_scored, wape_per_period
 from training.tracking import backtest_wape
 
 PENDING = {*UNFINISHED, State.TRAINED, State.VALIDATED, State.STAGED}
+HOOK_TIMEOUT_S = 600
 
 
 @dataclass
@@ -80,12 +83,30 @@ def run_loop(settings: Settings) -> LoopTurn:
     turn.drift = drift.get("why_not_measured") or drift.get("band", "")
     served = champion_forecasts(lake, champion.version)
     turn.rolled_back = _roll_back_if_worse(settings, registry, champion, served)
-    if turn.rolled_back:
-        return turn
-    _retrain_if_needed(settings, registry, champion, live, drift, turn)
-    if settings.lifecycle.live_guard:
-        turn.promotion = _promote_on_live_evidence(settings, registry, champion, served, resource)
+    if not turn.rolled_back:
+        _retrain_if_needed(settings, registry, champion, live, drift, turn)
+        if settings.lifecycle.live_guard:
+            turn.promotion = _promote_on_live_evidence(settings, registry, champion, served, resource)
+    now = registry.by_alias(ALIASES[State.PRODUCTION])
+    if now is not None and now.version != champion.version and settings.monitoring.on_alias_move:
+        turn.notes.append(alias_moved(settings.monitoring.on_alias_move, now))
     return turn
+
+
+def alias_moved(command: str, champion: VersionInfo) -> str:
+    """Run the configured hook (a deployment's restart) so that serving picks the new champion up."""
+    env = {
+        **os.environ,
+        "DEMANDOPS_PRODUCTION_VERSION": champion.version,
+        "DEMANDOPS_PRODUCTION_BENTO": bento_of(champion.tags),
+    }
+    done = subprocess.run(command, shell=True, env=env, capture_output=True, text=True, timeout=HOOK_TIMEOUT_S)
+    if done.returncode != 0:
+        raise DemandopsError(
+            f"the on_alias_move hook {command!r} failed with exit code {done.returncode} after version "
+            f"{champion.version} became Production: {done.stderr.strip()[-500:]}"
+        )
+    return f"on_alias_move ran for version {champion.version}"
 
 
 def champion_forecasts(lake: Lake, version: str) -> pd.DataFrame:
@@ -139,8 +160,19 @@ def _retrain_if_needed(settings: Settings, registry: ModelRegistry, champion: Ve
     )
     if reason is None:
         return
-    chain = run_chain(settings, promote_first=False, retrain_reason=reason)
-    turn.retrained, turn.new_version, turn.new_state = reason, chain.model_version, chain.state
+    turn.retrained = reason
+    try:
+        chain = run_chain(settings, promote_first=False, retrain_reason=reason)
+    except DemandopsError:
+        # A version the guards rejected is the loop's outcome, not its failure: the run stopped at the
+        # Bento build, which only a Validated version gets. Anything else goes on up.
+        newest = registry.versions()[-1]
+        if int(newest.version) <= int(champion.version) or newest.state != State.REJECTED:
+            raise
+        turn.new_version, turn.new_state = newest.version, str(newest.state)
+        turn.notes.append(f"version {newest.version} was rejected by its guards (demandops lifecycle history)")
+        return
+    turn.new_version, turn.new_state = chain.model_version, chain.state
 
 
 def _promote_on_live_evidence(

@@ -58,7 +58,8 @@ def running_server(command: list[str], env: dict[str, str], port: int, *, log_pa
         _wait_until_ready(base_url, process, log_path)
         yield base_url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:  # not already gone (a crash benchmark kills it itself)
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -44,6 +44,7 @@ def day_by_day(
         score_all(settings, registry, tmp_path / "nightly.parquet")
         deliver(settings, shift=shift if day == 0 else None)
         turns.append((run_loop(settings), read_drift_summary(settings.lake_dir)["psi"]))
+        print(f"--- day {day + 1}\n{turns[-1][0].describe()}\nunits_sold PSI {turns[-1][1].get('units_sold')}")
     return turns
 
 
@@ -67,10 +68,9 @@ def test_a_demand_shift_is_noticed_retrained_for_promoted_on_live_evidence_and_r
     assert all(not t.retrained and not t.rolled_back for t, _ in before), [t.describe() for t, _ in before]
 
     shift_day = next_day(settings.data)
-    after = day_by_day(settings, 10, tmp_path, shift=DemandShift("level", shift_day, 2.0))
+    after = day_by_day(settings, 12, tmp_path, shift=DemandShift("level", shift_day, 3.0))
     curve = live_curve(settings)
     print(curve.round(3).to_string())
-    print("\n\n".join(f"{t.describe()}\nunits_sold PSI {psi.get('units_sold')}" for t, psi in after))
 
     retrained = [n for n, (t, _) in enumerate(after) if t.retrained]
     assert retrained, "no retraining started after the shift"
@@ -84,3 +84,44 @@ def test_a_demand_shift_is_noticed_retrained_for_promoted_on_live_evidence_and_r
     assert champion.version != first.model_version and champion.state == State.PRODUCTION
     trained = [e for e in registry.audit.history(registry.model_name) if e.to_state == State.TRAINED]
     assert trained[-1].evidence["retrain_reason"] == after[retrained[0]].retrained, "the reason is in the audit"
+
+
+# A release that should not have shipped: one optimizer step, let through by guards a hurried CI relaxed
+# (no statistical baselines, any interval coverage, a challenger up to 99% worse than the champion).
+WORSE = {"epochs": 1, "min_batches_per_epoch": 1}
+LAX = LifecycleSettings(statistical_baselines=(), coverage_band=(0.0, 1.0), champion_tolerance=0.99)
+
+
+@pytest.mark.slow
+def test_a_worse_champion_is_rolled_back_by_the_loop_with_its_evidence(tmp_path: Path) -> None:
+    restarts = tmp_path / "restarts.txt"
+    watch_only = LOOP.model_copy(
+        update={
+            "retrain_margin": 10.0,
+            "retrain_on_drift": (),
+            "on_alias_move": f"echo $DEMANDOPS_PRODUCTION_VERSION >> {restarts}",
+        }
+    )
+    settings = make_settings(tmp_path, monitoring=watch_only, lifecycle=LAX)
+    first = run_chain(settings, training=TRAINING)
+    worse = run_chain(settings, promote_first=False, training=WORSE)
+    assert worse.state == State.STAGED, worse
+    registry = DemandopsResource.from_settings(settings).registry()
+    registry.transition(worse.model_version, State.PRODUCTION, actor="ci", reason="hurried release", evidence={})
+
+    turns = [turn for turn, _ in day_by_day(settings, LOOP.rollback_periods + 2, tmp_path)]
+    print(live_curve(settings).round(3).to_string())
+    rolled = [n for n, t in enumerate(turns) if t.rolled_back]
+    assert rolled == [LOOP.rollback_periods - 1], "rolled back once, as soon as the window of evidence was full"
+    assert registry.by_alias("production").version == first.model_version
+    restored = registry.audit.history(registry.model_name)[-1]
+    assert (restored.version, restored.to_state, restored.actor) == (
+        first.model_version,
+        "Production",
+        "demandops-loop",
+    )
+    evidence = restored.evidence
+    assert evidence["replaces"] == worse.model_version and len(evidence["periods"]) == LOOP.rollback_periods
+    assert evidence["champion_live_wape"] > evidence["previous_live_wape"] * (1 + LOOP.rollback_margin)
+    assert evidence["forecasts_compared"] > 0
+    assert restarts.read_text().split() == [first.model_version], "the deployment's restart hook ran once"
