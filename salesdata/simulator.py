@@ -220,23 +220,36 @@ def _open_mask(preset: Preset, series: _Series, days: pd.DatetimeIndex) -> np.nd
     return store_open[:, None, :] & listed[None, :, :]
 
 
-def _sell_through_stock(preset: Preset, demand_draws: np.ndarray, level: np.ndarray, is_open: np.ndarray):
+def _sell_through_stock(
+    preset: Preset, demand_draws: np.ndarray, level: np.ndarray, is_open: np.ndarray, shifted: np.ndarray
+):
     """Sales censored by stock; returns (units_sold, stock_on_hand at opening).
 
-    The order-up-to level depends on the series level only, never on the horizon.
+    The order-up-to level depends on the series level and on the demand shifts in force (`shifted`,
+    per store, SKU and day: the retailer re-sizes its orders), never on the horizon.
     """
-    target = np.ceil(STOCK_COVER_DAYS * level)
-    stock = target.copy()
+    stock = np.ceil(STOCK_COVER_DAYS * level * shifted[:, :, 0])
     sold = np.zeros_like(demand_draws)
     opening = np.zeros_like(demand_draws)
     for d in range(preset.n_days):
         if d % REPLENISH_EVERY_DAYS == 0:
+            target = np.ceil(STOCK_COVER_DAYS * level * shifted[:, :, d])
             delivered = _day_rng(preset, d, DELIVERY).random(stock.shape) >= preset.missed_delivery_rate
             stock = np.where(delivered, np.maximum(stock, target), stock)
         opening[:, :, d] = stock
         sold[:, :, d] = np.where(is_open[:, :, d], np.minimum(demand_draws[:, :, d], stock), 0)
         stock = stock - sold[:, :, d]
     return sold, opening
+
+
+def _level_shifts(preset: Preset, series: _Series, days: pd.DatetimeIndex, promo: np.ndarray) -> np.ndarray:
+    """The level and trend shifts' multiplier of demand per (store, sku, day), which orders follow; without
+    shifts one row of ones that broadcasts (a catalogue-sized array of ones would cost memory at scale)."""
+    shifted = np.ones((1, 1, len(days)))
+    categories = np.array(CATEGORIES)[series.category]
+    for shift in (s for s in preset.shifts if s.kind != "promotion"):
+        shifted = shifted * shift.multiplier(days, promo, categories)
+    return shifted
 
 
 def simulate(preset: Preset) -> SimulatedData:
@@ -251,7 +264,8 @@ def simulate(preset: Preset) -> SimulatedData:
     expected = _expected_demand(preset, series, days, promo, price)
     draws = np.stack([_day_rng(preset, d, DEMAND).poisson(expected[:, :, d]) for d in range(preset.n_days)], 2)
     is_open = _open_mask(preset, series, days)
-    units, stock = _sell_through_stock(preset, draws.astype("float64"), series.level, is_open)
+    shifted = _level_shifts(preset, series, days, promo)
+    units, stock = _sell_through_stock(preset, draws.astype("float64"), series.level, is_open, shifted)
 
     s_idx, k_idx, d_idx = np.nonzero(is_open)
     # Object arrays: a row's key refers to its store's one string, where a fixed-width array indexed
