@@ -332,10 +332,12 @@ class MonitoringSettings(BaseModel):
         default=28, ge=2, description="Trailing periods of sales that class a series as a fast or intermittent mover."
     )
     drift_recent_periods: int = Field(
-        default=7, ge=1, description="Latest periods after the champion's training window whose drift is measured."
+        default=7,
+        ge=1,
+        description="Periods after the champion's training data whose drift is measured (needed first).",
     )
     drift_reference_periods: int = Field(
-        default=28, ge=2, description="Last periods of the champion's training window that drift is measured against."
+        default=28, ge=2, description="Last periods of the champion's training data that drift is measured against."
     )
     retrain_margin: float = Field(
         default=0.2, ge=0, description="Retrain when live WAPE exceeds the champion's backtest WAPE by this share..."

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from demandops.frequency import shift_period
 from demandops.settings import Settings
 from feature_repo.sources import PERIODS_DIRNAME, period_file
 from lifecycle.evidence import trained_until_of
@@ -47,8 +48,11 @@ class Drift:
         }
 
 
-def measure_drift(settings: Settings, lake: Lake, registry: ModelRegistry) -> Drift:
-    """PSI per feature (and units sold) of the latest periods after the champion's training window."""
+def measure_drift(settings: Settings, lake: Lake, registry: ModelRegistry, *, horizon: int, frequency: str) -> Drift:
+    """PSI per feature (and units sold) of the latest periods after the champion's training data, against
+    the last periods of it. Its training data end a horizon after its last origin (the labels); drift is
+    measured once `drift_recent_periods` periods have come since, so a new champion is not judged on the
+    periods it learned from, nor on one or two periods' noise."""
     champion = registry.by_alias(ALIASES[State.PRODUCTION])
     if champion is None:
         return Drift(None, why_not_measured="no version is in Production: nothing to compare with")
@@ -57,14 +61,16 @@ def measure_drift(settings: Settings, lake: Lake, registry: ModelRegistry) -> Dr
         why = f"version {champion.version} does not record its training window (trained before it was recorded)"
         return Drift(champion.version, why_not_measured=why)
     monitoring = settings.monitoring
+    data_end = shift_period(pd.Timestamp(until), horizon, frequency).date().isoformat()
     periods = sorted(p.stem for p in (settings.feast_dir / PERIODS_DIRNAME).glob("*.parquet"))
-    reference = [p for p in periods if p <= until][-monitoring.drift_reference_periods :]
-    recent = [p for p in periods if p > until][-monitoring.drift_recent_periods :]
-    if not recent or len(reference) < 2:
+    reference = [p for p in periods if p <= data_end][-monitoring.drift_reference_periods :]
+    recent = [p for p in periods if p > data_end][-monitoring.drift_recent_periods :]
+    if len(recent) < monitoring.drift_recent_periods or len(reference) < 2:
         why = (
-            f"no period after version {champion.version}'s training window (until {until})"
-            if not recent
-            else (f"fewer than 2 periods of version {champion.version}'s training window have features")
+            f"{len(recent)} of the {monitoring.drift_recent_periods} periods needed after version "
+            f"{champion.version}'s training data (which end {data_end}) have come"
+            if len(recent) < monitoring.drift_recent_periods
+            else f"fewer than 2 periods of version {champion.version}'s training data have features"
         )
         return Drift(champion.version, reference, recent, why_not_measured=why)
     old, new = _features(settings.feast_dir, reference), _features(settings.feast_dir, recent)

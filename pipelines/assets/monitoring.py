@@ -67,7 +67,13 @@ def feature_drift(demandops: Demandops) -> dg.MaterializeResult:
     """Population stability index of each served feature, and of the sales, in the latest periods against
     the Production version's training window; and the share of selling series the model never saw."""
     settings = demandops.settings()
-    drift = measure_drift(settings, demandops.lake(), demandops.registry())
+    drift = measure_drift(
+        settings,
+        demandops.lake(),
+        demandops.registry(),
+        horizon=demandops.cadence().horizon,
+        frequency=demandops.data_frequency(),
+    )
     write_drift_summary(settings.lake_dir, drift.summary())
     metadata = {
         "champion": drift.champion or "none",

@@ -43,8 +43,8 @@ def day_by_day(
         registry = DemandopsResource.from_settings(settings).registry()
         score_all(settings, registry, tmp_path / "nightly.parquet")
         deliver(settings, shift=shift if day == 0 else None)
-        turns.append((run_loop(settings), read_drift_summary(settings.lake_dir)["psi"]))
-        print(f"--- day {day + 1}\n{turns[-1][0].describe()}\nunits_sold PSI {turns[-1][1].get('units_sold')}")
+        turns.append((run_loop(settings), read_drift_summary(settings.lake_dir)))
+        print(f"--- day {day + 1}\n{turns[-1][0].describe()}\nunits_sold PSI {turns[-1][1]['psi'].get('units_sold')}")
     return turns
 
 
@@ -75,7 +75,7 @@ def test_a_demand_shift_is_noticed_retrained_for_promoted_on_live_evidence_and_r
     retrained = [n for n, (t, _) in enumerate(after) if t.retrained]
     assert retrained, "no retraining started after the shift"
     assert retrained[0] < LOOP.retrain_periods + 2, f"retraining started {retrained[0] + 1} days after the shift"
-    assert max(before[-1][1]["units_sold"], 0) < 0.10 < max(psi["units_sold"] for _, psi in after), "sales drift"
+    assert max(d["psi"].get("units_sold", 0) for _, d in after) > 0.25, "the sales drift significantly"
     after = [t for t, _ in after]
     promoted = [t for t in after if "promoted" in t.promotion]
     assert promoted, [t.promotion for t in after]
