@@ -352,6 +352,12 @@ class MonitoringSettings(BaseModel):
         default=0.1, ge=0, description="Roll back when the champion's live WAPE exceeds its predecessor's by this..."
     )
     rollback_periods: int = Field(default=3, ge=1, description="...for this many consecutive scored periods.")
+    challenger_patience: int = Field(
+        default=3,
+        ge=1,
+        description="Refusals of a Staged challenger's promotion by the loop after which the loop rejects it, "
+        "so that a challenger the guards keep refusing does not block retraining.",
+    )
     loop_actor: str = Field(
         default="demandops-loop",
         description="Who the loop acts as in the audit log; it must be in lifecycle.promoters to promote or roll back.",

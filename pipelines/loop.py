@@ -206,8 +206,25 @@ def _promote_on_live_evidence(
             evidence={},
         )
     except GuardRefusedError as refused:
-        return f"version {challenger.version} stays Staged: {refused}"
+        return _stays_or_rejected(settings, registry, challenger, refused)
     return f"version {challenger.version} promoted to Production on live evidence ({window})"
+
+
+def _stays_or_rejected(
+    settings: Settings, registry: ModelRegistry, challenger: VersionInfo, refused: GuardRefusedError
+) -> str:
+    """A challenger refused `challenger_patience` times by the loop is Rejected: the guards have decided."""
+    actor, patience = settings.monitoring.loop_actor, settings.monitoring.challenger_patience
+    refusals = [
+        e for e in registry.audit.history(registry.model_name)
+        if e.version == challenger.version and e.to_state == State.PRODUCTION and e.outcome == "refused"
+        and e.actor == actor
+    ]  # fmt: skip
+    if len(refusals) < patience:
+        return f"version {challenger.version} stays Staged ({len(refusals)} of {patience} refusals): {refused}"
+    reason = f"refused {len(refusals)} times by the loop's promotion; the last: {refused}"
+    registry.transition(challenger.version, State.REJECTED, actor=actor, reason=reason, evidence={})
+    return f"version {challenger.version} Rejected after {len(refusals)} refusals: {refused}"
 
 
 def _after_training(served: pd.DataFrame, challenger: VersionInfo, resource: DemandopsResource) -> pd.DataFrame:

@@ -25,7 +25,10 @@ def stage_bento(settings: Settings, registry: ModelRegistry, store: FeatureStore
         model_version=version,
         lifecycle_state=str(State.VALIDATED),
     )
-    with running_bento(settings, built.bento_tag, log_path=settings.state / "logs" / f"smoke-v{version}.log") as url:
+    smoke_log = settings.state / "logs" / f"smoke-v{version}.log"
+    # The smoke test's and skew check's requests are not consumers' forecasts: kept out of the prediction log.
+    unlogged = {"DEMANDOPS_SERVING__PREDICTION_LOG": "false"}
+    with running_bento(settings, built.bento_tag, log_path=smoke_log, extra_env=unlogged) as url:
         smoke = smoke_test(
             url,
             store_id=bundle.meta.stores[0],
