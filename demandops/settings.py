@@ -352,6 +352,12 @@ class MonitoringSettings(BaseModel):
         default=0.1, ge=0, description="Roll back when the champion's live WAPE exceeds its predecessor's by this..."
     )
     rollback_periods: int = Field(default=3, ge=1, description="...for this many consecutive scored periods.")
+    retrain_cooldown_periods: int = Field(
+        default=7,
+        ge=0,
+        description="Periods that must come after the training data of the loop's last retraining whose version "
+        "was rejected before it retrains again: the same evidence with a day more of data decides the same.",
+    )
     challenger_patience: int = Field(
         default=3,
         ge=1,

