@@ -64,7 +64,7 @@ def test_a_demand_shift_is_noticed_retrained_for_promoted_on_live_evidence_and_r
     )
     first = run_chain(settings, training=TRAINING)
     assert first.production_version == first.model_version
-    before = day_by_day(settings, 4, tmp_path)
+    before = day_by_day(settings, 3, tmp_path)
     assert all(not t.retrained and not t.rolled_back for t, _ in before), [t.describe() for t, _ in before]
 
     shift_day = next_day(settings.data)

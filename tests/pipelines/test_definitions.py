@@ -27,6 +27,7 @@ from salesdata.datasets import append_days
 from tests.conftest import empty_sqlite_store
 
 CHAIN = ["raw_sales", "sales_features", "online_features", "training_set", "trained_model", "model_evaluation", "bento"]
+MONITORING = ["forecast_accuracy", "feature_drift"]
 CHECKS = [check_raw_sales_expectations, check_training_set_nulls]
 RAW, FEATURES, ONLINE = dg.AssetKey("raw_sales"), dg.AssetKey("sales_features"), dg.AssetKey("online_features")
 
@@ -52,15 +53,23 @@ def ingest(settings: Settings, instance: dg.DagsterInstance, first: str, last: s
 def test_every_stage_is_one_connected_graph(tracked: Settings) -> None:
     defs = build_definitions(tracked)
     graph = defs.resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(CHAIN)
-    assert {"sales_features", "training_set"} <= {k.to_user_string() for k in graph.asset_dep_graph["downstream"][RAW]}
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*CHAIN, *MONITORING}
+    downstream_of_raw = {k.to_user_string() for k in graph.asset_dep_graph["downstream"][RAW]}
+    assert {"sales_features", "training_set", "forecast_accuracy"} <= downstream_of_raw
+    assert graph.get(dg.AssetKey("feature_drift")).parent_keys == {FEATURES}
     assert graph.get(dg.AssetKey("bento")).parent_keys == {
         dg.AssetKey("model_evaluation"),
         dg.AssetKey("trained_model"),
     }
     checks = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
-    assert checks == {"check_raw_sales_expectations": "raw_sales", "check_training_set_nulls": "training_set"}
+    assert checks == {
+        "check_raw_sales_expectations": "raw_sales",
+        "check_training_set_nulls": "training_set",
+        "drift_within_bands": "feature_drift",  # warns and fails, never blocks
+    }
     assert all(spec.blocking for check in CHECKS for spec in check.check_specs)
+    assert defs.resolve_sensor_def("retraining_trigger").default_status == dg.DefaultSensorStatus.STOPPED
+    assert defs.resolve_schedule_def("weekly_retraining").default_status == dg.DefaultScheduleStatus.STOPPED
     assert defs.resolve_sensor_def("new_sales_days") is not None
     assert defs.resolve_sensor_def("online_store_refill").default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_sensor_def("interrupted_work").default_status == dg.DefaultSensorStatus.RUNNING
