@@ -81,7 +81,7 @@ def run_loop(settings: Settings) -> LoopTurn:
     turn.live_wape = live.get("wape")
     drift = read_drift_summary(settings.lake_dir) or {}
     turn.drift = drift.get("why_not_measured") or drift.get("band", "")
-    served = champion_forecasts(lake, champion.version)
+    served = champion_forecasts(lake, champion.version, settings.monitoring.window_periods)
     turn.rolled_back = _roll_back_if_worse(settings, registry, champion, served)
     if not turn.rolled_back:
         _retrain_if_needed(settings, resource, champion, live, drift, turn)
@@ -109,9 +109,10 @@ def alias_moved(command: str, champion: VersionInfo) -> str:
     return f"on_alias_move ran for version {champion.version}"
 
 
-def champion_forecasts(lake: Lake, version: str) -> pd.DataFrame:
-    """Every scored forecast the version served, from forecast_accuracy's partition files."""
-    files = sorted(lake.asset_dir([FORECAST_ACCURACY]).glob("*.parquet"))
+def champion_forecasts(lake: Lake, version: str, periods: int) -> pd.DataFrame:
+    """The scored forecasts the version served in the latest `periods` scored periods (forecast_accuracy's
+    partition files): the rolling window, so that the loop's cost does not grow with its history."""
+    files = sorted(lake.asset_dir([FORECAST_ACCURACY]).glob("*.parquet"))[-periods:]
     frames = [pd.read_parquet(path, filters=[("model_version", "==", version)]) for path in files]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
