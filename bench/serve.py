@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import random
 import shutil
@@ -126,7 +125,11 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=50_000)
     parser.add_argument("--bulk-repeats", type=int, default=10)
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
+    parser.add_argument("--crash-only", action="store_true", help="Measure (e) alone; update serve.json's crash.")
     args = parser.parse_args()
+    if args.crash_only:
+        crash_only(args.clients)
+        return
 
     settings = get_settings()
     logs = settings.state / "bench"
@@ -251,13 +254,33 @@ def crash_loss(settings, tag: str, bodies_file: Path, logs: Path, *, clients: in
         server = next(
             p for p in psutil.process_iter(["cmdline"]) if f"--port {port}" in " ".join(p.info["cmdline"] or [])
         )
-        os.killpg(os.getpgid(server.pid), signal.SIGKILL)  # the server and its workers, as a lost machine
-        server.wait(timeout=30)
+        # The server and its workers, as a lost machine: BentoML's workers run in sessions of their own, so
+        # killing the server's process group alone left them serving (and logging) on.
+        doomed = [server, *server.children(recursive=True)]
+        for process in doomed:
+            process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(doomed, timeout=30)
         out, _ = loader.communicate(timeout=120)
     result = json.loads(out.strip().splitlines()[-1])
     answered, logged = _answered(result), _logged_items(folder)
     interval = settings.serving.log_flush_interval_s
     return {"answered": answered, "logged": logged, "lost": answered - logged, "flush_interval_s": interval}
+
+
+def crash_only(clients: int) -> None:
+    """(e) alone, on a Bento of this checkout, recorded into the existing serve.json."""
+    settings = get_settings()
+    logs = settings.state / "bench"
+    tag = bento_of_this_checkout(settings, logs / "bundle")
+    stores, skus = _series(settings)
+    bodies_file = logs / "bodies.jsonl"
+    horizon = settings.cadence(settings.frequency or "D").horizon
+    bodies_file.write_bytes(b"\n".join(request_bodies(stores, skus, horizon, 5000)))
+    crash = crash_loss(settings, tag, bodies_file, logs, clients=clients)
+    print(f"crash (e): {json.dumps(crash)}")
+    recorded = json.loads((RESULTS / "serve.json").read_text())
+    recorded["crash"] = {**crash, "measured": "alone, by --crash-only"}
+    (RESULTS / "serve.json").write_text(json.dumps(recorded, indent=2) + "\n")
 
 
 def _answered(result: dict) -> int:
