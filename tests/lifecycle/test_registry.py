@@ -209,4 +209,10 @@ def test_promotion_evidence_is_recorded_in_the_audit_log(registry: ModelRegistry
     assert (entry.actor, entry.from_state, entry.to_state, entry.reason) == ("ci", "Staged", "Production", "ship")
     assert entry.evidence["dataset_version"] == "d1" and entry.evidence["bento_tag"] == "svc:abc"
     assert entry.evidence["champion_version"] is None and entry.evidence["staged_hours"] < 1
-    assert set(entry.evidence["guards"]) == {"actor_authorized", "soaked_in_staged", "beats_champion"}
+    assert set(entry.evidence["guards"]) == {
+        "actor_authorized",
+        "soaked_in_staged",
+        "beats_champion",
+        "beats_champion_live",  # passes, recorded as not required while lifecycle.live_guard is off
+    }
+    assert entry.evidence["guards"]["beats_champion_live"]["detail"] == "not required (lifecycle.live_guard is off)"
