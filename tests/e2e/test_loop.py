@@ -61,6 +61,7 @@ def live_curve(settings: Settings) -> pd.DataFrame:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # 16 days of the loop and two or three trainings: 8 minutes here, 20 on a slow day
 def test_a_demand_shift_is_noticed_retrained_for_promoted_on_live_evidence_and_recovered(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path, monitoring=LOOP, lifecycle=LifecycleSettings(live_guard=True, live_min_forecasts=50)
@@ -107,6 +108,7 @@ LAX = LifecycleSettings(statistical_baselines=(), coverage_band=(0.0, 1.0), cham
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_a_worse_champion_is_rolled_back_by_the_loop_with_its_evidence(tmp_path: Path) -> None:
     restarts = tmp_path / "restarts.txt"
     watch_only = LOOP.model_copy(
