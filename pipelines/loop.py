@@ -15,7 +15,6 @@ Every decision is in the audit log with its evidence; a refused promotion is an 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass, field
 
@@ -89,14 +88,16 @@ def run_loop(settings: Settings) -> LoopTurn:
             turn.promotion = _promote_on_live_evidence(settings, registry, champion, served, resource)
     now = registry.by_alias(ALIASES[State.PRODUCTION])
     if now is not None and now.version != champion.version and settings.monitoring.on_alias_move:
-        turn.notes.append(alias_moved(settings.monitoring.on_alias_move, now))
+        turn.notes.append(alias_moved(settings, now))
     return turn
 
 
-def alias_moved(command: str, champion: VersionInfo) -> str:
-    """Run the configured hook (a deployment's restart) so that serving picks the new champion up."""
+def alias_moved(settings: Settings, champion: VersionInfo) -> str:
+    """Run the configured hook (a deployment's restart) so that serving picks the new champion up; it gets
+    the environment every child of demandops gets (Settings.child_env)."""
+    command = settings.monitoring.on_alias_move
     env = {
-        **os.environ,
+        **settings.child_env(),
         "DEMANDOPS_PRODUCTION_VERSION": champion.version,
         "DEMANDOPS_PRODUCTION_BENTO": bento_of(champion.tags),
     }
