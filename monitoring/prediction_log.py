@@ -20,7 +20,6 @@ scored once: `scored_forecasts` keeps one forecast per (model version, series, o
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import socket
@@ -28,11 +27,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -81,33 +80,34 @@ def log_dir(settings: Settings) -> Path:
     return settings.monitoring.prediction_log_dir or settings.lake_dir / LOG_FOLDER
 
 
-@dataclass
-class _Columns:
-    """The rows of one flush, column by column."""
+ITEM_FIELDS = ("model_version", "store_id", "sku_id", "origin_date", "degraded")
 
-    values: dict[str, list] = field(default_factory=lambda: {name: [] for name in SCHEMA.names})
 
-    def add_answer(self, request_id: str, logged_at: datetime, answer: list[dict]) -> None:
-        for item in answer:
-            periods = item["forecast"]
-            row = {
-                "request_id": request_id,
-                "logged_at": logged_at,
-                "model_version": item["model_version"],
-                "store_id": item["store_id"],
-                "sku_id": item["sku_id"],
-                "origin_date": date.fromisoformat(item["origin_date"]),
-                "degraded": item["degraded"],
-                "dates": [date.fromisoformat(p["date"]) for p in periods],
-                "p10": [p["p10"] for p in periods],
-                "p50": [p["p50"] for p in periods],
-                "p90": [p["p90"] for p in periods],
-            }
-            for name, value in row.items():
-                self.values[name].append(value)
-
-    def table(self) -> pa.Table:
-        return pa.table(self.values, schema=SCHEMA)
+def answers_table(answers: Sequence[tuple[str, datetime, bytes]]) -> pa.Table:
+    """Log rows of queued answers (request id, time, the JSON list /forecast sent). orjson, flat lists
+    and Arrow's casts: json.loads and a row of Python objects per item cost 2.3 times as much, time the
+    flush takes from the requests on the same cores (bench/serve.py)."""
+    items: dict[str, list] = {name: [] for name in ("request_id", "logged_at", *ITEM_FIELDS)}
+    periods: dict[str, list] = {name: [] for name in ("date", "p10", "p50", "p90")}
+    lengths = []
+    for request_id, logged_at, answer in answers:
+        for item in orjson.loads(answer):
+            items["request_id"].append(request_id)
+            items["logged_at"].append(logged_at)
+            for name in ITEM_FIELDS:
+                items[name].append(item[name])
+            lengths.append(len(item["forecast"]))
+            for period in item["forecast"]:
+                for name, values in periods.items():
+                    values.append(period[name])
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths, dtype="int32")]), pa.int32())
+    columns = {
+        **items,
+        "origin_date": pa.array(items["origin_date"], pa.string()).cast(pa.date32()),
+        "dates": pa.ListArray.from_arrays(offsets, pa.array(periods["date"], pa.string()).cast(pa.date32())),
+        **{q: pa.ListArray.from_arrays(offsets, pa.array(periods[q], pa.float32())) for q in ("p10", "p50", "p90")},
+    }
+    return pa.table(columns, schema=SCHEMA)
 
 
 class PredictionLog:
@@ -160,11 +160,8 @@ class PredictionLog:
             self.queued_bytes = 0
         if not taken:
             return 0
-        columns = _Columns()
-        for request_id, logged_at, answer in taken:
-            columns.add_answer(request_id, logged_at, json.loads(answer))
         try:
-            written = write_rows(self.directory, columns.table(), f"{self.writer}-{next(self._files)}")
+            written = write_rows(self.directory, answers_table(taken), f"{self.writer}-{next(self._files)}")
         except OSError as exc:  # a full or unwritable disk loses these answers, never a request
             self.dropped += len(taken)
             self._on_dropped(len(taken))
