@@ -1,0 +1,132 @@
+"""The closed loop on real data: Tourism (or M1) monthly series whose official holdout arrives a month at a time.
+
+    .venv/bin/python -m bench.loop_real [--dataset tourism] [--limit 40] [--months 12]
+
+The history goes in and through `demandops run` as in bench/real.py (nothing set but the horizon, and
+the live guard on). Then, for each holdout month, what a user's cron does: `demandops forecast` (the
+Production model's file, logged like the endpoint's answers), the month's actuals with
+`demandops data import --append`, and `demandops loop`. Recorded in bench/results/loop_real.json and
+printed: per month, what the loop did; per target month and model version, the live WAPE of every
+forecast served for it (all origins, so every horizon step up to the months delivered); and each
+version's live WAPE over the run beside its backtest WAPE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from bench.real import RESULTS, _cli
+from demandops.settings import Settings
+from pipelines.lake import Lake
+from pipelines.live_accuracy import FORECAST_ACCURACY, backtest_wapes
+from pipelines.resources import DemandopsResource
+from salesdata.competitions import COMPETITIONS, CompetitionData, monthly_competition
+
+CONTRACT = ["date", "store_id", "sku_id", "units_sold"]
+TURN_LINES = ("champion:", "live WAPE", "drift:", "rolled back:", "retrained:", "promotion:", "version ")
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> Path:
+    frame[CONTRACT].assign(date=frame["date"].dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    return path
+
+
+def _environment(project: Path, data: CompetitionData) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DEMANDOPS_PROJECT_DIR": str(project),
+        "DEMANDOPS_CADENCES__M__HORIZON": str(data.horizon),
+        "DEMANDOPS_LIFECYCLE__LIVE_GUARD": "true",
+    }
+    env.pop("DEMANDOPS_PROFILE", None)
+    return env
+
+
+def deliver_months(data: CompetitionData, project: Path, months: int) -> list[dict]:
+    """The chain, then a forecast, a month of actuals and a loop turn per month; what each turn said."""
+    env = _environment(project, data)
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    _cli(project, "data", "import", str(_csv(data.history, project / "history.csv")), "--frequency", "M", env=env)
+    _, run_s = _cli(project, "run", env=env)
+    turns = [{"month": "history", "seconds": round(run_s, 1), "said": ["demandops run"]}]
+    for month in sorted(data.holdout["date"].unique())[:months]:
+        _, forecast_s = _cli(project, "forecast", "--output", str(project / "forecast.parquet"), env=env)
+        actuals = _csv(data.holdout[data.holdout["date"] == month], project / f"{month:%Y-%m}.csv")
+        _cli(project, "data", "import", str(actuals), "--frequency", "M", "--append", env=env)
+        said, loop_s = _cli(project, "loop", env=env)
+        lines = [line for line in said.splitlines() if line.startswith(TURN_LINES)]
+        turns.append({"month": f"{month:%Y-%m}", "seconds": round(forecast_s + loop_s, 1), "said": lines})
+        print(f"--- {month:%Y-%m} ({forecast_s + loop_s:.0f} s)\n" + "\n".join(lines), flush=True)
+    return turns
+
+
+def live_curve(project: Path) -> pd.DataFrame:
+    """WAPE of the served forecasts per target month and model version (forecast_accuracy's partitions)."""
+    lake = Lake(Settings(project_dir=project).lake_dir)
+    scored = pd.concat([pd.read_parquet(f) for f in sorted(lake.asset_dir([FORECAST_ACCURACY]).glob("*.parquet"))])
+    scored["absolute"] = (scored["actual"] - scored["p50"]).abs()
+    sums = scored.groupby(["date", "model_version"])[["absolute", "actual"]].sum()
+    return (sums["absolute"] / sums["actual"]).unstack("model_version")
+
+
+def versions(project: Path, curve: pd.DataFrame) -> dict[str, dict]:
+    """Each version's state now, backtest WAPE and live WAPE (mean over the months it was scored)."""
+    settings = Settings(project_dir=project)
+    registry = DemandopsResource.from_settings(settings).registry()
+    known = registry.versions()
+    backtest = backtest_wapes(settings, registry, [v.version for v in known])
+    return {
+        v.version: {
+            "state": str(v.state),
+            "backtest_wape": backtest.get(v.version),
+            "live_wape_mean": round(float(curve[v.version].mean()), 4) if v.version in curve else None,
+            "months_scored": int(curve[v.version].notna().sum()) if v.version in curve else 0,
+        }
+        for v in known
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="tourism", choices=COMPETITIONS)
+    parser.add_argument("--limit", type=int, default=40, help="First N series (default 40).")
+    parser.add_argument("--months", type=int, default=12, help="Holdout months delivered one at a time.")
+    args = parser.parse_args(argv)
+    data = monthly_competition(args.dataset, limit=args.limit)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"demandops-loop-{args.dataset}-") as tmp:
+        project = Path(tmp)
+        turns = deliver_months(data, project, args.months)
+        curve = live_curve(project)
+        result = {
+            "dataset": args.dataset,
+            "series": data.series,
+            "horizon": data.horizon,
+            "months": args.months,
+            "turns": turns,
+            "live_wape_per_month": {
+                f"{d:%Y-%m}": {v: round(float(w), 4) for v, w in row.dropna().items()} for d, row in curve.iterrows()
+            },
+            "versions": versions(project, curve),
+            "wall_s": round(time.perf_counter() - started, 1),
+            "peak_rss_mb_largest_command": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        }
+    print(curve.round(3).to_string())
+    print(json.dumps(result["versions"], indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "loop_real.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
