@@ -3,7 +3,8 @@
     make run && .venv/bin/python -m bench.serve [--rounds 3] [--seconds 15]
 
 It builds a Bento of the Production model from this checkout's code, then measures, side by side,
-in alternating rounds, with load from a second process on loopback (bench/load.py:
+in alternating rounds ((c) and (c') swap places every other round), with load from a second
+process on loopback (bench/load.py:
 closed-loop clients, a fixed duration, a bounded request count), one random series per request:
   (a) a no-op BentoML endpoint taking the same body: the framework's ceiling on this machine;
   (b) /forecast without adaptive batching: one feature read and one forward pass per request;
@@ -109,6 +110,16 @@ def bento_of_this_checkout(settings, scratch: Path) -> str:
     return built.bento_tag
 
 
+def _round_order(names: list[str], round_number: int) -> list[str]:
+    """Every other round runs (c') before (c): a variant run right after the unbatched server (which
+    saturates both cores) would otherwise always be the logged one."""
+    if round_number % 2 == 0:
+        return names
+    logged, unlogged = names.index("batched"), names.index("unlogged")
+    names[logged], names[unlogged] = names[unlogged], names[logged]
+    return names
+
+
 def per_round_ratios(top: list[dict], bottom: list[dict]) -> list[float]:
     return [t["requests_per_s"] / b["requests_per_s"] for t, b in zip(top, bottom, strict=True)]
 
@@ -183,7 +194,8 @@ def main() -> None:
             answered += _answered(warm) if name == "batched" else 0
         rounds: dict[str, list[dict]] = {name: [] for name in urls}
         for round_number in range(args.rounds):
-            for name, url in urls.items():
+            for name in _round_order(list(urls), round_number):
+                url = urls[name]
                 result = load(
                     url, bodies_file, clients=args.clients, seconds=args.seconds, max_requests=args.max_requests
                 )
