@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.real import RESULTS, _cli
+from bench.real import RESULTS, _cli, user_environment
 from demandops.settings import Settings
 from pipelines.lake import Lake
 from pipelines.live_accuracy import FORECAST_ACCURACY, backtest_wapes
@@ -45,20 +44,9 @@ def _csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def _environment(project: Path, data: CompetitionData) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DEMANDOPS_PROJECT_DIR": str(project),
-        "DEMANDOPS_CADENCES__M__HORIZON": str(data.horizon),
-        "DEMANDOPS_LIFECYCLE__LIVE_GUARD": "true",
-    }
-    env.pop("DEMANDOPS_PROFILE", None)
-    return env
-
-
 def deliver_months(data: CompetitionData, project: Path, months: int) -> list[dict]:
     """The chain, then a forecast, a month of actuals and a loop turn per month; what each turn said."""
-    env = _environment(project, data)
+    env = user_environment(project, data.horizon, DEMANDOPS_LIFECYCLE__LIVE_GUARD="true")
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     _cli(project, "data", "import", str(_csv(data.history, project / "history.csv")), "--frequency", "M", env=env)
     _, run_s = _cli(project, "run", env=env)

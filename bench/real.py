@@ -47,13 +47,20 @@ def _cli(project: Path, *args: str, env: dict[str, str]) -> tuple[str, float]:
     return done.stdout, time.perf_counter() - started
 
 
+def user_environment(project: Path, horizon: int, **settings: str) -> dict[str, str]:
+    """The environment of a user's `demandops` commands in `project`: the local profile, the monthly
+    horizon, and any further DEMANDOPS_* settings given."""
+    env = {**os.environ, "DEMANDOPS_PROJECT_DIR": str(project), "DEMANDOPS_CADENCES__M__HORIZON": str(horizon)}
+    env.pop("DEMANDOPS_PROFILE", None)
+    return env | settings
+
+
 def chain_forecast(data: CompetitionData, project: Path) -> tuple[pd.DataFrame, dict]:
     """Import, run and forecast through the CLI: the p50 per (series, date), the steps' wall times and
     the outcome ("served", or the guards' refusal, when there is no forecast to score)."""
     source = project / "sales.csv"
     data.history.assign(date=data.history["date"].dt.strftime("%Y-%m-%d")).to_csv(source, index=False)
-    env = {**os.environ, "DEMANDOPS_PROJECT_DIR": str(project), "DEMANDOPS_CADENCES__M__HORIZON": str(data.horizon)}
-    env.pop("DEMANDOPS_PROFILE", None)
+    env = user_environment(project, data.horizon)
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     _, imported = _cli(project, "data", "import", str(source), "--frequency", "M", env=env)
     started = time.perf_counter()
