@@ -15,7 +15,8 @@ Only (c) logs, into a folder of its own under state/bench (not the lake's log); 
 stopped, the items logged are counted against the items it answered (nothing may be lost).
 Last, (e): a fresh logged server under the same load is killed with SIGKILL mid-run, and the items it
 answered are counted against those its log holds: what a crash loses at the default flush interval.
-Medians over the rounds, and the median of each round's ratios, are printed with the goals and
+Medians over the rounds, and the median of each round's ratios, are printed with the goals and each
+server's peak RSS (its processes summed), and
 written to bench/results/serve.json.
 """
 
@@ -120,6 +121,26 @@ def _round_order(names: list[str], round_number: int) -> list[str]:
     return names
 
 
+def _peak_rss_mb(url: str) -> float:
+    """Peak resident memory (VmHWM) of the server on url's port, summed over its processes: the
+    `bentoml serve` supervisor and its workers."""
+    port = url.rsplit(":", 1)[1]
+    servers = [p for p in psutil.process_iter(["cmdline"]) if ["--port", port] in _pairs(p.info["cmdline"] or [])]
+    processes = {child for server in servers for child in server.children(recursive=True)} | set(servers)
+    return round(sum(_high_water_kib(p.pid) for p in processes) / 1024, 1)
+
+
+def _pairs(words: list[str]) -> list[list[str]]:
+    return [list(pair) for pair in zip(words, words[1:], strict=False)]
+
+
+def _high_water_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def per_round_ratios(top: list[dict], bottom: list[dict]) -> list[float]:
     return [t["requests_per_s"] / b["requests_per_s"] for t, b in zip(top, bottom, strict=True)]
 
@@ -207,6 +228,8 @@ def main() -> None:
         answered += 1000 * (bulk_result["requests"] - bulk_result["errors"])
         print(f"bulk (d)  {json.dumps(bulk_result)}")
         refused_as_overloaded = sum(r["errors"].get("503", 0) for rs in rounds.values() for r in rs)
+        peak_rss_mb = {name: _peak_rss_mb(url) for name, url in urls.items()}  # the servers still run
+        print(f"peak RSS (MiB, each server's processes summed): {json.dumps(peak_rss_mb)}")
 
     summary = {
         name: {k: median_of(rs, k) for k in ("requests_per_s", "p50_ms", "p99_ms")} for name, rs in rounds.items()
@@ -239,6 +262,7 @@ def main() -> None:
         "met": met,
         "errors": errors,
         "refused_as_overloaded": refused_as_overloaded,
+        "peak_rss_mb": peak_rss_mb,
         "prediction_log": {"items_answered": answered, "items_logged": logged},
         "rounds": rounds,
     }
