@@ -30,8 +30,9 @@ import pandas as pd
 
 from bench.real import RESULTS, _cli, user_environment
 from demandops.settings import Settings
+from monitoring.live_summary import per_period_wape
 from pipelines.lake import Lake
-from pipelines.live_accuracy import FORECAST_ACCURACY, backtest_wapes
+from pipelines.live_accuracy import backtest_wapes, scored_history
 from pipelines.resources import DemandopsResource
 from salesdata.competitions import COMPETITIONS, CompetitionData, monthly_competition
 
@@ -64,11 +65,7 @@ def deliver_months(data: CompetitionData, project: Path, months: int) -> list[di
 
 def live_curve(project: Path) -> pd.DataFrame:
     """WAPE of the served forecasts per target month and model version (forecast_accuracy's partitions)."""
-    lake = Lake(Settings(project_dir=project).lake_dir)
-    scored = pd.concat([pd.read_parquet(f) for f in sorted(lake.asset_dir([FORECAST_ACCURACY]).glob("*.parquet"))])
-    scored["absolute"] = (scored["actual"] - scored["p50"]).abs()
-    sums = scored.groupby(["date", "model_version"])[["absolute", "actual"]].sum()
-    return (sums["absolute"] / sums["actual"]).unstack("model_version")
+    return per_period_wape(scored_history(Lake(Settings(project_dir=project).lake_dir)))
 
 
 def versions(project: Path, curve: pd.DataFrame) -> dict[str, dict]:

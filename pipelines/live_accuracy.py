@@ -51,6 +51,12 @@ def rolling_window(lake: Lake, period: str, scored: pd.DataFrame, periods: int) 
     return pd.concat([f for f in frames if not f.empty] or [scored], ignore_index=True)
 
 
+def scored_history(lake: Lake) -> pd.DataFrame:
+    """Every forecast scored so far, all of forecast_accuracy's partitions (for reports, not the loop)."""
+    files = sorted(lake.asset_dir([FORECAST_ACCURACY]).glob("*.parquet"))
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else empty_scored()
+
+
 def live_accuracy(lake: Lake, settings: Settings, periods: list[str], frequency: str, horizon: int) -> LiveAccuracy:
     """Score each period in order (each written to the lake as it is scored), then the rolling window
     that ends with the last one."""

@@ -12,8 +12,9 @@ import pytest
 from demandops.settings import LifecycleSettings, MonitoringSettings, Settings
 from lifecycle.states import State
 from monitoring.drift import read_drift_summary
+from monitoring.live_summary import per_period_wape
 from pipelines.lake import Lake
-from pipelines.live_accuracy import FORECAST_ACCURACY
+from pipelines.live_accuracy import scored_history
 from pipelines.loop import LoopTurn, run_loop
 from pipelines.resources import DemandopsResource
 from pipelines.run import run_chain
@@ -62,11 +63,7 @@ def day_by_day(
 
 def live_curve(settings: Settings) -> pd.DataFrame:
     """WAPE of the served forecasts per target day and version (the forecast_accuracy partitions)."""
-    files = sorted(Lake(settings.lake_dir).asset_dir([FORECAST_ACCURACY]).glob("*.parquet"))
-    scored = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    scored["absolute"] = (scored["actual"] - scored["p50"]).abs()
-    sums = scored.groupby(["date", "model_version"])[["absolute", "actual"]].sum()
-    return (sums["absolute"] / sums["actual"]).unstack("model_version")
+    return per_period_wape(scored_history(Lake(settings.lake_dir)))
 
 
 @pytest.mark.slow
