@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -84,19 +85,28 @@ def database() -> Iterator[str]:
         admin.close()
 
 
-REDIS_HOST, REDIS_PORT, REDIS_TEST_DB = "127.0.0.1", 6379, 13
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_SERVER = shutil.which("redis-server")
 
 
+@dataclass(frozen=True)
+class RedisDatabase:
+    url: str
+    client: redis.Redis
+
+
 @pytest.fixture
-def redis_db() -> Iterator[str]:
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB, socket_connect_timeout=3)
+def redis_db(worker_id: str) -> Iterator[RedisDatabase]:
+    """A Redis database of this test worker's own (pytest-xdist runs two tests at once), emptied before and after."""
+    number = 10 + (0 if worker_id == "master" else int(worker_id.removeprefix("gw")))
+    assert number < 16, f"only Redis databases 10-15 are set aside for tests; worker {worker_id} needs {number}"
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number, socket_connect_timeout=3)
     try:
         client.ping()
     except redis.ConnectionError as exc:
         pytest.skip(f"Redis at {REDIS_HOST}:{REDIS_PORT} cannot be reached: {exc}")
     client.flushdb()
-    yield f"{REDIS_HOST}:{REDIS_PORT},db={REDIS_TEST_DB}"
+    yield RedisDatabase(f"{REDIS_HOST}:{REDIS_PORT},db={number}", client)
     client.flushdb()
 
 
@@ -198,3 +208,10 @@ def project_with_data(settings: Settings) -> Settings:
     """A project folder holding the small dataset, not yet tracked by DVC."""
     generate(settings.data, "small")
     return settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a slow or production test run first: with a file to each of two workers, a
+    three-minute file that started last would run alone at the end."""
+    heavy = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("production")}
+    items.sort(key=lambda item: item.path not in heavy)

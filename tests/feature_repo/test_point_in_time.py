@@ -28,7 +28,7 @@ SERIES_FEATURES = DAILY.history_features + DAILY.price_features
 @pytest.fixture(params=["sqlite", "redis"])
 def applied(request, settings: Settings, small_data, tmp_path):
     if request.param == "redis":
-        settings = production_settings(tmp_path, redis_url=request.getfixturevalue("redis_db"))
+        settings = production_settings(tmp_path, redis_url=request.getfixturevalue("redis_db").url)
     return apply_features(settings, small_data)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import mlflow
 import psycopg2
 import pytest
-import redis
 
 from demandops.errors import DemandopsError
 from demandops.postgres import DatabaseSetupError, ensure_schema, schema_url
@@ -22,9 +21,7 @@ from serving.online import online_features
 from tests.conftest import (
     DAILY,
     POSTGRES_ADMIN_DSN,
-    REDIS_HOST,
-    REDIS_PORT,
-    REDIS_TEST_DB,
+    RedisDatabase,
     apply_features,
     production_settings,
 )
@@ -55,13 +52,13 @@ def test_lifecycle_runs_on_the_postgres_mlflow_backend(tmp_path: Path, database:
         assert cur.fetchall() == [("Training", "Trained", "applied"), ("Trained", "Rejected", "applied")]
 
 
-def test_feast_materializes_into_redis_and_serves_online(tmp_path: Path, redis_db: str, small_data) -> None:
-    settings = production_settings(tmp_path, redis_url=redis_db)
+def test_feast_materializes_into_redis_and_serves_online(tmp_path: Path, redis_db: RedisDatabase, small_data) -> None:
+    settings = production_settings(tmp_path, redis_url=redis_db.url)
     store, features = apply_features(settings, small_data)
     assert store.config.online_store.type == REDIS_STORE_TYPE and store.config.online_store.retries == 3
     latest = features["event_timestamp"].max()
     materialize_span(store, (latest - timedelta(days=2)).to_pydatetime(), latest.to_pydatetime())
-    assert redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB).dbsize() > 0
+    assert redis_db.client.dbsize() > 0
     pairs = [("S000", "P0000"), ("S001", "P0003")]
     online = online_features(store, FEATURE_SERVICE_NAME, DAILY, pairs)
     assert list(zip(online["store_id"], online["sku_id"], strict=True)) == pairs
