@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from demandops.settings import get_settings
 from lifecycle.cli import open_registry
 from lifecycle.states import ALIASES, State
+from monitoring.prediction_log import compact_spool
 from serving.build import build_in_child
 from serving.server import free_port, running_bento, running_server, serve_command
 from training.tracking import BUNDLE_ARTIFACT, download_bundle
@@ -330,6 +331,7 @@ def _fresh(folder: Path) -> Path:
 
 
 def _logged_items(folder: Path) -> int:
+    compact_spool(folder)  # what the service spooled, as the log's first reader finds it
     return sum(pq.read_metadata(path).num_rows for path in folder.glob("origin=*/*.parquet"))
 
 

@@ -68,11 +68,11 @@ _DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
             multiprocess_mode="max",
         ),
     ),
-    "LOG_ITEMS": (
+    "LOG_ANSWERS": (
         "Counter",
         dict(
-            name="demandops_prediction_log_items_total",
-            documentation="Forecast items written to the prediction log.",
+            name="demandops_prediction_log_answers_total",
+            documentation="Forecast answers written to the prediction log's spool.",
         ),
     ),
     "LOG_DROPPED": (

@@ -158,7 +158,7 @@ def _prediction_log() -> PredictionLog | None:
         log_dir(SETTINGS),
         capacity_bytes=LIMITS.log_queue_bytes,
         flush_interval_s=LIMITS.log_flush_interval_s,
-        on_written=metrics.LOG_ITEMS.inc,
+        on_written=metrics.LOG_ANSWERS.inc,
         on_dropped=metrics.LOG_DROPPED.inc,
     ).start()
 

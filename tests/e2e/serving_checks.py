@@ -235,7 +235,7 @@ def assert_probes_docs_and_metrics(url: str, model_version: str) -> None:
         "demandops_online_features_fresh",
     ):
         assert name in text, name
-    wait_until(lambda: _metric(url, "demandops_prediction_log_items_total") > 0, "answers written to the log", 10)
+    wait_until(lambda: _metric(url, "demandops_prediction_log_answers_total") > 0, "answers written to the log", 10)
     assert _metric(url, "demandops_prediction_log_dropped_total") == 0, "nothing dropped when not overloaded"
     info = next(line for line in text.splitlines() if line.startswith("demandops_model_info{"))
     assert f'model_version="{model_version}"' in info and 'feature_service="demand_forecast_v1"' in info

@@ -1,5 +1,5 @@
-"""The prediction log: answers queued without blocking, written by a background thread, read back per
-target period, a full queue or a failed write counted and never raised to the request."""
+"""The prediction log: answers queued without blocking, spooled by a background thread, compacted and
+read back per target period, a full queue or a failed write counted and never raised to the request."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from monitoring.prediction_log import PredictionLog, frame_rows, read_log, scored_forecasts, write_rows
+from monitoring.prediction_log import (
+    SPOOL,
+    PredictionLog,
+    compact_spool,
+    frame_rows,
+    read_log,
+    scored_forecasts,
+    write_rows,
+)
 from tests.conftest import wait_until
 
 ORIGIN = date(2024, 3, 31)
@@ -46,9 +54,10 @@ def test_answers_are_written_by_the_thread_and_read_back_per_target(tmp_path: Pa
     log.start()
     assert log.record("r1", answer(("S1", "P1"), ("S1", "P2")))
     assert log.record("r2", answer(("S1", "P1"), level=20.0))  # the same series asked again, later
-    wait_until(lambda: log.written == 3, "both answers written by the background thread")
+    wait_until(lambda: log.written == 2, "both answers written by the background thread")
     log.close()
-    assert sum(written) == 3 and log.dropped == 0
+    assert sum(written) == 2 and log.dropped == 0
+    assert not list(tmp_path.glob("origin=*")), "the service only spools; the first reader compacts"
 
     second = ORIGIN + timedelta(days=2)
     rows = read_log(tmp_path, targets=[second], earliest_origin=ORIGIN - timedelta(days=3))
@@ -62,6 +71,24 @@ def test_answers_are_written_by_the_thread_and_read_back_per_target(tmp_path: Pa
     assert once[once["sku_id"] == "P1"]["request_id"].tolist() == ["r1"], "the first forecast logged counts"
     outside = read_log(tmp_path, targets=[second], earliest_origin=ORIGIN + timedelta(days=1))
     assert outside.empty, "origins before earliest_origin are not read"
+    assert not list((tmp_path / SPOOL).iterdir()), "the spool is gone once compacted"
+    again = read_log(tmp_path, targets=[second], earliest_origin=ORIGIN - timedelta(days=3))
+    pd.testing.assert_frame_equal(again, rows)
+
+
+def test_a_spool_file_compacted_twice_is_logged_once_and_a_corrupt_one_is_set_aside(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, capacity_bytes=1_000_000, flush_interval_s=60)
+    log.record("r1", answer(("S1", "P1")))
+    log.close()
+    [spooled] = (tmp_path / SPOOL).glob("*.jsonl")
+    kept = spooled.read_bytes()
+    assert compact_spool(tmp_path) == 1
+    spooled.write_bytes(kept)  # as when a reader died between writing the Parquet files and deleting the spool
+    (tmp_path / SPOOL / "other-0.jsonl").write_bytes(b'{"request_id": "r2", "answer": [{"store_id"')
+    assert compact_spool(tmp_path) == 2
+    rows = read_log(tmp_path, targets=[ORIGIN + timedelta(days=1)], earliest_origin=ORIGIN)
+    assert rows["request_id"].tolist() == ["r1"], "rewritten under the same name, not twice"
+    assert sorted(p.name for p in (tmp_path / SPOOL).iterdir()) == ["other-0.corrupt"]
 
 
 def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
