@@ -11,6 +11,10 @@ closed-loop clients, a fixed duration, a bounded request count), one random seri
   (c) /forecast with adaptive batching, as shipped, every answer written to the prediction log;
   (c') the same without the prediction log (DEMANDOPS_SERVING__PREDICTION_LOG=false);
   (d) one bulk request of 1,000 items at a time against (c), in items/s.
+Then (c) and (c') are started afresh in the other order, (c') first, and measured again in as many
+rounds: the cost of the log is the geometric mean of the two orders' median ratios, since two
+identical servers differ by up to 20% with the order they were started in (`--control`, an A/A
+run in which (c') logs too, measures that bias alone).
 Only (c) logs, into a folder of its own under state/bench (not the lake's log); once its server has
 stopped, the items logged are counted against the items it answered (nothing may be lost).
 Last, (e): a fresh logged server under the same load is killed with SIGKILL mid-run, and the items it
@@ -159,6 +163,12 @@ def main() -> None:
     parser.add_argument("--bulk-repeats", type=int, default=10)
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
     parser.add_argument("--crash-only", action="store_true", help="Measure (e) alone; update serve.json's crash.")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="A/A: (c') logs too, into a folder of its own, so logged/unlogged is the bench's own bias between "
+        "two identical servers; recorded in serve_control.json, serve.json untouched.",
+    )
     args = parser.parse_args()
     if args.crash_only:
         crash_only(args.clients)
@@ -201,7 +211,14 @@ def main() -> None:
                 )
             ),
             "unlogged": servers.enter_context(
-                running_bento(settings, tag, log_path=logs / "unlogged.log", extra_env=UNLOGGED)
+                running_bento(
+                    settings,
+                    tag,
+                    log_path=logs / "unlogged.log",
+                    extra_env={"DEMANDOPS_MONITORING__PREDICTION_LOG_DIR": str(_fresh(logs / "control_log"))}
+                    if args.control
+                    else UNLOGGED,
+                )
             ),
         }
         metadata = httpx.post(f"{urls['batched']}/metadata", json={}).json()
@@ -232,6 +249,10 @@ def main() -> None:
         peak_rss_mb = {name: _peak_rss_mb(url) for name, url in urls.items()}  # the servers still run
         print(f"peak RSS (MiB, each server's processes summed): {json.dumps(peak_rss_mb)}")
 
+    swapped: dict[str, list] = {}
+    if not args.control:
+        swapped, warm_answered = swapped_pair(settings, tag, logs, prediction_log, bodies_file, args)
+        answered += warm_answered + sum(_answered(r) for r in swapped["batched"])
     summary = {
         name: {k: median_of(rs, k) for k in ("requests_per_s", "p50_ms", "p99_ms")} for name, rs in rounds.items()
     }
@@ -243,6 +264,13 @@ def main() -> None:
     }
     logged = _logged_items(prediction_log)  # the servers have stopped: their queues are written
     ratios = {name: round(statistics.median(values), 2) for name, values in paired.items()}
+    if swapped:  # each order's median ratio, and their geometric mean: the order's bias cancels
+        paired["logged_over_unlogged_swapped"] = per_round_ratios(swapped["batched"], swapped["unlogged"])
+        started_first = statistics.median(paired["logged_over_unlogged"])
+        started_second = statistics.median(paired["logged_over_unlogged_swapped"])
+        ratios["logged_over_unlogged_started_first"] = round(started_first, 3)
+        ratios["logged_over_unlogged_started_second"] = round(started_second, 3)
+        ratios["logged_over_unlogged"] = round((started_first * started_second) ** 0.5, 3)
     ratios["batched_p99_ms"] = summary["batched"]["p99_ms"]
     errors = sum(sum(r["errors"].values()) for rs in rounds.values() for r in rs) + bulk_result["errors"]
     met = {
@@ -266,14 +294,49 @@ def main() -> None:
         "peak_rss_mb": peak_rss_mb,
         "prediction_log": {"items_answered": answered, "items_logged": logged},
         "rounds": rounds,
+        "swapped_rounds": swapped,
     }
     print(json.dumps({"median": summary, "ratios": ratios, "met": met, "errors": errors}, indent=2))
     print(f"prediction log: {logged} items logged of {answered} answered")
+    if args.control:
+        control = {"ratios": ratios, "logged_over_unlogged_per_round": paired["logged_over_unlogged"], "rounds": rounds}
+        (RESULTS / "serve_control.json").write_text(json.dumps(control, indent=2) + "\n")
+        return
     crash = crash_loss(settings, tag, bodies_file, logs, clients=args.clients)
     print(f"crash (e): {json.dumps(crash)}")
     result["crash"] = crash
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def swapped_pair(settings, tag: str, logs: Path, prediction_log: Path, bodies_file: Path, args) -> tuple[dict, int]:
+    """(c) and (c') again, fresh, the unlogged one started first this time, in as many rounds; with
+    the items the logged one answered while warming up. Two identical servers differed by 10-20% in
+    the order they were started (an A/A run with both logging, --control, measured 0.82), so the
+    cost of the log is taken over both orders."""
+    with ExitStack() as pair:
+        urls = {
+            "unlogged": pair.enter_context(
+                running_bento(settings, tag, log_path=logs / "unlogged-2.log", extra_env=UNLOGGED)
+            ),
+            "batched": pair.enter_context(
+                running_bento(
+                    settings,
+                    tag,
+                    log_path=logs / "batched-2.log",
+                    extra_env={"DEMANDOPS_MONITORING__PREDICTION_LOG_DIR": str(prediction_log)},
+                )
+            ),
+        }
+        limits = {"clients": args.clients, "max_requests": args.max_requests}
+        warm = {name: load(url, bodies_file, seconds=args.warmup_seconds, **limits) for name, url in urls.items()}
+        rounds: dict[str, list] = {name: [] for name in urls}
+        for round_number in range(args.rounds):
+            for name in _round_order(["batched", "unlogged"], round_number + 1):
+                result = load(urls[name], bodies_file, seconds=args.seconds, **limits)
+                rounds[name].append(result)
+                print(f"swapped {round_number + 1} {name:9s} {json.dumps(result)}", flush=True)
+    return rounds, _answered(warm["batched"])
 
 
 def crash_loss(settings, tag: str, bodies_file: Path, logs: Path, *, clients: int, seconds: float = 8.0) -> dict:
