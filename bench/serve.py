@@ -14,7 +14,9 @@ closed-loop clients, a fixed duration, a bounded request count), one random seri
 Then (c) and (c') are started afresh in the other order, (c') first, and measured again in as many
 rounds: the cost of the log is the geometric mean of the two orders' median ratios, since two
 identical servers differ by up to 20% with the order they were started in (`--control`, an A/A
-run in which (c') logs too, measures that bias alone).
+run in which (c') logs too, measures that bias alone). Each round also records the CPU the server's
+processes spent per request; unlogged over logged CPU per request, the median over both orders'
+rounds, is the log's cost free of that bias.
 Only (c) logs, into a folder of its own under state/bench (not the lake's log); once its server has
 stopped, the items logged are counted against the items it answered (nothing may be lost).
 Last, (e): a fresh logged server under the same load is killed with SIGKILL mid-run, and the items it
@@ -80,8 +82,15 @@ def load(url: str, bodies_file: Path, *, clients: int, seconds: float, max_reque
         sys.executable, "-m", "bench.load", f"{url}/forecast", "--bodies", str(bodies_file),
         "--clients", str(clients), "--seconds", str(seconds), "--max-requests", str(max_requests),
     ]  # fmt: skip
+    server = _server_processes(url)
+    before = _cpu_seconds(server)
     done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # CPU the server's processes spent per request: the cost itself, which throughput shows only
+    # through the scheduling of two cores shared with the load generator (rounds spread by 20%).
+    spent = _cpu_seconds(server) - before
+    result["server_cpu_ms_per_request"] = round(1000 * spent / max(result["requests"], 1), 3)
+    return result
 
 
 def bulk(url: str, body: bytes, *, repeats: int, items: int) -> dict:
@@ -126,13 +135,20 @@ def _round_order(names: list[str], round_number: int) -> list[str]:
     return names
 
 
-def _peak_rss_mb(url: str) -> float:
-    """Peak resident memory (VmHWM) of the server on url's port, summed over its processes: the
-    `bentoml serve` supervisor and its workers."""
+def _server_processes(url: str) -> set[psutil.Process]:
+    """The server on url's port: the `bentoml serve` supervisor and its workers."""
     port = url.rsplit(":", 1)[1]
     servers = [p for p in psutil.process_iter(["cmdline"]) if ["--port", port] in _pairs(p.info["cmdline"] or [])]
-    processes = {child for server in servers for child in server.children(recursive=True)} | set(servers)
-    return round(sum(_high_water_kib(p.pid) for p in processes) / 1024, 1)
+    return {child for server in servers for child in server.children(recursive=True)} | set(servers)
+
+
+def _cpu_seconds(processes: set[psutil.Process]) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
+def _peak_rss_mb(url: str) -> float:
+    """Peak resident memory (VmHWM) of the server on url's port, summed over its processes."""
+    return round(sum(_high_water_kib(p.pid) for p in _server_processes(url)) / 1024, 1)
 
 
 def _pairs(words: list[str]) -> list[list[str]]:
@@ -148,6 +164,13 @@ def _high_water_kib(pid: int) -> int:
 
 def per_round_ratios(top: list[dict], bottom: list[dict]) -> list[float]:
     return [t["requests_per_s"] / b["requests_per_s"] for t, b in zip(top, bottom, strict=True)]
+
+
+def cpu_ratios(logged: list[dict], unlogged: list[dict]) -> list[float]:
+    """Per round, the unlogged server's CPU per request over the logged one's: the throughput ratio the
+    log's cost would give on cores the server had to itself."""
+    key = "server_cpu_ms_per_request"
+    return [u[key] / t[key] for t, u in zip(logged, unlogged, strict=True)]
 
 
 def median_of(rounds: list[dict], key: str) -> float:
@@ -271,6 +294,10 @@ def main() -> None:
         ratios["logged_over_unlogged_started_first"] = round(started_first, 3)
         ratios["logged_over_unlogged_started_second"] = round(started_second, 3)
         ratios["logged_over_unlogged"] = round((started_first * started_second) ** 0.5, 3)
+    by_cpu = cpu_ratios(rounds["batched"], rounds["unlogged"])
+    by_cpu += cpu_ratios(swapped["batched"], swapped["unlogged"]) if swapped else []
+    paired["logged_over_unlogged_by_cpu"] = by_cpu
+    ratios["logged_over_unlogged_by_cpu"] = round(statistics.median(by_cpu), 3)
     ratios["batched_p99_ms"] = summary["batched"]["p99_ms"]
     errors = sum(sum(r["errors"].values()) for rs in rounds.values() for r in rs) + bulk_result["errors"]
     met = {
@@ -293,13 +320,14 @@ def main() -> None:
         "refused_as_overloaded": refused_as_overloaded,
         "peak_rss_mb": peak_rss_mb,
         "prediction_log": {"items_answered": answered, "items_logged": logged},
+        "per_round_ratios": paired,
         "rounds": rounds,
         "swapped_rounds": swapped,
     }
     print(json.dumps({"median": summary, "ratios": ratios, "met": met, "errors": errors}, indent=2))
     print(f"prediction log: {logged} items logged of {answered} answered")
     if args.control:
-        control = {"ratios": ratios, "logged_over_unlogged_per_round": paired["logged_over_unlogged"], "rounds": rounds}
+        control = {"ratios": ratios, "per_round_ratios": paired, "rounds": rounds}
         (RESULTS / "serve_control.json").write_text(json.dumps(control, indent=2) + "\n")
         return
     crash = crash_loss(settings, tag, bodies_file, logs, clients=args.clients)
