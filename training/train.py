@@ -290,6 +290,7 @@ def bundle_meta(
         lags=list(spec.lags),
         windows=list(spec.windows),
         stock=spec.stock,
+        scale_window=spec.scale_window,
         seasonal_period=config.seasonal_period if config.seasonal_skip else None,
         vocabularies=vocab,
     )
