@@ -49,17 +49,12 @@ class BundleMeta:
     extra: dict[str, str] = field(default_factory=dict)
     stock: bool = False  # bundles from before the stock features did not read them
     seasonal_period: int | None = None  # the seasonal skip's period; bundles from before it have none
-    scale_window: int | None = None  # the target scale's window; bundles from before it used the long window
 
     @property
     def spec(self) -> FeatureSpec:
         """The features this model reads, in periods of its frequency."""
         return FeatureSpec(
-            frequency=self.frequency,
-            lags=tuple(self.lags),
-            windows=tuple(self.windows),
-            stock=self.stock,
-            scale_window=self.scale_window,
+            frequency=self.frequency, lags=tuple(self.lags), windows=tuple(self.windows), stock=self.stock
         )
 
 

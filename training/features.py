@@ -36,20 +36,12 @@ class FeatureSpec:
     lags: tuple[int, ...]
     windows: tuple[int, ...]
     stock: bool = True  # whether the shelf's stock is read (models from before it was are not)
-    # Periods of the mean the targets are scaled by; None, the long window (models from before it was chosen).
-    scale_window: int | None = None
 
     @classmethod
     def for_cadence(cls, frequency: str, cadence) -> FeatureSpec:
-        """The configured lags plus those the seasonal-naive baseline needs, and the scale's window."""
+        """The configured lags plus those the seasonal-naive baseline needs."""
         lags = set(cadence.lags) | set(seasonal_naive_lags(cadence.horizon, cadence.seasonal_period))
-        windows = tuple(sorted(set(cadence.windows)))
-        return cls(
-            frequency=frequency,
-            lags=tuple(sorted(lags)),
-            windows=windows,
-            scale_window=scale_window(windows, cadence.seasonal_period),
-        )
+        return cls(frequency=frequency, lags=tuple(sorted(lags)), windows=tuple(sorted(set(cadence.windows))))
 
     @property
     def long_window(self) -> int:
@@ -92,18 +84,7 @@ class FeatureSpec:
 
     @property
     def scale_feature(self) -> str:
-        return f"mean_{self.scale_window or self.long_window}"
-
-
-def scale_window(windows: tuple[int, ...], seasonal_period: int) -> int:
-    """The shortest window holding a whole season, else the longest: the scale follows a change of
-    level as soon as it can without carrying the season in it. Daily data's 7-day mean follows a
-    tripling of demand in a week where the 28-day mean takes four; the loop test's retrained model
-    recovered to 0.428 live WAPE (pre-shift 0.385) with it, against 0.457 with the 28-day scale.
-    Weekly (4 and 13 weeks, a season of 52) and monthly (3 and 12 months, a season of 12) data keep
-    their longest window."""
-    whole_seasons = [w for w in windows if w >= seasonal_period]
-    return min(whole_seasons) if whole_seasons else max(windows)
+        return f"mean_{self.long_window}"
 
 
 def _by_series(sales: pd.DataFrame, column: str = "units_sold") -> pd.core.groupby.SeriesGroupBy:

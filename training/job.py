@@ -62,7 +62,6 @@ class TrainingJob:
     # With refit_set: backtest window number -> origins from its start on; each window after the
     # first gets a model refit on the rows before it (training/windows.later_window_holdouts).
     backtest_windows: dict[str, int] = field(default_factory=dict)
-    scale_window: int | None = None  # FeatureSpec.scale_window
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -112,7 +111,6 @@ def prepare_job(
         frequency=spec.frequency,
         lags=list(spec.lags),
         windows=list(spec.windows),
-        scale_window=spec.scale_window,
         feature_service=feature_service,
         dataset_version=dataset_version,
         tracking_uri=settings.mlflow_tracking_uri,
@@ -141,9 +139,7 @@ def run_job(job: TrainingJob, worker: Worker, on_epoch: EpochCallback | None = N
     until = pd.Timestamp(job.fit_until) if job.fit_until else None
     rows = TrainingSetFolder(Path(job.training_set))  # read part by part (training/training_rows.py)
     config = TrainConfig(**{**job.config, "quantiles": tuple(job.config["quantiles"])})
-    spec = FeatureSpec(
-        frequency=job.frequency, lags=tuple(job.lags), windows=tuple(job.windows), scale_window=job.scale_window
-    )
+    spec = FeatureSpec(frequency=job.frequency, lags=tuple(job.lags), windows=tuple(job.windows))
     checkpoints = Path(job.checkpoint_dir) if job.checkpoint_dir else None
     series = pd.read_parquet(job.series) if job.series else None
     train = dict(

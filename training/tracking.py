@@ -118,7 +118,6 @@ def log_training(result: TrainResult, config: TrainConfig, *, example: pd.DataFr
             "frequency": meta.frequency,
             "lags": ",".join(map(str, meta.lags)),
             "windows": ",".join(map(str, meta.windows)),
-            "scale_window": meta.spec.scale_window or max(meta.windows),
             "best_epoch": result.best_epoch,
         }
     )

@@ -290,7 +290,6 @@ def bundle_meta(
         lags=list(spec.lags),
         windows=list(spec.windows),
         stock=spec.stock,
-        scale_window=spec.scale_window,
         seasonal_period=config.seasonal_period if config.seasonal_skip else None,
         vocabularies=vocab,
     )

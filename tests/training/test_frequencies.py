@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from demandops.settings import Settings
-from training.bundle import BundleMeta
 from training.calendar import target_calendar, target_dates
 from training.dataset import entity_rows
 from training.features import FeatureSpec, compute_features
@@ -26,19 +25,6 @@ def test_default_cadences_carry_the_lags_their_seasonal_baseline_reads() -> None
     assert set(range(45, 53)) <= set(weekly.lags)  # horizon 8, season 52
     daily = FeatureSpec.for_cadence("D", settings.cadence("D"))
     assert daily.lags == (1, 2, 3, 4, 5, 6, 7, 14, 28)  # the configured lags cover the daily baseline's
-
-
-def test_the_scale_is_the_shortest_window_holding_a_season_and_old_models_keep_the_long_one() -> None:
-    settings = Settings()
-    scales = {f: FeatureSpec.for_cadence(f, settings.cadence(f)).scale_feature for f in ("D", "W", "M")}
-    assert scales == {"D": "mean_7", "W": "mean_13", "M": "mean_12"}  # seasons of 7, 52 and 12 periods
-    assert BundleMeta(**OLD_BUNDLE).spec.scale_feature == "mean_28", "a bundle from before the choice"
-
-
-OLD_BUNDLE = dict(
-    horizon=14, quantiles=[0.1, 0.5, 0.9], stores=["S1"], skus=["A"], n_numeric=3, hidden=8, embedding_dim=4,
-    feature_service="demand_forecast_v1", dataset_version="v0",
-)  # fmt: skip
 
 
 def test_monthly_lags_count_months_and_a_missing_month_sold_nothing() -> None:
