@@ -106,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         for settings in variants.values():
             settings.project_dir.mkdir(parents=True)
             run_chain(settings, training=TRAINING)
-        shift_day = next_day(variants["loop"].data)
-        shift = DemandShift("level", shift_day, args.factor)
         for day in range(-args.before, args.after):
+            if day == 0:
+                shift_day = next_day(variants["loop"].data)
+                shift = DemandShift("level", shift_day, args.factor)
             for name, settings in variants.items():  # alternating: the machine's noise falls on both
                 turns[name].append(one_day(settings, settings.project_dir, shift if day == 0 else None))
             print(f"day {day:+d}: " + "; ".join(f"{n} {t[-1]}" for n, t in turns.items()), flush=True)
