@@ -1,9 +1,9 @@
 """How long the served forecasts take to recover from a demand shift, with the loop retraining and without.
 
-    .venv/bin/python -m bench.loop_shift [--before 7] [--after 35] [--factor 3]
+    .venv/bin/python -m bench.loop_shift [--preset small] [--before 7] [--after 35] [--factor 3]
 
-Two projects on the same simulated data (the small preset's 18 series, seeded, so both see the same
-sales), side by side, day by day: each night the Production model's file (`score_all`, logged), then
+Two projects on the same simulated data (a preset's series, seeded, so both see the same sales),
+side by side, day by day: each night the Production model's file (`score_all`, logged), then
 the day's sales (from the first shifted day on, demand x factor), then `run_loop`. The `loop` project
 retrains, and promotes on live evidence, as tests/e2e/test_loop.py configures it; the `watch` project
 scores and measures drift but never retrains, so it shows what the unchanged first model does.
@@ -12,7 +12,8 @@ What consumers were told is every logged forecast of a day, whatever version mad
 target day is kept for steps 1 to `STEPS` only: the days before the shift have forecasts of their
 first few steps alone, and later steps are harder, so comparing all steps would flatter the days
 before. Recovered: the first shifted day whose trailing `TRAILING`-day mean is within 10% of the
-mean before the shift. Recorded in bench/results/loop_shift.json.
+level before the shift, taken both as the mean and as the median of the days before (one bad day
+moves the mean of a few days on few series). Recorded in bench/results/loop_shift_PRESET.json.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def one_day(settings: Settings, folder: Path, shift: DemandShift | None) -> dict
     return {
         "seconds": round(time.perf_counter() - started, 1),
         "champion": turn.champion,
+        "rolled_back": turn.rolled_back,
         "retrained": turn.retrained,
         "new_version": turn.new_version,
         "promotion": turn.promotion,
@@ -77,21 +79,25 @@ def one_day(settings: Settings, folder: Path, shift: DemandShift | None) -> dict
 
 
 def recovery(curve: pd.Series, shift_day: pd.Timestamp) -> dict:
-    before = float(curve[curve.index < shift_day].mean())
+    """The level before the shift (mean and median of the days before), and when and how far the
+    trailing mean of the shifted days came back to it."""
+    before = curve[curve.index < shift_day]
     after = curve[curve.index >= shift_day]
     trailing = after.rolling(TRAILING).mean()
-    within = trailing[trailing <= before * (1 + RECOVERED_WITHIN)]
-    return {
-        "before_shift": round(before, 4),
-        "worst_trailing": round(float(trailing.max()), 4),
-        "last_trailing": round(float(trailing.iloc[-1]), 4),
-        "last_over_before": round(float(trailing.iloc[-1] / before), 3),
-        "recovered_on_shifted_day": int(after.index.get_loc(within.index[0]) + 1) if len(within) else None,
-    }
+    result = {"worst_trailing": round(float(trailing.max()), 4), "last_trailing": round(float(trailing.iloc[-1]), 4)}
+    for name, level in (("mean", float(before.mean())), ("median", float(before.median()))):
+        within = trailing[trailing <= level * (1 + RECOVERED_WITHIN)]
+        result[f"before_shift_{name}"] = round(level, 4)
+        result[f"last_over_before_{name}"] = round(float(trailing.iloc[-1] / level), 3)
+        result[f"recovered_on_shifted_day_{name}"] = (
+            int(after.index.get_loc(within.index[0]) + 1) if len(within) else None
+        )
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="small", help="The simulator's preset (small: 18 series, default: 200).")
     parser.add_argument("--before", type=int, default=7, help="Days delivered before the shift.")
     parser.add_argument("--after", type=int, default=35, help="Shifted days delivered.")
     parser.add_argument("--factor", type=float, default=3.0, help="Level shift: demand x factor.")
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="demandops-loop-shift-") as tmp:
         variants = {
-            name: Settings(project_dir=Path(tmp) / name, preset="small", monitoring=loop, lifecycle=LIVE_GUARD)
+            name: Settings(project_dir=Path(tmp) / name, preset=args.preset, monitoring=loop, lifecycle=LIVE_GUARD)
             for name, loop in (("loop", LOOP), ("watch", WATCH))
         }
         turns: dict[str, list[dict]] = {name: [] for name in variants}
@@ -116,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         curves = {name: served_wape(settings) for name, settings in variants.items()}
     shift_at = pd.Timestamp(shift_day)
     result = {
-        "preset": "small",
+        "preset": args.preset,
         "shift": {"kind": "level", "factor": args.factor, "first_day": shift_day.isoformat()},
         "days_before": args.before,
         "days_after": args.after,
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     print(pd.DataFrame(curves).round(3).to_string())
     print(json.dumps(result["recovery"], indent=2))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "loop_shift.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (RESULTS / f"loop_shift_{args.preset}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0
 
 
