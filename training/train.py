@@ -104,6 +104,8 @@ class TrainConfig(Hyperparameters):
     horizon: int
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
     seasonal_period: int | None = None  # periods per season (the cadence's), read by the seasonal skip
+    # 0: no validation window. Every row fits, for exactly `epochs` epochs (the refit of training/job.py,
+    # whose epochs the first model's early stopping chose), and the intervals are not calibrated here.
     validation_origins: int = 28
     weight_decay: float = 1e-4
     recency_half_life: float = 365.0  # periods back after which an origin is half as likely in an epoch's draw
@@ -148,7 +150,7 @@ def train_forecaster(
     torch.use_deterministic_algorithms(True, warn_only=True)
     accelerator = pick_accelerator(config.device, local_rank=worker.local_rank)
     rows = _prepared(training_set, config, spec, series, feature_service, dataset_version, until)
-    meta, fit, val = rows.meta, rows.fit, rows.val.to(accelerator.device)
+    meta, fit, val = rows.meta, rows.fit, rows.val.to(accelerator.device) if rows.val is not None else None
     meta.n_numeric = fit.numeric.shape[1]
     if accelerator.is_cuda:  # pinned host memory makes the non_blocking copies truly asynchronous
         fit = fit.pin_memory()
@@ -159,12 +161,14 @@ def train_forecaster(
     state, resumed_from_epoch = _initial_state(model, optimizer, generator, config, checkpoint_dir)
     quantiles = torch.tensor(config.quantiles, device=accelerator.device)
     loop = _Loop(_step_model(model, config, accelerator, worker), optimizer, quantiles, accelerator, worker)
-    watched, draw = _watched_validation(val, config), _EpochDraw.of(rows, config)
+    watched, draw = _watched_validation(val, config) if val is not None else None, _EpochDraw.of(rows, config)
     while not state.finished and state.epoch < config.epochs:
         state.epoch += 1
         drawn = draw.rows(generator)
         train_loss = loop.train_epoch(fit, _batch_size(config, len(drawn)), generator, drawn)
-        metrics = {"train_pinball": train_loss, "val_pinball": loop.evaluate(watched)}
+        metrics = {"train_pinball": train_loss}
+        if watched is not None:
+            metrics["val_pinball"] = loop.evaluate(watched)
         if on_epoch:
             on_epoch(state.epoch, metrics)
         _record_epoch(state, metrics, model, optimizer, generator, patience=config.patience)
@@ -172,7 +176,7 @@ def train_forecaster(
             save_checkpoint(state, checkpoint_dir)
     model.load_state_dict(state.best_state)
     average_unseen_embeddings(model, meta, rows.seen)
-    if config.calibrate_intervals:
+    if config.calibrate_intervals and val is not None:
         meta.interval_shift = fit_interval_shift(loop.predict(val), val.target, config.quantiles)
     return TrainResult(
         bundle=ForecasterBundle(model.to("cpu"), meta),
@@ -252,9 +256,12 @@ def _record_epoch(
     *,
     patience: int,
 ) -> None:
-    """Keep the epoch's metrics, the best weights so far, and whether to stop early."""
+    """Keep the epoch's metrics, the best weights so far, and whether to stop early. Without a
+    validation window, the best weights are the latest."""
     state.history.append(metrics)
-    if metrics["val_pinball"] < state.best_loss - 1e-6:
+    if "val_pinball" not in metrics:
+        state.best_epoch, state.best_state = state.epoch, copy.deepcopy(model.state_dict())
+    elif metrics["val_pinball"] < state.best_loss - 1e-6:
         state.best_loss, state.best_epoch, state.stale = metrics["val_pinball"], state.epoch, 0
         state.best_state = copy.deepcopy(model.state_dict())
     else:
