@@ -1,0 +1,163 @@
+"""Lead-time demand quantiles side by side: the calibrated layer's spreads against the textbook formula.
+
+    .venv/bin/python -m bench.lead_time [--parts simulator m1 tourism] [--epochs 12]
+
+Each part trains the network once, forecasts the rows of its validation window (which it did not
+fit) and of a test set, and compares, on the test set, the reorder points of:
+- `sum` and `root`: training/lead_time.py's layer, calibrated on the validation window, with the
+  spread of the cumulative demand read as the sum of the steps' p10–p90 widths, or their root sum
+  of squares;
+- `textbook`: C_L + z·σ·√L, σ each series' one-step error standard deviation on the validation
+  window (the formula a planner would otherwise use);
+- `sum_of_p90s` at 0.9 only: each step's p90 added up, to show that quantiles do not add.
+
+For each lead time L and target service level α: the achieved cycle service level (the share of
+test rows whose demand over L stayed at or below the whole-unit reorder point) and the mean safety
+stock (reorder point less the cumulative median). Test sets: the simulator's backtest window
+(default preset, every origin); M1 and Tourism's official holdouts (one origin per series, the
+last history month). Results in bench/results/lead_time.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.network import _origin_rows
+from bench.real import _matrix
+from bench.train import default_training_set
+from training.dataset import label_columns, origin_split, split_by_origin
+from training.lead_time import (
+    SERVICE_LEVELS,
+    SPREADS,
+    achieved_service,
+    cumulative_actual,
+    fit_table,
+    lead_time_quantiles,
+    safety_stock,
+    textbook_quantiles,
+    whole_units,
+)
+from training.train import TrainConfig, train_forecaster
+
+RESULTS = Path(__file__).parent / "results"
+TARGETS = (0.9, 0.95, 0.98)
+KEYS = ["store_id", "sku_id"]
+
+
+def _validation(rows: pd.DataFrame, horizon: int, validation_origins: int) -> pd.DataFrame:
+    """The rows of the training's validation window: the network stopped early on them, but did not fit them."""
+    _, first_val = origin_split(rows["event_timestamp"].unique(), horizon, validation_origins)
+    return rows[rows["event_timestamp"] >= first_val].reset_index(drop=True)
+
+
+def _sigma(val: pd.DataFrame, forecast: np.ndarray, test_keys: pd.DataFrame) -> np.ndarray:
+    """Each test row's series' one-step error standard deviation on the validation window (pooled where
+    the series has fewer than two validation rows)."""
+    errors = val[KEYS].assign(error=val["y_1"].to_numpy("float64") - forecast[:, 0, 1])
+    per_series = errors.groupby(KEYS)["error"].std().rename("sigma").reset_index()
+    sigma = test_keys[KEYS].merge(per_series, on=KEYS, how="left")["sigma"]
+    return sigma.fillna(float(errors["error"].std())).to_numpy("float64")
+
+
+def compare(val_forecast, val_actual, forecast, actual, sigma, leads) -> dict:
+    """Achieved service and mean safety stock of each variant at each (L, α), on the test rows."""
+    variants = {
+        s: lead_time_quantiles(forecast, fit_table(val_forecast, val_actual, spread=s), spread=s) for s in SPREADS
+    }
+    variants["textbook"] = textbook_quantiles(forecast, sigma)
+    levels = list(SERVICE_LEVELS)
+    out: dict[str, dict] = {}
+    for name, quantiles in variants.items():
+        achieved, stock = achieved_service(actual, quantiles), safety_stock(forecast, quantiles)
+        out[name] = {
+            f"L{lead}": {
+                f"{alpha}": {
+                    "achieved": round(float(achieved[lead - 1, levels.index(alpha)]), 4),
+                    "safety_stock": round(float(stock[lead - 1, levels.index(alpha)]), 2),
+                }
+                for alpha in TARGETS
+            }
+            for lead in leads
+        }
+        deviations = [abs(achieved[lead - 1, levels.index(a)] - a) for lead in leads for a in TARGETS]
+        out[name]["worst_deviation_pp"] = round(100 * float(max(deviations)), 2)
+    covered = cumulative_actual(actual) <= whole_units(np.cumsum(forecast[..., 2], axis=1))
+    summed = {lead: round(float(covered[:, lead - 1].mean()), 4) for lead in leads}
+    out["sum_of_p90s"] = {f"L{lead}": {"0.9": {"achieved": share}} for lead, share in summed.items()}
+    return out
+
+
+def _train(rows: pd.DataFrame, horizon: int, validation: int, epochs: int, spec, **extra):
+    config = TrainConfig(horizon=horizon, validation_origins=validation, epochs=epochs, seed=0, **extra)
+    return train_forecaster(rows, config, feature_service="bench", dataset_version="bench", spec=spec).bundle
+
+
+def simulator_part(epochs: int) -> dict:
+    training_set, _data, cadence, spec = default_training_set()
+    horizon = cadence.horizon
+    fit, backtest = split_by_origin(training_set, horizon, cadence.backtest_origins)
+    bundle = _train(fit, horizon, cadence.validation_periods, epochs, spec)
+    val = _validation(fit, horizon, cadence.validation_periods)
+    val_forecast, forecast = bundle.predict(val), bundle.predict(backtest)
+    sigma = _sigma(val, val_forecast, backtest)
+    val_actual = val[label_columns(horizon)].to_numpy("float64")
+    actual = backtest[label_columns(horizon)].to_numpy("float64")
+    table = compare(val_forecast, val_actual, forecast, actual, sigma, (1, 7, 14))
+    return {"test_rows": len(backtest), "validation_rows": len(val), "horizon": horizon, "variants": table}
+
+
+def monthly_part(name: str, epochs: int) -> dict:
+    data, cadence, spec, rows, last = _origin_rows(name)
+    horizon = data.horizon
+    bundle = _train(rows, horizon, cadence.validation_periods, epochs, spec, seasonal_period=cadence.seasonal_period)
+    val = _validation(rows, horizon, cadence.validation_periods)
+    val_forecast, forecast = bundle.predict(val), bundle.predict(last)
+    dates = sorted(data.holdout["date"].unique())
+    order = list(last["sku_id"])
+    actual = _matrix(data.holdout.rename(columns={"units_sold": "p50"}), order, dates)
+    sigma = _sigma(val, val_forecast, last)
+    val_actual = val[label_columns(horizon)].to_numpy("float64")
+    leads = (1, horizon // 2, horizon)
+    table = compare(val_forecast, val_actual, forecast, actual, sigma, leads)
+    return {"test_rows": len(last), "validation_rows": len(val), "horizon": horizon, "variants": table}
+
+
+def print_table(part: str, variants: dict) -> None:
+    """One line per variant: achieved service / mean safety stock at each (L, α)."""
+    for name, table in variants.items():
+        cells = [
+            f"{lead}@{alpha}: {cell['achieved']:.3f}/{cell.get('safety_stock', float('nan')):.1f}"
+            for lead, by_level in table.items()
+            if lead != "worst_deviation_pp"
+            for alpha, cell in by_level.items()
+        ]
+        print(f"{part:9} {name:11} worst {table.get('worst_deviation_pp', '-')} pp | " + " | ".join(cells), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", default=["simulator", "m1", "tourism"])
+    parser.add_argument("--epochs", type=int, default=12)
+    args = parser.parse_args(argv)
+    result: dict = {"epochs": args.epochs, "targets": TARGETS, "parts": {}}
+    for part in args.parts:
+        started = time.perf_counter()
+        entry = simulator_part(args.epochs) if part == "simulator" else monthly_part(part, args.epochs)
+        entry["seconds"] = round(time.perf_counter() - started, 1)
+        result["parts"][part] = entry
+        print_table(part, entry["variants"])
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "lead_time.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Quantiles of lead-time demand: the cumulative demand of the next L periods, for L = 1..H.
+
+A reorder point is a quantile of the demand over the lead time, and quantiles do not add: the sum
+of each day's p90 over a week is far above the week's p90 when the days' errors partly cancel,
+and below it when they move together (a level the network has wrong stays wrong all week). The
+textbook safety stock z·σ·√L assumes normal errors, independent from day to day.
+
+So lead-time quantiles are a calibrated layer over the network's per-step bands, fitted on a
+window the network did not fit (the validation window, as the bands' own calibration is): for each
+L, the error of the cumulative median, D_L - C_L, is divided by a spread S_L read from the bands,
+and the α-quantile of that ratio over the window's rows is the table's entry (L, α). A row's
+α-quantile of D_L is then C_L + table[L, α]·S_L, at least 0, and made non-decreasing in L (demand
+over a longer lead time cannot be smaller). It is non-decreasing in α because each row of the
+table is a set of quantiles of one sample. How the spread is read from the bands (SPREADS) is
+measured in bench/lead_time.py; `served` is the one chosen there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm
+
+SERVICE_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
+# A unit of spread at least per step: a series forecast at zero with a zero-width band would
+# otherwise have no spread at all, and one sale would be an infinite error in the table.
+MIN_STEP_SPREAD = 0.5
+
+
+def cumulative_median(forecast: np.ndarray) -> np.ndarray:
+    """C_L: the sum of the p50s of steps 1..L, (rows, H), from quantile forecasts (rows, H, 3)."""
+    return np.cumsum(forecast[..., 1], axis=1)
+
+
+def band_spread(forecast: np.ndarray, kind: str) -> np.ndarray:
+    """S_L, (rows, H): the p10–p90 widths of steps 1..L, summed ("sum": errors that move together)
+    or added in quadrature ("root": independent errors); each width at least MIN_STEP_SPREAD."""
+    width = np.maximum(forecast[..., 2] - forecast[..., 0], MIN_STEP_SPREAD)
+    if kind == "sum":
+        return np.cumsum(width, axis=1)
+    if kind == "root":
+        return np.sqrt(np.cumsum(width**2, axis=1))
+    raise ValueError(f"unknown spread {kind!r}; expected one of {', '.join(SPREADS)}")
+
+
+SPREADS = ("sum", "root")
+
+
+def cumulative_actual(actual: np.ndarray) -> np.ndarray:
+    """D_L, (rows, H): the demand of steps 1..L."""
+    return np.cumsum(actual, axis=1)
+
+
+def fit_table(forecast: np.ndarray, actual: np.ndarray, *, spread: str, levels=SERVICE_LEVELS) -> np.ndarray:
+    """The (H, levels) table of standardized lead-time errors, from rows the network did not fit."""
+    if not len(forecast):
+        raise ValueError("no rows to calibrate lead-time quantiles on")
+    errors = (cumulative_actual(actual) - cumulative_median(forecast)) / band_spread(forecast, spread)
+    return np.quantile(errors, levels, axis=0).T
+
+
+def lead_time_quantiles(forecast: np.ndarray, table: np.ndarray, *, spread: str) -> np.ndarray:
+    """(rows, H, levels): each row's quantiles of demand over L = 1..H periods, at least 0,
+    non-decreasing in L and in the level."""
+    center, scale = cumulative_median(forecast), band_spread(forecast, spread)
+    quantiles = np.maximum(center[..., None] + table[None] * scale[..., None], 0.0)
+    return np.maximum.accumulate(np.maximum.accumulate(quantiles, axis=1), axis=2)
+
+
+def textbook_quantiles(forecast: np.ndarray, sigma: np.ndarray, levels=SERVICE_LEVELS) -> np.ndarray:
+    """(rows, H, levels): C_L + z_α·σ·√L, the formula a planner would otherwise use, with σ each
+    row's one-step error standard deviation; at least 0."""
+    steps = np.sqrt(np.arange(1, forecast.shape[1] + 1))
+    z = norm.ppf(np.asarray(levels))
+    center = cumulative_median(forecast)
+    return np.maximum(center[..., None] + sigma[:, None, None] * steps[None, :, None] * z[None, None, :], 0.0)
+
+
+def whole_units(quantiles: np.ndarray) -> np.ndarray:
+    """Reorder points in whole units: the quantile rounded down. Demand comes in whole units, so the
+    largest whole number at or below the quantile covers exactly the demands the quantile covers;
+    rounding up would add a unit of stock, and service, that the level did not ask for."""
+    return np.floor(quantiles + 1e-9)
+
+
+def achieved_service(actual: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """(H, levels): the share of rows whose demand over L stayed at or below the reorder point."""
+    return (cumulative_actual(actual)[..., None] <= whole_units(quantiles)).mean(axis=0)
+
+
+def safety_stock(forecast: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """(H, levels): the mean over rows of the whole-unit reorder point less the expected demand C_L."""
+    return (whole_units(quantiles) - cumulative_median(forecast)[..., None]).mean(axis=0)
