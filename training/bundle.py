@@ -20,6 +20,7 @@ from training.candidates import combine
 from training.covariates import future_width
 from training.dataset import CATEGORY, to_tensors
 from training.features import FeatureSpec
+from training.lead_time import lead_time_quantiles
 from training.model import DemandForecaster
 
 WEIGHTS_FILE = "weights.pt"
@@ -46,6 +47,9 @@ class BundleMeta:
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
     # Per-step shifts of the outer quantiles fitted on the validation window (training/calibration.py).
     interval_shift: dict[str, list[float]] = field(default_factory=dict)
+    # Quantiles of lead-time demand, calibrated on the validation window (training/lead_time.py):
+    # {"levels": [...], "spread": "sum", "table": H rows of one entry per level}; empty before them.
+    lead_time: dict = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
     stock: bool = False  # bundles from before the stock features did not read them
     seasonal_period: int | None = None  # the seasonal skip's period; bundles from before it have none
@@ -116,6 +120,18 @@ class ForecasterBundle:
         statistical = joined["statistical_p50"].to_numpy("float64").reshape(len(features), horizon)
         weights = joined.groupby("row", sort=True)["network_weight"].max().reindex(range(len(features)))
         return weights.fillna(1.0).to_numpy("float64"), statistical
+
+    def lead_time_quantiles(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The quantile forecasts (rows, H, 3) and quantiles of demand over 1..H periods (rows, H,
+        levels) at the levels of `meta.lead_time`; raises when the model was trained without them."""
+        if not self.meta.lead_time:
+            raise ValueError(
+                "this model was trained before lead-time quantiles were calibrated: retrain it (demandops run) "
+                "to serve reorder points"
+            )
+        forecast = self.predict(features).astype("float64")
+        table = np.asarray(self.meta.lead_time["table"], dtype="float64")
+        return forecast, lead_time_quantiles(forecast, table, spread=self.meta.lead_time["spread"])
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

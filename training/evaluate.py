@@ -16,6 +16,7 @@ from training.bundle import ForecasterBundle
 from training.candidates import choose_per_group, served_forecast
 from training.dataset import known_series
 from training.gbm import GBMConfig, QuantileGBM
+from training.lead_time import backtest_service
 from training.metrics import wape
 from training.oracle import oracle_forecast
 from training.sales_table import SalesTable
@@ -34,6 +35,9 @@ class Evaluation:
     actual: np.ndarray  # (rows, horizon)
     forecasts: dict[str, np.ndarray]
     choice: dict[str, str] = field(default_factory=dict)  # per mover class, the candidate to serve
+    # Achieved service of lead-time quantiles at each kept level (training/lead_time.backtest_service).
+    lead_time: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    lead_time_levels: list[float] = field(default_factory=list)
 
 
 def evaluate_backtest(
@@ -114,7 +118,13 @@ def _score_holdout(
         metrics["gradient_boosting_subsampled"] = float(baseline.subsampled)
     if champion is not None and not champion_mismatch(champion, bundle, holdout):
         metrics.update(compare_with_champion(champion, holdout, rows, actual, model))
-    return Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
+    evaluation = Evaluation(table=table, metrics=metrics, rows=rows, actual=actual, forecasts=forecasts)
+    if bundle.meta.lead_time and len(rows):
+        series = rows.groupby(["store_id", "sku_id"], sort=False).ngroup().to_numpy()
+        service, evaluation.lead_time = backtest_service(model, actual, series, bundle.meta.lead_time)
+        evaluation.metrics.update(service)
+        evaluation.lead_time_levels = list(bundle.meta.lead_time["levels"])
+    return evaluation
 
 
 def _model_metrics(table: pd.DataFrame, model: np.ndarray) -> dict[str, float]:

@@ -217,6 +217,7 @@ def _refits(
 
 def _calibrated_as(first: TrainResult, refit: TrainResult) -> TrainResult:
     refit.bundle.meta.interval_shift = dict(first.bundle.meta.interval_shift)
+    refit.bundle.meta.lead_time = dict(first.bundle.meta.lead_time)
     return refit
 
 

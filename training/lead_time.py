@@ -43,6 +43,14 @@ def band_spread(forecast: np.ndarray, kind: str) -> np.ndarray:
 
 
 SPREADS = ("sum", "root")
+SERVED_SPREAD = "sum"  # chosen in bench/lead_time.py
+
+
+def calibration(forecast: np.ndarray, actual: np.ndarray) -> dict:
+    """What a bundle keeps (BundleMeta.lead_time): the levels, the spread and its table, from the
+    quantile forecasts (rows, H, 3) and actuals (rows, H) in units of a window the network did not fit."""
+    table = fit_table(forecast, actual, spread=SERVED_SPREAD)
+    return {"levels": list(SERVICE_LEVELS), "spread": SERVED_SPREAD, "table": table.round(6).tolist()}
 
 
 def cumulative_actual(actual: np.ndarray) -> np.ndarray:
@@ -90,3 +98,57 @@ def achieved_service(actual: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
 def safety_stock(forecast: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     """(H, levels): the mean over rows of the whole-unit reorder point less the expected demand C_L."""
     return (whole_units(quantiles) - cumulative_median(forecast)[..., None]).mean(axis=0)
+
+
+TARGETS = (0.9, 0.95, 0.98)  # the service levels the backtest reports
+CHUNK_ROWS = 50_000
+
+
+def report_leads(horizon: int) -> list[int]:
+    """The lead times the backtest reports: one period, half the horizon and the whole of it."""
+    return sorted({1, max(1, horizon // 2), horizon})
+
+
+def one_step_sigma(forecast: np.ndarray, actual: np.ndarray, series: np.ndarray) -> np.ndarray:
+    """Per row, the standard deviation of its series' one-step errors over the rows given (the whole
+    set's where a series has a single row): the σ of the textbook formula."""
+    errors = actual[:, 0] - forecast[:, 0, 1]
+    _, codes = np.unique(series, return_inverse=True)
+    count = np.bincount(codes)
+    mean = np.bincount(codes, errors) / count
+    variance = np.bincount(codes, (errors - mean[codes]) ** 2) / np.maximum(count - 1, 1)
+    sigma = np.where(count > 1, np.sqrt(variance), np.std(errors, ddof=1) if len(errors) > 1 else 0.0)
+    return sigma[codes]
+
+
+def backtest_service(
+    forecast: np.ndarray, actual: np.ndarray, series: np.ndarray, kept: dict
+) -> tuple[dict[str, float], dict[str, dict[str, list[float]]]]:
+    """Achieved cycle service levels on backtest rows: as metrics, per reported lead time and target
+    level, with the mean safety stock, for the calibrated quantiles and the textbook formula; and as
+    curves (method -> lead time -> achieved at each of the kept levels) for the calibration plot. The
+    textbook's σ comes from the same rows' one-step errors, which favours it (in-sample). Rows are
+    taken CHUNK_ROWS at a time: the quantiles are rows x H x levels (5 GB at 25,000 daily series)."""
+    levels = list(kept["levels"])
+    table = np.asarray(kept["table"], dtype="float64")
+    sigma = one_step_sigma(forecast, actual, series)
+    totals = {name: np.zeros((2, forecast.shape[1], len(levels))) for name in ("lead_time", "textbook")}
+    for start in range(0, len(forecast), CHUNK_ROWS):
+        part, truth = forecast[start : start + CHUNK_ROWS].astype("float64"), actual[start : start + CHUNK_ROWS]
+        for name, quantiles in (
+            ("lead_time", lead_time_quantiles(part, table, spread=kept["spread"])),
+            ("textbook", textbook_quantiles(part, sigma[start : start + CHUNK_ROWS], levels)),
+        ):
+            totals[name][0] += achieved_service(truth, quantiles) * len(part)
+            totals[name][1] += safety_stock(part, quantiles) * len(part)
+    metrics, curves = {}, {}
+    for name, (covered, stock) in totals.items():
+        covered, stock = covered / len(forecast), stock / len(forecast)
+        leads = report_leads(forecast.shape[1])
+        curves[name] = {str(lead): covered[lead - 1].round(4).tolist() for lead in leads}
+        for lead in leads:
+            for alpha in TARGETS:
+                cell = (lead - 1, levels.index(alpha))
+                metrics[f"{name}_service_L{lead}_p{round(alpha * 100)}"] = float(covered[cell])
+                metrics[f"{name}_safety_stock_L{lead}_p{round(alpha * 100)}"] = float(stock[cell])
+    return metrics, curves

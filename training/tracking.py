@@ -24,7 +24,7 @@ from demandops.errors import ReproductionError
 from demandops.settings import Cadence
 from training.bundle import PLAN_FILE, ForecasterBundle
 from training.evaluate import Evaluation, write_residuals
-from training.plots import calibration_plot, forecast_plot, residual_plot
+from training.plots import calibration_plot, forecast_plot, lead_time_plot, residual_plot
 from training.train import Hyperparameters, TrainConfig, TrainResult
 
 BUNDLE_ARTIFACT = "bundle"
@@ -221,6 +221,8 @@ def log_backtest(client: MlflowClient, run_id: str, evaluation: Evaluation) -> d
         "residuals.png": residual_plot(evaluation),
         "calibration.png": calibration_plot(evaluation),
     }
+    if evaluation.lead_time:
+        plots["lead_time_service.png"] = lead_time_plot(evaluation)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         evaluation.table.to_csv(folder / "backtest.csv", index=False)

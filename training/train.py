@@ -20,12 +20,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from training.bundle import BundleMeta, ForecasterBundle, build_model
-from training.calibration import fit_interval_shift
+from training.calibration import apply_interval_shift, fit_interval_shift
 from training.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from training.dataset import Tensors
 from training.device import Accelerator, pick_accelerator
 from training.distributed import SINGLE_PROCESS, Worker
 from training.features import FeatureSpec
+from training.lead_time import calibration
 from training.model import pinball_loss
 from training.origins import epoch_windows
 from training.training_rows import PreparedRows, Rows, part_tensors, prepare_rows
@@ -165,10 +166,7 @@ def train_forecaster(
     while not state.finished and state.epoch < config.epochs:
         state.epoch += 1
         drawn = draw.rows(generator)
-        train_loss = loop.train_epoch(fit, _batch_size(config, len(drawn)), generator, drawn)
-        metrics = {"train_pinball": train_loss}
-        if watched is not None:
-            metrics["val_pinball"] = loop.evaluate(watched)
+        metrics = loop.epoch(fit, _batch_size(config, len(drawn)), generator, drawn, watched)
         if on_epoch:
             on_epoch(state.epoch, metrics)
         _record_epoch(state, metrics, model, optimizer, generator, patience=config.patience)
@@ -176,8 +174,8 @@ def train_forecaster(
             save_checkpoint(state, checkpoint_dir)
     model.load_state_dict(state.best_state)
     average_unseen_embeddings(model, meta, rows.seen)
-    if config.calibrate_intervals and val is not None:
-        meta.interval_shift = fit_interval_shift(loop.predict(val), val.target, config.quantiles)
+    if val is not None:
+        _calibrate(meta, loop.predict(val), val, config)
     return TrainResult(
         bundle=ForecasterBundle(model.to("cpu"), meta),
         history=state.history,
@@ -316,6 +314,16 @@ def average_unseen_embeddings(model: torch.nn.Module, meta: BundleMeta, fit_rows
             weights[torch.from_numpy(~seen)] = weights[torch.from_numpy(seen)].mean(dim=0)
 
 
+def _calibrate(meta: BundleMeta, predicted: torch.Tensor, val: Tensors, config: TrainConfig) -> None:
+    """On the validation window: the bands' shifts (when asked), then the lead-time quantiles over the
+    bands as served (shifted, in units)."""
+    if config.calibrate_intervals:
+        meta.interval_shift = fit_interval_shift(predicted, val.target, config.quantiles)
+    scale = val.scale.double()
+    units = (apply_interval_shift(predicted.double(), meta.interval_shift) * scale[:, None, None]).clamp(min=0.0)
+    meta.lead_time = calibration(units.cpu().numpy(), (val.target.double() * scale[:, None]).cpu().numpy())
+
+
 def _watched_validation(val: Tensors, config: TrainConfig) -> Tensors:
     """The validation rows early stopping scores: every one, or `validation_rows` of them drawn
     once from the seed (the same on every rank). At 25,000 daily series the validation window is
@@ -365,6 +373,15 @@ class _Loop:
     quantiles: torch.Tensor
     accelerator: Accelerator
     worker: Worker
+
+    def epoch(
+        self, data: Tensors, batch_size: int, generator: torch.Generator, rows: torch.Tensor, watched: Tensors | None
+    ) -> dict[str, float]:
+        """One epoch of training and, when there is a validation window, its validation loss."""
+        metrics = {"train_pinball": self.train_epoch(data, batch_size, generator, rows)}
+        if watched is not None:
+            metrics["val_pinball"] = self.evaluate(watched)
+        return metrics
 
     def train_epoch(self, data: Tensors, batch_size: int, generator: torch.Generator, rows: torch.Tensor) -> float:
         """One pass over shuffled batches of `rows` sliced from whole tensors; returns the mean pinball loss."""

@@ -65,10 +65,19 @@ def model_evaluation(
         "mlflow_run": dg.MetadataValue.url(run_page),
         **served,
         "backtest": dg.MetadataValue.md(overall.to_markdown(index=False)),
-        "forecast_plot": _markdown_image(plots["forecast_vs_actual.png"], "forecast versus actual"),
-        "calibration_plot": _markdown_image(plots["calibration.png"], "calibration"),
+        **_plot_metadata(plots),
     }
     return dg.Output(value, metadata=rounded({**metadata, **registry_metadata(registry)}))
+
+
+def _plot_metadata(plots: dict[str, bytes]) -> dict:
+    """The backtest's plots shown on the asset: the lead-time one when the model has lead-time quantiles."""
+    shown = {
+        "forecast_plot": ("forecast_vs_actual.png", "forecast versus actual"),
+        "calibration_plot": ("calibration.png", "calibration"),
+        "lead_time_plot": ("lead_time_service.png", "lead-time service levels, achieved against target"),
+    }
+    return {key: _markdown_image(plots[name], alt) for key, (name, alt) in shown.items() if name in plots}
 
 
 def _backtest(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -127,14 +128,20 @@ def _assert_the_run_is_tracked(settings: Settings, version: str) -> None:
     logged = {a.path for a in client.list_artifacts(run_id, "backtest")}
     assert logged == {
         "backtest/backtest.csv", "backtest/residuals.parquet", "backtest/forecast_vs_actual.png",
-        "backtest/residuals.png", "backtest/calibration.png",
+        "backtest/residuals.png", "backtest/calibration.png", "backtest/lead_time_service.png",
     }  # fmt: skip
+    # Lead-time quantiles calibrated on the validation window, scored on the backtest beside the textbook.
+    for lead in (1, 7, 14):
+        achieved = run.data.metrics[f"backtest_lead_time_service_L{lead}_p95"]
+        assert 0.85 <= achieved <= 1.0, (lead, achieved)
+        assert math.isfinite(run.data.metrics[f"backtest_textbook_safety_stock_L{lead}_p95"])
     with open_instance(settings) as instance:
         trained = instance.get_latest_materialization_event(dg.AssetKey("trained_model")).asset_materialization
         evaluated = instance.get_latest_materialization_event(dg.AssetKey("model_evaluation")).asset_materialization
     assert trained.metadata["run_id"].value == run_id and trained.metadata["world_size"].value == 1
     assert trained.metadata["mlflow_run"].value.endswith(run_id)
     assert evaluated.metadata["forecast_plot"].value.startswith("![forecast versus actual](data:image/png;base64,")
+    assert evaluated.metadata["lead_time_plot"].value.startswith("![lead-time service levels")
     # The registry as the Dagster UI shows it: the version's state, and its transitions so far.
     assert re.search(rf"\|\s*{version}\s*\|\s*Validated\s*\|", evaluated.metadata["registry_versions"].value)
     assert "Trained -> Validated" in evaluated.metadata["lifecycle_history"].value

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
+from tests.conftest import DAILY
+from training.bundle import ForecasterBundle
+from training.dataset import split_by_origin
 from training.lead_time import (
     SERVICE_LEVELS,
     SPREADS,
     achieved_service,
+    backtest_service,
+    calibration,
     fit_table,
     lead_time_quantiles,
+    one_step_sigma,
     safety_stock,
     textbook_quantiles,
 )
+from training.train import TrainConfig, train_forecaster
 
 H = 14
 
@@ -79,3 +89,41 @@ def test_safety_stock_is_the_reorder_point_in_whole_units_less_the_cumulative_me
 def test_an_empty_calibration_window_is_refused() -> None:
     with pytest.raises(ValueError, match="no rows to calibrate"):
         fit_table(np.zeros((0, H, 3)), np.zeros((0, H)), spread="sum")
+
+
+def test_a_trained_bundle_keeps_its_lead_time_calibration_and_serves_quantiles_from_it(
+    small_training_set: pd.DataFrame, tmp_path: Path
+) -> None:
+    fit, backtest = split_by_origin(small_training_set, horizon=7, holdout_origins=14)
+    config = TrainConfig(horizon=7, epochs=2, validation_origins=14, seed=3)
+    bundle = train_forecaster(fit, config, feature_service="s", dataset_version="v", spec=DAILY).bundle
+    calibration = bundle.meta.lead_time
+    assert calibration["levels"] == list(SERVICE_LEVELS) and len(calibration["table"]) == 7
+    loaded = ForecasterBundle.load(bundle.save(tmp_path / "bundle"))
+    forecast, quantiles = loaded.lead_time_quantiles(backtest)
+    assert quantiles.shape == (len(backtest), 7, len(SERVICE_LEVELS))
+    assert (np.diff(quantiles, axis=1) >= 0).all() and (np.diff(quantiles, axis=2) >= 0).all()
+    np.testing.assert_allclose(forecast, bundle.predict(backtest), rtol=1e-6)
+
+    loaded.meta.lead_time = {}  # a model trained before lead-time quantiles were calibrated
+    with pytest.raises(ValueError, match="trained before lead-time quantiles were calibrated: retrain"):
+        loaded.lead_time_quantiles(backtest)
+
+
+def test_one_step_sigma_is_each_series_own_and_the_pooled_one_for_a_single_row() -> None:
+    forecast = np.zeros((5, 1, 3))
+    actual = np.array([[1.0], [3.0], [10.0], [14.0], [7.0]])
+    sigma = one_step_sigma(forecast, actual, np.array([0, 0, 1, 1, 2]))
+    np.testing.assert_allclose(sigma, [np.sqrt(2), np.sqrt(2), np.sqrt(8), np.sqrt(8), np.std(actual, ddof=1)])
+
+
+def test_the_backtest_reports_achieved_service_and_stock_of_both_methods() -> None:
+    val_forecast, val_actual = _world(20_000, 5, 0.5)
+    forecast, actual = _world(20_000, 6, 0.5)
+    series = np.arange(len(forecast)) // 20  # 1,000 series of 20 origins
+    metrics, curves = backtest_service(forecast, actual, series, calibration(val_forecast, val_actual))
+    assert abs(metrics["lead_time_service_L14_p95"] - 0.95) <= 0.02
+    assert metrics["textbook_service_L14_p95"] < 0.9, "the textbook misses when the days' errors move together"
+    assert metrics["textbook_safety_stock_L14_p95"] < metrics["lead_time_safety_stock_L14_p95"]
+    assert sorted(curves) == ["lead_time", "textbook"] and sorted(curves["lead_time"], key=int) == ["1", "7", "14"]
+    assert len(curves["lead_time"]["7"]) == len(SERVICE_LEVELS)
