@@ -199,26 +199,16 @@ def _refits(
     """When the job asks for a refit (training/windows.py): the backtest's models of its later
     windows, each on the rows before its window, and the model to serve, on every row; all for the
     epochs `first` found best (no checkpoints: they are short, and their config differs).
-    Otherwise no window models, and `first` is served.
-
-    A refit holds out no validation window: its epochs are already chosen, and holding one out would
-    hide the newest `validation_origins` + H periods from the served model, the years a refit is for
-    on monthly data. Its bands take `first`'s calibration, made on a window `first` did not fit."""
+    Otherwise no window models, and `first` is served."""
     if not job.refit_set:
         return {}, first
     every_row = TrainingSetFolder(Path(job.refit_set))
-    fixed = replace(config, epochs=max(1, first.best_epoch), validation_origins=0)
+    fixed = replace(config, epochs=max(1, first.best_epoch))
     later, origins = {}, every_row.origins()
     for window, held in sorted(job.backtest_windows.items(), key=lambda item: int(item[0])):
         before, _first_held = origin_split(origins, config.horizon, held)  # the rows before its window
-        later[int(window)] = _calibrated_as(first, train_forecaster(every_row, fixed, until=before, **train))
-    return later, _calibrated_as(first, train_forecaster(every_row, fixed, **train))
-
-
-def _calibrated_as(first: TrainResult, refit: TrainResult) -> TrainResult:
-    refit.bundle.meta.interval_shift = dict(first.bundle.meta.interval_shift)
-    refit.bundle.meta.lead_time = dict(first.bundle.meta.lead_time)
-    return refit
+        later[int(window)] = train_forecaster(every_row, fixed, until=before, **train)
+    return later, train_forecaster(every_row, fixed, **train)
 
 
 def _report_to_dagster(job: TrainingJob, worker: Worker) -> None:

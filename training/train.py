@@ -105,8 +105,6 @@ class TrainConfig(Hyperparameters):
     horizon: int
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
     seasonal_period: int | None = None  # periods per season (the cadence's), read by the seasonal skip
-    # 0: no validation window. Every row fits, for exactly `epochs` epochs (the refit of training/job.py,
-    # whose epochs the first model's early stopping chose), and the intervals are not calibrated here.
     validation_origins: int = 28
     weight_decay: float = 1e-4
     recency_half_life: float = 365.0  # periods back after which an origin is half as likely in an epoch's draw
@@ -151,7 +149,7 @@ def train_forecaster(
     torch.use_deterministic_algorithms(True, warn_only=True)
     accelerator = pick_accelerator(config.device, local_rank=worker.local_rank)
     rows = _prepared(training_set, config, spec, series, feature_service, dataset_version, until)
-    meta, fit, val = rows.meta, rows.fit, rows.val.to(accelerator.device) if rows.val is not None else None
+    meta, fit, val = rows.meta, rows.fit, rows.val.to(accelerator.device)
     meta.n_numeric = fit.numeric.shape[1]
     if accelerator.is_cuda:  # pinned host memory makes the non_blocking copies truly asynchronous
         fit = fit.pin_memory()
@@ -162,7 +160,7 @@ def train_forecaster(
     state, resumed_from_epoch = _initial_state(model, optimizer, generator, config, checkpoint_dir)
     quantiles = torch.tensor(config.quantiles, device=accelerator.device)
     loop = _Loop(_step_model(model, config, accelerator, worker), optimizer, quantiles, accelerator, worker)
-    watched, draw = _watched_validation(val, config) if val is not None else None, _EpochDraw.of(rows, config)
+    watched, draw = _watched_validation(val, config), _EpochDraw.of(rows, config)
     while not state.finished and state.epoch < config.epochs:
         state.epoch += 1
         drawn = draw.rows(generator)
@@ -174,8 +172,7 @@ def train_forecaster(
             save_checkpoint(state, checkpoint_dir)
     model.load_state_dict(state.best_state)
     average_unseen_embeddings(model, meta, rows.seen)
-    if val is not None:
-        _calibrate(meta, loop.predict(val), val, config)
+    _calibrate(meta, loop.predict(val), val, config)
     return TrainResult(
         bundle=ForecasterBundle(model.to("cpu"), meta),
         history=state.history,
@@ -254,12 +251,9 @@ def _record_epoch(
     *,
     patience: int,
 ) -> None:
-    """Keep the epoch's metrics, the best weights so far, and whether to stop early. Without a
-    validation window, the best weights are the latest."""
+    """Keep the epoch's metrics, the best weights so far, and whether to stop early."""
     state.history.append(metrics)
-    if "val_pinball" not in metrics:
-        state.best_epoch, state.best_state = state.epoch, copy.deepcopy(model.state_dict())
-    elif metrics["val_pinball"] < state.best_loss - 1e-6:
+    if metrics["val_pinball"] < state.best_loss - 1e-6:
         state.best_loss, state.best_epoch, state.stale = metrics["val_pinball"], state.epoch, 0
         state.best_state = copy.deepcopy(model.state_dict())
     else:
@@ -375,13 +369,13 @@ class _Loop:
     worker: Worker
 
     def epoch(
-        self, data: Tensors, batch_size: int, generator: torch.Generator, rows: torch.Tensor, watched: Tensors | None
+        self, data: Tensors, batch_size: int, generator: torch.Generator, rows: torch.Tensor, watched: Tensors
     ) -> dict[str, float]:
-        """One epoch of training and, when there is a validation window, its validation loss."""
-        metrics = {"train_pinball": self.train_epoch(data, batch_size, generator, rows)}
-        if watched is not None:
-            metrics["val_pinball"] = self.evaluate(watched)
-        return metrics
+        """One epoch of training, and the validation loss after it."""
+        return {
+            "train_pinball": self.train_epoch(data, batch_size, generator, rows),
+            "val_pinball": self.evaluate(watched),
+        }
 
     def train_epoch(self, data: Tensors, batch_size: int, generator: torch.Generator, rows: torch.Tensor) -> float:
         """One pass over shuffled batches of `rows` sliced from whole tensors; returns the mean pinball loss."""

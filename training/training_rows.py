@@ -30,7 +30,7 @@ Rows = pd.DataFrame | TrainingSetFolder
 class PreparedRows:
     meta: BundleMeta
     fit: Tensors
-    val: Tensors | None  # None: no validation window, every row fits
+    val: Tensors
     fit_series: torch.Tensor  # a code per fitting row: rows of one series share it
     fit_age: torch.Tensor  # periods before the latest fitting origin
     seen: pd.DataFrame  # store_id, sku_id of the series with fitting rows
@@ -50,9 +50,8 @@ def prepare_rows(
     rows: Rows, *, horizon: int, validation_origins: int, spec: FeatureSpec, until: pd.Timestamp | None,
     meta_of, tensors_of,
 ) -> PreparedRows:  # fmt: skip
-    """Tensors of the fitting and validation rows (with `validation_origins` 0, every row fits and there
-    is no validation window); `meta_of(stores, skus, vocabularies)` makes the bundle's meta,
-    `tensors_of(frame, meta)` a part's tensors."""
+    """Tensors of the fitting and validation rows; `meta_of(stores, skus, vocabularies)` makes the
+    bundle's meta, `tensors_of(frame, meta)` a part's tensors."""
     light = [*SERIES_KEYS, "event_timestamp", *CATEGORICAL_FEATURES]
     origins, stores, skus, vocab = set(), set(), set(), {}
     for part in parts_of(rows, until=until, columns=light):
@@ -62,15 +61,12 @@ def prepare_rows(
         for name in [c for c in CATEGORICAL_FEATURES if c in part]:
             vocab.setdefault(name, set()).update(part[name].dropna().astype(str).unique())
     meta = meta_of(sorted(stores), sorted(skus), {name: sorted(values) for name, values in vocab.items()})
-    if validation_origins:
-        last_fit, first_val = origin_split(np.array(sorted(origins)), horizon, validation_origins)
-    else:
-        last_fit, first_val = max(origins), None
+    last_fit, first_val = origin_split(np.array(sorted(origins)), horizon, validation_origins)
     fits, vals, ages, seen, read = [], [], [], [], 0
     for part in parts_of(rows, until=until):
         fit_part = part[part["event_timestamp"] <= last_fit]
         fits += [tensors_of(fit_part, meta)] if len(fit_part) else []
-        val_part = part[part["event_timestamp"] >= first_val] if first_val is not None else part.iloc[:0]
+        val_part = part[part["event_timestamp"] >= first_val]
         vals += [tensors_of(val_part, meta)] if len(val_part) else []
         ages.append(period_ordinals(fit_part["event_timestamp"], spec.frequency))
         seen.append(fit_part[list(SERIES_KEYS)].drop_duplicates())
@@ -80,7 +76,7 @@ def prepare_rows(
     return PreparedRows(
         meta=meta,
         fit=fit,
-        val=Tensors.concat(vals) if first_val is not None else None,
+        val=Tensors.concat(vals),
         fit_series=fit.store * len(meta.skus) + fit.sku,
         fit_age=torch.from_numpy(ordinals.max(initial=0) - ordinals),
         seen=pd.concat(seen, ignore_index=True).drop_duplicates(ignore_index=True),

@@ -9,10 +9,11 @@ at most a quarter. What was chosen, and why, travels with the cadence into the M
 
 The backtest's model never sees its last backtest + H origins. When they are more than a tenth
 of a typical series, serving that model would throw away the most recent years of a monthly
-catalogue, so the served model is refit on every row, for as many epochs as the backtest's
-model found best (training/job.py). The backtest then follows the same recipe: each of its
-windows after the first is forecast by a model refit on the rows before that window, so it
-scores what is served (a model a window old at most), not a model years older than its rows.
+catalogue, so the served model is refit on every row up to its own validation window (held out
+to calibrate its bands), for as many epochs as the backtest's model found best (training/job.py).
+The backtest then follows the same recipe: each of its windows after the first is forecast by a
+model refit on the rows before that window, so it scores what is served (a model a window old at
+most), not a model years older than its rows.
 """
 
 from __future__ import annotations

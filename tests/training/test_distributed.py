@@ -19,9 +19,8 @@ from training.checkpoint import CHECKPOINT_FILE
 from training.dataset import split_by_origin
 from training.job import TrainingJob
 from training.tracking import download_backtest_bundle, download_bundle, download_window_bundles
-from training.train import TrainConfig, bundle_meta, train_forecaster
+from training.train import TrainConfig, train_forecaster
 from training.training_folder import TrainingSetFolder
-from training.training_rows import part_tensors, prepare_rows
 from training.windows import later_window_holdouts
 
 CONFIG = TrainConfig(horizon=7, epochs=4, patience=10, validation_origins=14, seed=11)
@@ -118,38 +117,14 @@ def test_a_refit_job_serves_a_model_of_every_row_and_keeps_the_backtests(
     served = download_bundle(uri, summary["run_id"], tmp_path / "served")
     latest = small_training_set[small_training_set["event_timestamp"] == small_training_set["event_timestamp"].max()]
     assert not np.allclose(backtest.predict(latest), served.predict(latest)), "two models, two forecasts"
-    # The latest window's model is refit like the served one, on every row before that window (no
-    # validation window held out), with the backtest model's calibration.
+    # The latest window's model is refit like the served one, on the rows before that window only.
     later = download_window_bundles(uri, summary["run_id"], tmp_path / "windows")
     assert sorted(later) == [2, 3]
     before, _ = split_by_origin(small_training_set, CONFIG.horizon, windows[3])
-    refit = replace(CONFIG, epochs=int(params["backtest_best_epoch"]), validation_origins=0)
-    expected = _train(before, refit).bundle
-    expected.meta.interval_shift = backtest.meta.interval_shift  # a refit's bands keep the first model's calibration
+    expected = _train(before, replace(CONFIG, epochs=int(params["backtest_best_epoch"]))).bundle
     np.testing.assert_allclose(later[3].predict(latest), expected.predict(latest), rtol=1e-5)
     # The backtest's model is the plain job's: the same fitting rows and seed give the same weights.
     plain = _launch([sys.executable, "-m", "training.job", str(_job(tmp_path, fit_rows, "plain"))])
     np.testing.assert_allclose(
         download_bundle(uri, plain["run_id"], tmp_path / "plain").predict(latest), backtest.predict(latest), rtol=1e-5
     )
-
-
-def test_a_refit_fits_every_row_for_its_epochs_without_a_validation_window(fit_rows: pd.DataFrame) -> None:
-    refit = replace(CONFIG, epochs=2, validation_origins=0)
-    prepared = {
-        config.validation_origins: prepare_rows(
-            fit_rows,
-            horizon=config.horizon,
-            validation_origins=config.validation_origins,
-            spec=DAILY,
-            until=None,
-            meta_of=lambda stores, skus, vocab, c=config: bundle_meta(stores, skus, vocab, None, c, DAILY, "s", "v"),
-            tensors_of=lambda frame, meta, c=config: part_tensors(frame, meta, c.horizon, DAILY),
-        )  # fmt: skip
-        for config in (CONFIG, refit)
-    }
-    assert len(prepared[0].fit) == len(fit_rows) and prepared[0].val is None, "the newest origins fit too"
-    assert len(prepared[14].fit) < len(fit_rows) and len(prepared[14].val) > 0
-    result = _train(fit_rows, refit)
-    assert [sorted(m) for m in result.history] == [["train_pinball"]] * 2 and result.best_epoch == 2
-    assert result.bundle.meta.interval_shift == {}, "calibrated by the job, from the first model"
