@@ -13,9 +13,13 @@ from bench.real import run_dataset
 SERIES = 40
 
 
+# The chain is four network trainings (served, refit, two window starts): 5.5 minutes alone here, and
+# past the default 600 s beside another end-to-end test on CI's 2 cores.
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_forty_tourism_series_reach_a_decision_with_every_backtest_model_fresh(tmp_path: Path) -> None:
-    result = run_dataset("tourism", SERIES, keep=tmp_path)
+    # The two anchors the test compares with: AutoTheta and DOTM would add their fits and nothing asserted.
+    result = run_dataset("tourism", SERIES, keep=tmp_path, names=("SeasonalNaive", "AutoETS"))
     outcome = result["timings"]["outcome"]
     assert outcome == "served" or "Trained -> Validated of version 1 refused by" in outcome, outcome
     assert "Traceback" not in outcome
