@@ -36,7 +36,8 @@ class ModelSettings(BaseModel):
 # Constraints and descriptions live in the types, so that the per-frequency defaults below keep
 # them: a subclass field given a plain default would replace the base field, bounds and all.
 Periods = Annotated[int, Field(ge=1)]
-Horizon = Annotated[int, Field(ge=1, le=90, description="Periods forecast ahead.")]
+MAX_HORIZON = 90  # periods; the serving schemas and the CLI take the same bound
+Horizon = Annotated[int, Field(ge=1, le=MAX_HORIZON, description="Periods forecast ahead.")]
 SeasonalPeriod = Annotated[int, Field(ge=1, description="Season length (also the seasonal-naive baseline's).")]
 ValidationPeriods = Annotated[int, Field(ge=1, description="Origins before the holdout used for early stopping.")]
 Lags = Annotated[

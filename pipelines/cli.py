@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from demandops.errors import DemandopsError, SettingsError
-from demandops.settings import get_settings
+from demandops.settings import MAX_HORIZON, get_settings
 from lifecycle.cli import app as lifecycle_app
 from lifecycle.cli import open_registry
 from lifecycle.evidence import bento_of
@@ -160,7 +160,9 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port.")] = 3000) -> None:
 @app.command()
 def forecast(
     output: Annotated[Path, typer.Option(help="File to write: .parquet or .csv.")],
-    horizon: Annotated[int | None, typer.Option(help="Periods per series (default: the model's horizon).")] = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, max=MAX_HORIZON, help="Periods per series (default: the model's horizon).")
+    ] = None,
 ) -> None:
     """Forecast every series with the Production model, through the service's code path, into one file."""
     from serving.batch import score_all
@@ -184,6 +186,37 @@ def forecast(
         typer.echo(
             f"warning: {len(scored.unserved)} series have no online features and were not scored: {missing}", err=True
         )
+
+
+@app.command()
+def plan(
+    output: Annotated[Path, typer.Option(help="File to write: .parquet or .csv.")],
+    lead_time: Annotated[
+        int, typer.Option(min=1, max=MAX_HORIZON, help="Periods from order to delivery (L), where --items gives none.")
+    ] = 1,
+    review_period: Annotated[
+        int, typer.Option(min=1, max=MAX_HORIZON, help="Periods between orders (R); L + R <= the horizon.")
+    ] = 1,
+    service_level: Annotated[float, typer.Option(help="Cycle service level, within [0.5, 0.999].")] = 0.95,
+    items: Annotated[
+        Path | None,
+        typer.Option(help="CSV: store_id, sku_id, any of lead_time, review_period, service_level, on_hand, on_order."),
+    ] = None,
+) -> None:
+    """Reorder points, order-up-to levels and orders for every series, as POST /replenishment answers them."""
+    from serving.nightly_plan import Policy, plan_all
+
+    policy = Policy(lead_time=lead_time, review_period=review_period, service_level=service_level)
+    try:
+        planned = plan_all(get_settings(), open_registry(), output, policy, items)
+    except DemandopsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"wrote {planned.series} series (model v{planned.model_version}) to {planned.path}")
+    if planned.degraded_series:
+        typer.echo(f"warning: {planned.degraded_series} series from last known features (store failing)", err=True)
+    if planned.unserved:
+        typer.echo(f"warning: {len(planned.unserved)} series have no online features and were not planned", err=True)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from feature_repo.store import open_store
 from lifecycle.registry import ModelRegistry
 from lifecycle.states import ALIASES, State
 from monitoring.prediction_log import frame_rows, log_dir, write_rows
+from serving.errors import RequestRefused
 from serving.predictor import Predictor
 from serving.schemas import ForecastItem, ForecastRequest, ForecastResult
 from training.tracking import download_bundle
@@ -40,15 +41,9 @@ class BatchScore:
 
 def score_all(settings: Settings, registry: ModelRegistry, output: Path, *, horizon: int | None = None) -> BatchScore:
     """Forecast every series the Production model knows and write `output` (.parquet or .csv)."""
-    if output.suffix.lower() not in FORMATS:
-        raise DemandopsError(f"cannot write {output.name}: the output must end in .parquet or .csv")
-    champion = registry.by_alias(ALIASES[State.PRODUCTION])
-    if champion is None:
-        raise ModelNotFoundError("no version is in Production; promote one first (demandops lifecycle promote)")
-    with tempfile.TemporaryDirectory(prefix="demandops-score-") as scratch:
-        bundle = download_bundle(settings.mlflow_tracking_uri, champion.run_id, Path(scratch))
-    predictor = Predictor(bundle, open_store(settings), model_version=champion.version, limits=settings.serving)
-    predictor.load_features()
+    check_output(output)
+    version, predictor = champion_predictor(settings, registry)
+    bundle = predictor.bundle
     horizon = horizon or bundle.meta.horizon
     unserved = set(predictor.unserved)
     pairs = [pair for pair in predictor.all_pairs if pair not in unserved]
@@ -56,21 +51,41 @@ def score_all(settings: Settings, registry: ModelRegistry, output: Path, *, hori
     chunk = settings.serving.max_items_per_request
     for start in range(0, len(pairs), chunk):
         items = [ForecastItem(store_id=s, sku_id=k, horizon=horizon) for s, k in pairs[start : start + chunk]]
-        predictor.admit(ForecastRequest(items=items))
+        try:
+            predictor.admit(ForecastRequest(items=items))
+        except RequestRefused as refused:  # what the endpoint answers 4xx to, e.g. a horizon beyond the model's
+            raise DemandopsError(refused.message) from None
         results += predictor.forecast(items)
     frame = forecast_rows(results)
-    _write_atomically(frame, output)
+    write_frame(frame, output)
     if settings.serving.prediction_log:  # the nightly file is served forecasts too: scored like the endpoint's
         request_id = f"batch-{uuid.uuid4().hex}"
         write_rows(log_dir(settings), frame_rows(request_id, frame), request_id)
     return BatchScore(
         path=output,
-        model_version=champion.version,
+        model_version=version,
         series=len(results),
         rows=len(frame),
         degraded_series=sum(r.degraded for r in results),
         unserved=predictor.unserved,
     )
+
+
+def check_output(output: Path) -> None:
+    if output.suffix.lower() not in FORMATS:
+        raise DemandopsError(f"cannot write {output.name}: the output must end in .parquet or .csv")
+
+
+def champion_predictor(settings: Settings, registry: ModelRegistry) -> tuple[str, Predictor]:
+    """The Production version and a Predictor over its bundle and the online store, features loaded."""
+    champion = registry.by_alias(ALIASES[State.PRODUCTION])
+    if champion is None:
+        raise ModelNotFoundError("no version is in Production; promote one first (demandops lifecycle promote)")
+    with tempfile.TemporaryDirectory(prefix="demandops-score-") as scratch:
+        bundle = download_bundle(settings.mlflow_tracking_uri, champion.run_id, Path(scratch))
+    predictor = Predictor(bundle, open_store(settings), model_version=champion.version, limits=settings.serving)
+    predictor.load_features()
+    return champion.version, predictor
 
 
 def forecast_rows(results: list[ForecastResult]) -> pd.DataFrame:
@@ -96,7 +111,7 @@ def forecast_rows(results: list[ForecastResult]) -> pd.DataFrame:
     return frame
 
 
-def _write_atomically(frame: pd.DataFrame, output: Path) -> None:
+def write_frame(frame: pd.DataFrame, output: Path) -> None:
     """Write beside the target and rename: a reader never sees half a file, a failure keeps the old one."""
     if FORMATS[output.suffix.lower()] == "parquet":
         write_atomically(output, lambda partial: frame.to_parquet(partial, index=False))

@@ -5,6 +5,8 @@
     client = ForecastClient("http://127.0.0.1:3000")
     results = client.forecast([{"store_id": "S000", "sku_id": "P0000", "horizon": 7}])
     results[0].forecast[0].p90
+    [plan] = client.replenishment([{"store_id": "S000", "sku_id": "P0000", "lead_time": 7, "on_hand": 12}])
+    plan.reorder_point, plan.suggested_order
 
 Items are validated by the same pydantic schema as the service before they are sent; a refused
 request raises ForecastRequestError with the HTTP status and the service's message.
@@ -17,9 +19,10 @@ from collections.abc import Sequence
 import httpx
 from pydantic import TypeAdapter
 
-from serving.schemas import ForecastItem, ForecastResult
+from serving.schemas import ForecastItem, ForecastResult, ReplenishmentItem, ReplenishmentResult
 
 _RESULTS = TypeAdapter(list[ForecastResult])
+_PLANS = TypeAdapter(list[ReplenishmentResult])
 
 
 class ForecastRequestError(Exception):
@@ -52,6 +55,12 @@ class ForecastClient:
         checked = [item if isinstance(item, ForecastItem) else ForecastItem.model_validate(item) for item in items]
         body = {"items": [item.model_dump(exclude_none=True) for item in checked]}
         return _RESULTS.validate_python(self._post("/forecast", body))
+
+    def replenishment(self, items: Sequence[ReplenishmentItem | dict]) -> list[ReplenishmentResult]:
+        """Reorder point, order-up-to level, safety stock and (given on_hand) the order, per item in order."""
+        checked = [i if isinstance(i, ReplenishmentItem) else ReplenishmentItem.model_validate(i) for i in items]
+        body = {"items": [item.model_dump(exclude_none=True) for item in checked]}
+        return _PLANS.validate_python(self._post("/replenishment", body))
 
     def metadata(self) -> dict:
         """The served model version, its lifecycle state at build, the feature service, the horizon."""

@@ -20,6 +20,7 @@ STATUS = {
     "unknown_series": 404,
     "not_found": 404,
     "method_not_allowed": 405,
+    "unsupported_by_model": 409,  # e.g. reorder points from a model trained before they were calibrated
     "too_large": 413,
     "unsupported_media_type": 415,
     "overloaded": 503,

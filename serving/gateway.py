@@ -1,21 +1,21 @@
 """ASGI middleware in front of every route of the BentoML service: one error shape, and POST /forecast
-refused before it is batched.
+and POST /replenishment (the batched routes) refused before they are batched.
 
 Every request passes here, and every error answer leaves in the one JSON shape of serving/errors.py,
 whoever produced it (serving/answers.py): Starlette's plain-text 404 and 405, BentoML's own
 validation errors, a 503 from /readyz. Answers under 400 pass unchanged and unbuffered.
 
-A POST to an API route (/forecast, /metadata) whose body is not JSON by its Content-Type -> 415,
+A POST to an API route (/forecast, /replenishment, /metadata) whose body is not JSON by its Content-Type -> 415,
 before BentoML parses it (it answers 500 to multipart without a boundary); no Content-Type is JSON.
 
 BentoML's adaptive batching runs the items of many requests as one call, so one bad item would
 fail every request in its batch; and its own errors are a 500 for some malformed bodies and a
-bare 503 with no Retry-After when it sheds load. Here, before a forecast request joins a batch:
+bare 503 with no Retry-After when it sheds load. Here, before a request to a batched route joins a batch:
 
 - more than `max_in_flight` requests at once -> 503 overloaded, with Retry-After;
 - a body over `max_body_bytes` (read no further) or over `max_items_per_request` items -> 413;
 - a body that is not JSON -> 400; one that breaks the schema -> 422 naming each field;
-- ids the model does not know -> 404 naming them; a horizon beyond the model's -> 422;
+- ids the model does not know -> 404 naming them; a horizon (or L + R) beyond the model's -> 422;
 - no answer within `request_deadline_s` -> 503 timeout, with Retry-After.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -32,23 +32,26 @@ from demandops.settings import ServingSettings
 from serving import metrics
 from serving.answers import Headers, ShapedAnswer, refusal_of
 from serving.errors import RequestRefused
-from serving.schemas import ForecastRequest
+from serving.schemas import ForecastRequest, ReplenishmentRequest
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 # Checks a validated request against the served model; raises RequestRefused (see the service).
-Admission = Callable[[ForecastRequest], None]
+Admission = Callable[[ForecastRequest | ReplenishmentRequest], None]
 # Takes a forecast answer sent to its client (its request id and JSON body), e.g. into the prediction log.
 Served = Callable[[str, bytes], object]
 
-_REQUEST = TypeAdapter(ForecastRequest)
+# The batched routes and the schema of their bodies. Only forecasts go to the prediction log: it
+# scores forecasts per target period, which a replenishment answer does not hold.
+BATCHED = {"/forecast": TypeAdapter(ForecastRequest), "/replenishment": TypeAdapter(ReplenishmentRequest)}
+LOGGED_PATH = "/forecast"
 JSON_MEDIA_TYPES = {"application/json", ""}  # BentoML reads an absent or empty Content-Type as JSON
 PROBE_PATHS = {"/healthz", "/livez", "/readyz"}
-# What some statuses of the app mean on a route: the forecast's 404 is its unknown ids; a probe's 503
+# What some statuses of the app mean on a route: a batched route's 404 is its unknown ids; a probe's 503
 # is "not ready", where elsewhere a 503 is BentoML's dispatcher shedding load.
-FORECAST_CODES = {404: "unknown_series"}
+BATCHED_CODES = {404: "unknown_series"}
 PROBE_CODES = {503: "not_ready"}
 # Headers of the app's error answer that our refusal keeps (405 must say what is allowed).
 KEPT_HEADERS = {b"allow", b"server", b"x-bentoml-request-id", b"x-bentoml-trace-id"}
@@ -62,15 +65,15 @@ class ForecastGateway:
         limits: ServingSettings,
         admission: Callable[[], Admission],
         served: Callable[[], Served | None] = lambda: None,
-        api_paths: Collection[str] = ("/forecast", "/metadata"),
-        path: str = "/forecast",
+        api_paths: Collection[str] = (*BATCHED, "/metadata"),
+        batched: Mapping[str, TypeAdapter] = BATCHED,
     ):
         self.app = app
         self.limits = limits
         self.admission = admission  # resolved per request: the service instance exists only after start-up
         self.served = served
         self.api_paths = frozenset(api_paths)
-        self.path = path
+        self.batched = batched
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,18 +84,19 @@ class ForecastGateway:
         async def refuse_error_answer(status: int, headers: Headers, body: bytes) -> None:
             await self._refuse(scope, send, self._rewrite(scope, status, headers, body), headers)
 
-        # The forecast's answer is held whole, so that its deadline can still answer in its place.
-        answer = ShapedAnswer(send, refuse_error_answer, hold=scope["path"] == self.path)
+        # A batched route's answer is held whole, so that its deadline can still answer in its place.
+        batched = scope["path"] in self.batched
+        answer = ShapedAnswer(send, refuse_error_answer, hold=batched)
         try:
             if scope["method"] != "POST" or scope["path"] not in self.api_paths:
                 await self.app(scope, receive, answer)
-            elif scope["path"] == self.path:
-                await self._forecast(scope, receive, answer)
+            elif batched:
+                await self._batched(scope, receive, answer)
             else:
                 body = await self._read_json_body(scope, receive)
                 await self.app(scope, _replay(body, receive), answer)
             await answer.finish()
-            if answer.held_success is not None and scope["path"] == self.path:
+            if answer.held_success is not None and scope["path"] == LOGGED_PATH:
                 self._hand_over(*answer.held_success)
         except RequestRefused as refused:
             await self._refuse(scope, send, refused)
@@ -103,13 +107,13 @@ class ForecastGateway:
                 await self._refuse(scope, send, RequestRefused("internal", "the service failed; see its log"))
             raise
 
-    async def _forecast(self, scope: Scope, receive: Receive, answer: ShapedAnswer) -> None:
+    async def _batched(self, scope: Scope, receive: Receive, answer: ShapedAnswer) -> None:
         if self.in_flight >= self.limits.max_in_flight:
             raise RequestRefused("overloaded", f"more than {self.limits.max_in_flight} requests in flight")
         self.in_flight += 1
         try:
             body = await self._read_json_body(scope, receive)
-            self._check(body)
+            self._check(body, self.batched[scope["path"]])
             try:
                 async with asyncio.timeout(self.limits.request_deadline_s):  # no extra task, unlike wait_for
                     await self.app(scope, _replay(body, receive), answer)
@@ -137,7 +141,7 @@ class ForecastGateway:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _check(self, body: bytes) -> None:
+    def _check(self, body: bytes, schema: TypeAdapter) -> None:
         try:
             parsed = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -151,7 +155,7 @@ class ForecastGateway:
                 "too_large", f"{len(items)} items in one request; at most {cap} are accepted (split the request)"
             )
         try:
-            request = _REQUEST.validate_python(parsed)
+            request = schema.validate_python(parsed)
         except ValidationError as exc:
             raise RequestRefused.from_validation(exc) from exc
         admit = self.admission()
@@ -163,13 +167,16 @@ class ForecastGateway:
             take(dict(headers).get(b"x-bentoml-request-id", b"").decode("latin-1"), body)
 
     def _rewrite(self, scope: Scope, status: int, headers: Headers, body: bytes) -> RequestRefused:
-        codes = FORECAST_CODES if scope["path"] == self.path else PROBE_CODES if scope["path"] in PROBE_PATHS else {}
+        codes = BATCHED_CODES if scope["path"] in self.batched else PROBE_CODES if scope["path"] in PROBE_PATHS else {}
         return refusal_of(scope, status, headers, body, codes=codes)
 
     async def _refuse(self, scope: Scope, send: Send, refused: RequestRefused, kept: Headers = ()) -> None:
         """Answer `refused` in our shape, keeping some headers of the app's own error answer (`kept`)."""
-        if scope["path"] == self.path:  # the metric counts refused forecasts, not probes or stray paths
+        # The metrics count refusals of the batched routes, not of probes or stray paths.
+        if scope["path"] == "/forecast":
             metrics.REFUSALS.labels(code=refused.code).inc()
+        elif scope["path"] in self.batched:
+            metrics.REPLENISHMENT_REFUSALS.labels(code=refused.code).inc()
         body = refused.body()
         headers = [(k, v) for k, v in kept if k.lower() in KEPT_HEADERS]
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -28,6 +28,14 @@ _DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
             labelnames=["code"],
         ),
     ),
+    "REPLENISHMENT_REFUSALS": (
+        "Counter",
+        dict(
+            name="demandops_replenishment_refusals_total",
+            documentation="Replenishment requests refused, by the code of their JSON error body.",
+            labelnames=["code"],
+        ),
+    ),
     "BATCH_ITEMS": (
         "Histogram",
         dict(

@@ -1,4 +1,5 @@
-"""From request items to forecasts: one online-feature read per batch, then the model bundle.
+"""From request items to forecasts and replenishment decisions: one online-feature read per batch,
+then the model bundle.
 
 The service and `demandops forecast` (batch scoring) both answer through Predictor, so a nightly
 file holds exactly what the endpoint would have answered.
@@ -21,10 +22,18 @@ from serving import metrics
 from serving.errors import RequestRefused
 from serving.online import OnlineFeatureReader
 from serving.resilience import CircuitBreaker, ResilientFeatures
-from serving.schemas import ForecastItem, ForecastRequest, ForecastResult
+from serving.schemas import (
+    ForecastItem,
+    ForecastRequest,
+    ForecastResult,
+    ReplenishmentItem,
+    ReplenishmentRequest,
+    ReplenishmentResult,
+)
 from training.bundle import ForecasterBundle
 from training.calendar import target_dates
 from training.covariates import planned_price_columns, planned_promo_columns
+from training.replenishment import decide
 
 Pair = tuple[str, str]
 READINESS_SAMPLE = 16  # series read per readiness probe: a few milliseconds
@@ -78,27 +87,20 @@ class Predictor:
         self._sample_from = (self._sample_from + READINESS_SAMPLE) % max(count, 1)
         return picked
 
-    def admit(self, request: ForecastRequest) -> None:
-        """Refuse, before batching, what this model cannot answer: unknown ids, too long a horizon."""
+    def admit(self, request: ForecastRequest | ReplenishmentRequest) -> None:
+        """Refuse, before batching, what this model cannot answer: unknown ids, too long a horizon or
+        lead time, reorder points from a model trained without lead-time quantiles."""
         if not self.features.holds_any:
             raise RequestRefused(
                 "not_ready",
                 "no series has complete online features yet: the online store is empty, being filled or unreachable",
             )
         items = request.items
-        horizon = self.bundle.meta.horizon
-        too_long = [n for n, item in enumerate(items) if item.horizon > horizon]
-        if too_long:
-            period = PERIOD_NAMES[self.bundle.meta.frequency]
-            details = [
-                {"field": f"items[{n}].horizon", "message": f"at most {horizon} {period}s for this model"}
-                for n in too_long
-            ]
-            raise RequestRefused(
-                "invalid_request",
-                f"horizon {items[too_long[0]].horizon} exceeds this model's horizon of {horizon} {period}s",
-                details,
-            )
+        if isinstance(request, ReplenishmentRequest):
+            self._admit_windows(items)
+        else:
+            too_long = [(n, item.horizon) for n, item in enumerate(items) if item.horizon > self.bundle.meta.horizon]
+            self._refuse_beyond_the_horizon("horizon", too_long)
         unknown = self.bundle.unknown_ids([i.store_id for i in items], [i.sku_id for i in items])
         if not unknown:
             pairs = dict.fromkeys((i.store_id, i.sku_id) for i in items)
@@ -108,21 +110,81 @@ class Predictor:
                 "unknown_series", f"unknown store/sku ids: {', '.join(unknown)}", [{"id": u} for u in unknown]
             )
 
+    def _admit_windows(self, items: Sequence[ReplenishmentItem]) -> None:
+        if not self.bundle.meta.lead_time:
+            raise RequestRefused(
+                "unsupported_by_model",
+                f"model version {self.model_version} was trained before lead-time quantiles were calibrated; "
+                "retrain it (demandops run) to serve reorder points",
+            )
+        windows = [(n, item.lead_time + item.review_period) for n, item in enumerate(items)]
+        self._refuse_beyond_the_horizon("lead_time", [(n, w) for n, w in windows if w > self.bundle.meta.horizon])
+
+    def _refuse_beyond_the_horizon(self, field: str, beyond: list[tuple[int, int]]) -> None:
+        """422 naming each item whose `field` (horizon, or lead_time + review_period) exceeds the model's horizon."""
+        if not beyond:
+            return
+        horizon, period = self.bundle.meta.horizon, PERIOD_NAMES[self.bundle.meta.frequency]
+        what = "horizon" if field == "horizon" else "lead_time + review_period"
+        details = [{"field": f"items[{n}].{field}", "message": f"at most {horizon} {period}s for this model"}
+                   for n, _ in beyond]  # fmt: skip
+        raise RequestRefused(
+            "invalid_request", f"{what} {beyond[0][1]} exceeds this model's horizon of {horizon} {period}s", details
+        )
+
     def forecast(self, items: Sequence[ForecastItem]) -> list[ForecastResult]:
         self.admit(ForecastRequest.model_construct(items=list(items)))  # a no-op for admitted requests
+        features, origins, degraded = self._read(items)
+        quantiles = self.bundle.predict(features)
+        return [self._result(item, origins.iloc[n], quantiles[n], bool(degraded[n])) for n, item in enumerate(items)]
+
+    def replenish(self, items: Sequence[ReplenishmentItem]) -> list[ReplenishmentResult]:
+        """Reorder point, order-up-to level, safety stock and, given a position, the order and the risk."""
+        self.admit(ReplenishmentRequest.model_construct(items=list(items)))
+        features, origins, degraded = self._read(items)
+        forecast, quantiles = self.bundle.lead_time_quantiles(features)
+        made = decide(
+            forecast,
+            quantiles,
+            self.bundle.meta.lead_time["levels"],
+            lead_time=[i.lead_time for i in items],
+            review_period=[i.review_period for i in items],
+            service_level=[i.service_level for i in items],
+            on_hand=[np.nan if i.on_hand is None else i.on_hand for i in items],
+            on_order=[i.on_order for i in items],
+        )
+        return [
+            ReplenishmentResult(
+                store_id=item.store_id,
+                sku_id=item.sku_id,
+                origin_date=origins.iloc[n].date(),
+                model_version=self.model_version,
+                degraded=bool(degraded[n]),
+                lead_time=item.lead_time,
+                review_period=item.review_period,
+                service_level=item.service_level,
+                expected_demand=round(float(made.expected_demand[n]), 3),
+                reorder_point=int(made.reorder_point[n]),
+                order_up_to=int(made.order_up_to[n]),
+                safety_stock=round(float(made.safety_stock[n]), 3),
+                suggested_order=None if item.on_hand is None else int(made.suggested_order[n]),
+                stockout_probability=None if item.on_hand is None else round(float(made.stockout_probability[n]), 4),
+            )
+            for n, item in enumerate(items)
+        ]
+
+    def _read(self, items: Sequence[ForecastItem | ReplenishmentItem]) -> tuple[pd.DataFrame, pd.Series, np.ndarray]:
+        """One online read for the whole batch: each item's features with its plans, origin and degraded flag."""
         metrics.BATCH_ITEMS.observe(len(items))
         pairs = list(dict.fromkeys((i.store_id, i.sku_id) for i in items))
-        looked_up = self.features.lookup(pairs)  # one online read for the whole batch
+        looked_up = self.features.lookup(pairs)
         row_of = {pair: n for n, pair in enumerate(pairs)}
         rows = [row_of[(i.store_id, i.sku_id)] for i in items]
         features = looked_up.frame.iloc[rows].reset_index(drop=True)
         features = pd.concat([features, self._plans(items)], axis=1)
-        quantiles = self.bundle.predict(features)
-        origins = features["event_timestamp"].dt.tz_localize(None)
-        degraded = looked_up.degraded[rows]
-        return [self._result(item, origins.iloc[n], quantiles[n], bool(degraded[n])) for n, item in enumerate(items)]
+        return features, features["event_timestamp"].dt.tz_localize(None), looked_up.degraded[rows]
 
-    def _plans(self, items: Sequence[ForecastItem]) -> pd.DataFrame:
+    def _plans(self, items: Sequence[ForecastItem | ReplenishmentItem]) -> pd.DataFrame:
         """Each item's planned price and promotion per period (NaN where it sent none)."""
         horizon = self.bundle.meta.horizon
         prices = np.full((len(items), horizon), np.nan)

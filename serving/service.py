@@ -1,4 +1,5 @@
-"""The BentoML service: POST /forecast with adaptive batching, /metadata, and the probes.
+"""The BentoML service: POST /forecast and POST /replenishment with adaptive batching, /metadata, and
+the probes.
 
 The Bento build writes bento_manifest.json beside this file: it pins the exact model version
 (referenced at class scope so it is packaged) and the feature-store configuration. Limits come
@@ -29,7 +30,14 @@ from serving.live_gauges import LiveGauges
 from serving.predictor import Predictor
 from serving.registry_state import LifecycleStateReader
 from serving.resilience import STORE_FAILURES
-from serving.schemas import ForecastItem, ForecastRequest, ForecastResult
+from serving.schemas import (
+    ForecastItem,
+    ForecastRequest,
+    ForecastResult,
+    ReplenishmentItem,
+    ReplenishmentRequest,
+    ReplenishmentResult,
+)
 from training.bundle import ForecasterBundle
 
 HERE = Path(__file__).parent
@@ -111,7 +119,7 @@ class DemandForecastService:
             log.warning("not ready: the online store cannot be read (%s: %s)", type(exc).__name__, exc)
             return False
 
-    def admit(self, request: ForecastRequest) -> None:
+    def admit(self, request: ForecastRequest | ReplenishmentRequest) -> None:
         self.predictor.admit(request)
 
     def record_answer(self, request_id: str, answer: bytes) -> None:
@@ -132,6 +140,16 @@ class DemandForecastService:
     def forecast(self, items: list[ForecastItem]) -> Annotated[list[ForecastResult], JSON]:
         """p10/p50/p90 per period for each item, in the order given (see ARCHITECTURE.md)."""
         return self.predictor.forecast(items)
+
+    @bentoml.api(
+        batchable=LIMITS.adaptive_batching,
+        max_batch_size=LIMITS.max_batch_size,
+        max_latency_ms=LIMITS.max_latency_ms,
+    )
+    def replenishment(self, items: list[ReplenishmentItem]) -> Annotated[list[ReplenishmentResult], JSON]:
+        """Reorder point, order-up-to level and safety stock at a service level from quantiles of
+        lead-time demand; with on_hand, the suggested order and the stockout probability."""
+        return self.predictor.replenish(items)
 
     @bentoml.api(route="/metadata")
     def metadata(self) -> Annotated[dict, JSON]:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-SERVICE_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
+# The low levels are there for stockout probabilities of positions below the median (replenishment.py).
+SERVICE_LEVELS = (0.1, 0.25, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
 # Half a unit of spread at least per step: a series forecast at zero with a zero-width band would
 # otherwise have no spread at all, and one sale would be an infinite error in the table.
 MIN_STEP_SPREAD = 0.5

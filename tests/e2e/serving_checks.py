@@ -26,6 +26,7 @@ from tests.conftest import wait_until
 MAX_IN_FLIGHT = 8  # low, so that a burst of requests overloads the test's server
 ERROR_KEYS = {"status", "code", "message", "details"}
 GOOD = {"store_id": "S000", "sku_id": "P0001", "horizon": 3}
+GOOD_PLAN = {"store_id": "S000", "sku_id": "P0001", "lead_time": 3}
 JSON_BODY = {"content-type": "application/json"}
 # Every operation of the OpenAPI document, in each phase (examples, coverage: undeclared methods and
 # content types, boundary values; fuzzing: valid and invalid bodies), a bounded number of cases each:
@@ -193,6 +194,8 @@ def assert_a_locked_online_store_degrades_and_recovers(url: str, online_store: P
             degraded = _answered(url, body)
             assert [r["degraded"] for r in degraded] == [True, True]
             assert [r["forecast"] for r in degraded] == [r["forecast"] for r in healthy], "the last known features"
+        plan = httpx.post(f"{url}/replenishment", json={"items": [{**GOOD_PLAN, "on_hand": 2}]}, timeout=60)
+        assert plan.status_code == 200 and plan.json()[0]["degraded"] is True, plan.text  # the same fallback
         metadata = httpx.post(f"{url}/metadata", json={}).json()
         assert metadata["features_circuit"] in {"open", "half_open"}
         assert _metric(url, "demandops_degraded_items_total") >= 8
@@ -265,6 +268,9 @@ def assert_batch_scoring_writes_every_series(
     pd.testing.assert_frame_equal(
         pd.read_csv(chunked, parse_dates=["origin_date", "date"]), scored, rtol=1e-5, atol=1e-5
     )
+    beyond = subprocess.run([*command, "--horizon", "15"], env=settings.child_env(), capture_output=True, text=True)
+    assert beyond.returncode == 1 and "exceeds this model's horizon of 14 days" in beyond.stderr, beyond.stderr
+    assert "Traceback" not in beyond.stderr
 
 
 def assert_served_answers_are_logged(settings: Settings, answers: dict[str, list[dict]]) -> None:

@@ -1,4 +1,4 @@
-"""The whole chain on the small preset, then the built Bento over HTTP."""
+"""The whole chain on the small preset, then the built Bento over HTTP: forecasts and replenishment."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ from serving.schemas import ForecastItem
 from serving.server import running_bento
 from serving.skew import sample_series, skew_check
 from tests.conftest import empty_sqlite_store
+from tests.e2e.replenishment_checks import (
+    assert_every_replenishment_refusal_names_its_field,
+    assert_replenishment_answers_as_the_forecast_does,
+    assert_the_nightly_plan_covers_every_series,
+    assert_the_typed_client_plans,
+)
 from tests.e2e.serving_checks import (
     MAX_IN_FLIGHT,
     assert_a_locked_online_store_degrades_and_recovers,
@@ -39,7 +45,9 @@ from tests.e2e.serving_checks import (
 from training.tracking import download_bundle
 
 
+# Nine minutes here beside another end-to-end test on 2 cores: past the default 600 s on a slower day.
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: Settings, tmp_path: Path) -> None:
     first = run_chain(settings)
     periods = len(partition_dates(settings.data))
@@ -90,6 +98,9 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         assert metadata["model_version"] == first.model_version and metadata["lifecycle_state"] == "Production"
         assert metadata["feature_service"] == "demand_forecast_v1"
         assert_every_refusal_is_a_4xx_naming_what_was_wrong(url, metadata["horizon"])
+        planned = assert_replenishment_answers_as_the_forecast_does(url, metadata["horizon"])
+        assert_every_replenishment_refusal_names_its_field(url, metadata["horizon"])
+        assert_the_typed_client_plans(url, first.model_version)
         assert_every_route_answers_in_one_shape(url)
         assert_overload_is_refused_at_once_with_retry_after(url)
         assert_a_locked_online_store_degrades_and_recovers(url, settings.feast_dir / "online_store.db")
@@ -101,6 +112,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
     model_series = {(store, sku) for store in meta.stores for sku in meta.skus}
     assert_batch_scoring_writes_every_series(settings, tmp_path / "nightly.csv", served, model_series)
     assert_batch_scoring_is_logged(settings, tmp_path / "nightly.csv")
+    assert_the_nightly_plan_covers_every_series(settings, tmp_path, planned, model_series)
 
     _assert_the_run_is_tracked(settings, first.model_version)
     # With no new period, the online store emptied: the run refills it before its Bento's skew check.

@@ -65,3 +65,14 @@ def test_monthly_import_runs_to_a_registered_model_that_forecasts_months(setting
         refused = httpx.post(f"{url}/forecast", json={"items": [too_far]}, timeout=60)
         assert refused.status_code == 422 and "3 months" in refused.json()["error"]["message"]
         assert refused.json()["error"]["details"][0]["field"] == "items[0].horizon"
+        # Reorder points in months: a lead time of 2 months and a monthly review fill the horizon of 3.
+        plan = {"store_id": summary.example_item["store_id"], "sku_id": summary.example_item["sku_id"], "on_hand": 0}
+        reply = httpx.post(f"{url}/replenishment", json={"items": [{**plan, "lead_time": 2}]}, timeout=60)
+        assert reply.status_code == 200, reply.text
+        [decided] = reply.json()
+        assert decided["origin_date"] == "2024-12-01" and 0 <= decided["reorder_point"] <= decided["order_up_to"]
+        assert decided["suggested_order"] == decided["order_up_to"], "nothing on hand or on order"
+        beyond = httpx.post(f"{url}/replenishment", json={"items": [{**plan, "lead_time": 3}]}, timeout=60)
+        assert beyond.status_code == 422 and "3 months" in beyond.json()["error"]["message"]
+    for lead in (1, 3):  # the backtest scores the lead-time quantiles in months too
+        assert 0 <= run.data.metrics[f"backtest_lead_time_service_L{lead}_p95"] <= 1
