@@ -21,7 +21,10 @@ from training.tracking import download_bundle
 pytestmark = [pytest.mark.production, pytest.mark.slow]
 CLIENTS = 16
 OUTAGE_S = 4.0
-FRESH_WITHIN_S = 60.0
+# Fresh again by itself after Redis comes back empty: the sensor's refill, under 16 clients, beside
+# another test on 2 cores. A bound that says "recovers", not a benchmark (bench/outage.py times it):
+# 60 s failed at 81 s on a machine running at half its usual speed all day (2026-12-02).
+FRESH_WITHIN_S = 180.0
 SLOWEST_ANSWER_S = 2.0
 
 
