@@ -36,14 +36,7 @@ class ForecastItem(BaseModel):
 
     @model_validator(mode="after")
     def _plans_cover_the_horizon(self) -> ForecastItem:
-        for name in ("planned_price", "planned_promo"):
-            plan = getattr(self, name)
-            if plan is not None and len(plan) != self.horizon:
-                raise ValueError(
-                    f"{name} has {len(plan)} values; expected one per period of the horizon ({self.horizon})"
-                )
-        if self.planned_price and any(p is not None and not 0 < p < 1e6 for p in self.planned_price):
-            raise ValueError("planned_price values must be positive and below 1e6")
+        _check_plans(self, self.horizon, "the horizon")
         return self
 
 
@@ -101,13 +94,7 @@ class ReplenishmentItem(BaseModel):
 
     @model_validator(mode="after")
     def _plans_cover_the_window(self) -> ReplenishmentItem:
-        window = self.lead_time + self.review_period
-        for name in ("planned_price", "planned_promo"):
-            plan = getattr(self, name)
-            if plan is not None and len(plan) != window:
-                raise ValueError(f"{name} has {len(plan)} values; expected one per period of L + R ({window})")
-        if self.planned_price and any(p is not None and not 0 < p < 1e6 for p in self.planned_price):
-            raise ValueError("planned_price values must be positive and below 1e6")
+        _check_plans(self, self.lead_time + self.review_period, "L + R")
         return self
 
 
@@ -136,3 +123,13 @@ class ReplenishmentRequest(BaseModel):
     model_config = STRICT_REQUEST
 
     items: list[ReplenishmentItem] = Field(min_length=1, description="Series to plan; answered in this order.")
+
+
+def _check_plans(item: ForecastItem | ReplenishmentItem, periods: int, what: str) -> None:
+    """One planned value per period ahead (`periods`, named `what`), and prices a shelf could hold."""
+    for name in ("planned_price", "planned_promo"):
+        plan = getattr(item, name)
+        if plan is not None and len(plan) != periods:
+            raise ValueError(f"{name} has {len(plan)} values; expected one per period of {what} ({periods})")
+    if item.planned_price and any(p is not None and not 0 < p < 1e6 for p in item.planned_price):
+        raise ValueError("planned_price values must be positive and below 1e6")
