@@ -128,12 +128,28 @@ def simulator_part(epochs: int, leads: tuple[int, ...]) -> dict:
         window = lead + 1  # L + R with R = 1
         level = whole_units(quantile_at(ours[:, window - 1], levels, np.full(len(ours), ALPHA)))
         book = textbook_quantiles(forecast, sigma, [ALPHA])[:, window - 1, 0]
+        ours_replayed = replay(_by_day(backtest, level), demand, lead)
         result["replay"][f"L{lead}"] = {
-            "demandops": replay(_by_day(backtest, level), demand, lead),
+            "demandops": ours_replayed,
             "textbook": replay(_by_day(backtest, whole_units(book)), demand, lead),
+            **textbook_matching(backtest, forecast, sigma, demand, lead, ours_replayed),
             "mean_expected_demand_over_L+R": round(float(cumulative_median(forecast)[:, window - 1].mean()), 2),
         }
     return result
+
+
+def textbook_matching(backtest, forecast, sigma, demand, lead: int, ours: dict) -> dict:
+    """The textbook's replay with z swept (0 to 4, steps of 0.05): at the smallest z holding at least
+    our mean stock on hand (its lost sales there), and at the smallest z reaching our fill rate (its
+    stock there). Both stock and fill rate grow with z, so the first z reaching each is the match."""
+    grid = Z_GRID[::5]
+    levels = textbook_quantiles(forecast, sigma, norm.cdf(grid))[:, lead, :]  # L + R - 1 with R = 1
+    runs = [replay(_by_day(backtest, whole_units(levels[:, k])), demand, lead) for k in range(len(grid))]
+    out = {}
+    for name, key in (("textbook_at_equal_stock", "mean_stock_on_hand"), ("textbook_at_equal_fill_rate", "fill_rate")):
+        reaching = [k for k, run in enumerate(runs) if run[key] >= ours[key]]
+        out[name] = {"z": float(grid[reaching[0]]), **runs[reaching[0]]} if reaching else None
+    return out
 
 
 def monthly_part(name: str, epochs: int) -> dict:
@@ -157,18 +173,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--leads", nargs="+", type=int, default=[2, 7], help="Replay lead times (days).")
     args = parser.parse_args(argv)
-    result: dict = {"alpha": ALPHA, "epochs": args.epochs, "parts": {}}
+    path = RESULTS / "replenishment.json"
+    # A run of some parts replaces those parts and keeps the others'; each part records its epochs and peak RSS.
+    result: dict = json.loads(path.read_text()) if path.exists() else {"alpha": ALPHA, "parts": {}}
+    for shared in ("epochs", "peak_rss_mb"):
+        for entry in result["parts"].values():
+            entry.setdefault(shared, result.get(shared))
+        result.pop(shared, None)
     for part in args.parts:
         started = time.perf_counter()
         entry = (
             simulator_part(args.epochs, tuple(args.leads)) if part == "simulator" else monthly_part(part, args.epochs)
         )
         entry["seconds"] = round(time.perf_counter() - started, 1)
+        entry["epochs"] = args.epochs
+        entry["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         result["parts"][part] = entry
         print(part, json.dumps(entry, indent=1), flush=True)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "replenishment.json").write_text(json.dumps(result, indent=2) + "\n")
+    path.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 
