@@ -75,7 +75,7 @@ def evaluate_backtest(
     if sales is not None and statistical:
         with_candidates(
             evaluation, sales, statistical, frequency=bundle.meta.frequency, period=period, most=statistical_series,
-            on=statistical_on,
+            on=statistical_on, lead_time=bundle.meta.lead_time,
         )  # fmt: skip
     return evaluation
 
@@ -162,9 +162,11 @@ def with_candidates(
     period: int,
     most: int | None = None,
     on: StatisticalEngine = IN_PROCESS,
+    lead_time: dict | None = None,
 ) -> None:
     """Add the statistical models fitted at the window starts, the choice of what to serve and its
-    cross-validated score to `evaluation` (its table, metrics and choice)."""
+    cross-validated score to `evaluation` (its table, metrics and choice); with the bundle's
+    `lead_time` calibration, the service its quantiles achieve around the served median."""
     rows, actual, model = evaluation.rows, evaluation.actual, evaluation.forecasts["model"]
     horizon = actual.shape[1]
     stamps = pd.to_datetime(rows["event_timestamp"], utc=True).dt.tz_localize(None).to_numpy()  # not Timestamp objects
@@ -186,9 +188,28 @@ def with_candidates(
     compared = {name: forecast[starts] for name, forecast in evaluation.forecasts.items()} | fitted
     window_table = backtest_table(rows[starts].reset_index(drop=True), actual[starts], compared | {"served": served})
     evaluation.metrics.update(versus_statistical(window_table, statistical))
+    if lead_time:
+        evaluation.metrics.update(
+            served_lead_time_service(rows[starts], actual[starts], model[starts], served, lead_time)
+        )
     evaluation.metrics["choice_in_sample"] = float(len(set(folds)) == 1)
     starts_table = window_table[window_table["segment_kind"] == "all"].assign(segment="window starts")
     evaluation.table = pd.concat([evaluation.table, starts_table])
+
+
+def served_lead_time_service(
+    rows: pd.DataFrame, actual: np.ndarray, network: np.ndarray, served: np.ndarray, kept: dict
+) -> dict[str, float]:
+    """Achieved lead-time service on the window-start rows around the served median and around the
+    network's, side by side. Where a blend or a statistical model is served, /replenishment applies
+    the network's calibration (fitted on the network's own errors) around another median: this is
+    where that is measured."""
+    series = rows.groupby(["store_id", "sku_id"], sort=False).ngroup().to_numpy()
+    out = {}
+    for name, forecast in (("served", served), ("network", network)):
+        metrics, _ = backtest_service(forecast, actual, series, kept)
+        out |= {f"window_starts_{name}_{k}": v for k, v in metrics.items() if k.startswith("lead_time_service")}
+    return out
 
 
 def statistical_sample(rows: pd.DataFrame, most: int | None) -> np.ndarray:

@@ -104,6 +104,10 @@ def test_every_forecaster_forecasts_every_shape(prepared) -> None:
     for key in ("AutoETS_wape", "DynamicOptimizedTheta_wape", "wape_ratio_to_best_statistical", "wape"):
         assert np.isfinite(metrics[key]), key
     assert metrics["statistical_rows"] > 0
+    # The lead-time quantiles around the served median are scored on the same rows as the network's.
+    for forecaster in ("served", "network"):
+        achieved = metrics[f"window_starts_{forecaster}_lead_time_service_L6_p95"]
+        assert 0.0 <= achieved <= 1.0, (forecaster, achieved)
 
 
 def _masters(sales: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
