@@ -18,6 +18,7 @@ from pipelines.run import open_instance, run_chain
 from salesdata.datasets import import_sales
 from salesdata.simulator import Preset, simulate
 from serving.server import running_bento
+from tests.e2e.serving_checks import assert_large_requests_leave_small_ones_unrefused
 
 
 def monthly_sales_csv(path: Path) -> Path:
@@ -74,5 +75,6 @@ def test_monthly_import_runs_to_a_registered_model_that_forecasts_months(setting
         assert decided["suggested_order"] == decided["order_up_to"], "nothing on hand or on order"
         beyond = httpx.post(f"{url}/replenishment", json={"items": [{**plan, "lead_time": 3}]}, timeout=60)
         assert beyond.status_code == 422 and "3 months" in beyond.json()["error"]["message"]
+        assert_large_requests_leave_small_ones_unrefused(url, summary.example_item)
     for lead in (1, 3):  # the backtest scores the lead-time quantiles in months too
         assert 0 <= run.data.metrics[f"backtest_lead_time_service_L{lead}_p95"] <= 1
