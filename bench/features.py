@@ -5,8 +5,10 @@ printed and written to bench/results/features.json.
     .venv/bin/python -m bench.features [--lookups 300]     # online, default retrieval, materialization
     .venv/bin/python -m bench.features --large              # then the large preset (about 20 minutes)
 
-Online lookups go through serving.online.OnlineFeatureReader.read, the read the Bento makes per batch. Redis is the
-server on localhost (db 12, flushed before and after); it is skipped, and said so, if unreachable.
+Online lookups go through serving.online.OnlineFeatureReader.read, the read the Bento makes per batch (the provider's
+online_read, decoded here), beside the same reader taking its per-period views from Feast's get_online_features(...)
+.to_dict(), as it did before. Redis is the server on localhost (db 12, flushed before and after); it is skipped, and
+said so, if unreachable.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from bench.large_features import file_store_seconds, large_retrieval
 from bench.stores import DAILY, make_store, retrieve, seconds
 from demandops.frequency import shift_period
 from feature_repo.definitions import FEATURE_SERVICE_NAME
+from feature_repo.freshness import consistent_stamps, stamp_column
 from feature_repo.sources import write_period_features, write_static_features
 from feature_repo.store import materialize_span
 from salesdata.simulator import PRESETS, Preset, simulate
@@ -47,6 +50,20 @@ def write_sources(root: Path, data) -> pd.DataFrame:
     write_period_features(root / "sources", features)
     write_static_features(root / "sources", store_attributes(data.stores), sku_attributes(data.skus))
     return features
+
+
+class FeastResponseReader(OnlineFeatureReader):
+    """The reader as it was before the provider's online_read: Feast's whole response path, then to_dict."""
+
+    def _series_columns(self, pairs):
+        refs = [f"{view.name}:{name}" for view, names in self.views for name in names]
+        response = self.store.get_online_features(
+            features=refs, entity_rows=[{"store_id": s, "sku_id": k} for s, k in pairs]
+        ).to_dict(include_event_timestamps=True)
+        return response, consistent_stamps(response, [stamp_column(names[0]) for _, names in self.views])
+
+
+READERS = {"provider": OnlineFeatureReader, "get_online_features": FeastResponseReader}
 
 
 def lookup(reader: OnlineFeatureReader, pairs: list[tuple[str, str]]) -> pd.DataFrame:
@@ -79,14 +96,15 @@ def online_lookups(root: Path, lookups: int) -> dict:
     for name, store in stores.items():
         materialize_span(store, latest, latest)
         # The reader the Bento keeps: service resolved once, every series read at start-up.
-        readers[name] = OnlineFeatureReader(store, FEATURE_SERVICE_NAME, DAILY)
-        readers[name].read(pairs)
+        for kind, reader_class in READERS.items():
+            readers[f"{name}_{kind}"] = reader_class(store, FEATURE_SERVICE_NAME, DAILY)
+            readers[f"{name}_{kind}"].read(pairs)
     gc.collect()
     gc.freeze()  # as the service does once it has started
     rng = np.random.default_rng(0)
     result = {"redis": "measured" if "redis" in stores else "unreachable, skipped", "sizes": {}}
     for size in (1, 64, 256):
-        times = {name: [] for name in stores}
+        times = {name: [] for name in readers}
         for _ in range(lookups):
             sample = [pairs[i] for i in rng.choice(len(pairs), size, replace=False)]
             for name, reader in readers.items():
@@ -113,9 +131,20 @@ def online_lookups(root: Path, lookups: int) -> dict:
         }
         print(f"{name}: 256 single lookups cost {singles / one_batch:.1f}x one batched lookup of 256")
     result["batched_vs_single_256"] = batched
+    result["before_over_after_p50"] = {
+        f"{store}_{size}": result["sizes"][size][f"{store}_get_online_features"]["p50_ms"]
+        / result["sizes"][size][f"{store}_provider"]["p50_ms"]
+        for store in stores
+        for size in result["sizes"]
+    }
+    print("get_online_features over provider read, p50:", _rounded(result["before_over_after_p50"]))
     if "redis" in stores:
         redis.Redis(db=12).flushdb()
     return result
+
+
+def _rounded(ratios: dict) -> dict:
+    return {key: round(value, 2) for key, value in ratios.items()}
 
 
 def retrieval(root: Path, repeats: int) -> dict:
@@ -164,6 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lookups", type=int, default=300, help="Lookups per size and store.")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--online-only", action="store_true", help="Only the online lookups, replacing those recorded.")
     parser.add_argument(
         "--large", action="store_true", help="Only the large-preset retrieval (long), added to the recorded results."
     )
@@ -171,6 +201,10 @@ def main() -> None:
     if args.large:
         results = json.loads(RESULT.read_text())
         results["training_set_retrieval"]["large"] = large_retrieval(args.repeats)
+    elif args.online_only:
+        results = json.loads(RESULT.read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            results["online_lookup"] = online_lookups(Path(tmp) / "online", args.lookups)
     else:
         results = {"machine": f"{platform.machine()}, {platform.python_version()}"}
         with tempfile.TemporaryDirectory() as tmp:

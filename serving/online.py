@@ -3,6 +3,13 @@
 Static attributes (store size and region, SKU category and launch date) do not change between
 batches: they are read once per id, with the first read that needs them, and kept, so a batch
 reads two feature views, not four.
+
+The per-period views are read through the provider's `online_read`, the call Feast's own
+`get_online_features` makes per view, and its values are decoded column by column here. Feast's
+response path around that call (entity rows checked and deduplicated, every value wrapped in a
+response proto, then converted one by one into Python lists by `to_dict`) cost more than the read
+itself: bench/features.py measures both. The values are the same ones: the provider is Feast's,
+chosen by the store's own configuration, and Feast 0.67 applies no age limit to online values.
 """
 
 from __future__ import annotations
@@ -12,10 +19,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
+from feast.infra.provider import get_provider
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import Value
+from feast.type_map import feast_value_type_to_python_type
 
 from demandops.errors import FeatureStoreError
 from feature_repo.definitions import SERIES_VIEWS, STATIC_VIEWS
-from feature_repo.freshness import consistent_stamps, stamp_column
 from training.features import FeatureSpec
 
 
@@ -23,11 +33,10 @@ class OnlineFeatureReader:
     def __init__(self, store: FeatureStore, service_name: str, spec: FeatureSpec):
         self.store = store
         self.spec = spec
+        self.provider = get_provider(store.config)
         service = store.get_feature_service(service_name)  # resolved once, not per batch
         projections = [p for p in service.feature_view_projections if p.name in SERIES_VIEWS]
-        self.series_refs = [f"{p.name}:{feature.name}" for p in projections for feature in p.features]
-        # One feature's event time per view tells whether the view holds the series, and of which period.
-        self.stamp_columns = [stamp_column(p.features[0].name) for p in projections]
+        self.views = [(store.get_feature_view(p.name), [f.name for f in p.features]) for p in projections]
         self.static: dict[str, dict[str, dict]] = {key: {} for key in STATIC_VIEWS}
 
     def _static(self, key: str, ids: list[str]) -> None:
@@ -52,10 +61,7 @@ class OnlineFeatureReader:
         Columns are gathered as lists and framed once: joins and per-step frames cost more than
         Feast's own read at a batch of 64 (18.6 ms against 8.4 ms before this was so).
         """
-        response = self.store.get_online_features(
-            features=self.series_refs, entity_rows=[{"store_id": s, "sku_id": k} for s, k in pairs]
-        ).to_dict(include_event_timestamps=True)
-        stamps = consistent_stamps(response, self.stamp_columns)  # the period the features describe; 0: incomplete
+        response, stamps = self._series_columns(pairs)
         self._static("store_id", [s for (s, _), stamp in zip(pairs, stamps, strict=True) if stamp > 0])
         self._static("sku_id", [k for (_, k), stamp in zip(pairs, stamps, strict=True) if stamp > 0])
         stores, skus = self.static["store_id"], self.static["sku_id"]
@@ -71,6 +77,25 @@ class OnlineFeatureReader:
                 columns[attribute] = [known[i][attribute] for i in columns[key]]
         return pd.DataFrame(columns), missing
 
+    def _series_columns(self, pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, list], np.ndarray]:
+        """Each per-period feature as a list over the pairs (None where not held), and per pair the period
+        its views share in epoch seconds, or 0 where a view holds no row or the views hold different periods."""
+        keys = [
+            EntityKey(join_keys=["store_id", "sku_id"], entity_values=[Value(string_val=s), Value(string_val=k)])
+            for s, k in pairs
+        ]
+        columns: dict[str, list] = {"store_id": [s for s, _ in pairs], "sku_id": [k for _, k in pairs]}
+        view_stamps = []
+        for view, names in self.views:
+            # A copy: the Redis store appends its timestamp field to the list it is given.
+            rows = self.provider.online_read(self.store.config, view, keys, list(names))
+            view_stamps.append([_epoch_seconds(stamp, values) for stamp, values in rows])
+            for name in names:
+                columns[name] = [_python_value(values.get(name)) if values else None for _, values in rows]
+        stamps = np.asarray(view_stamps, dtype="int64").reshape(len(self.views), len(pairs))
+        agree = (stamps == stamps[0]).all(axis=0) & (stamps[0] > 0)
+        return columns, np.where(agree, stamps[0], 0)
+
     def lookup(self, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
         """Latest features of each (store, sku) pair, with the period they describe; every pair must be held."""
         frame, missing = self.read(pairs)
@@ -80,6 +105,24 @@ class OnlineFeatureReader:
                 f"the online store holds no complete features for {pairs_missing}; is it materialized?"
             )
         return frame
+
+
+# Value kinds read as they are; any other kind is converted the way Feast's own response converts it.
+_PLAIN_KINDS = frozenset({"float_val", "double_val", "int32_val", "int64_val", "bool_val", "string_val"})
+
+
+def _python_value(value: Value | None):
+    """A stored value as get_online_features(...).to_dict() gives it: None when unset."""
+    kind = value.WhichOneof("val") if value is not None else None
+    if kind is None:
+        return None
+    return getattr(value, kind) if kind in _PLAIN_KINDS else feast_value_type_to_python_type(value)
+
+
+def _epoch_seconds(stamp, values) -> int:
+    """A view row's event time in epoch seconds; 0 when the view holds no row of the pair (Redis answers
+    a missing row with the epoch itself, SQLite with nothing)."""
+    return int(stamp.timestamp()) if stamp is not None and values else 0
 
 
 def online_features(

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from demandops.settings import Settings
-from feature_repo.definitions import FEATURE_SERVICE_NAME
+from feature_repo.definitions import FEATURE_SERVICE_NAME, SERIES_VIEWS
 from feature_repo.sources import PERIODS_DIRNAME
 from feature_repo.store import materialize_span, materialize_spans
-from serving.online import online_features
+from serving.online import OnlineFeatureReader, online_features
 from tests.conftest import DAILY, DAILY_TTL, apply_features, production_settings
 from training.dataset import entity_rows
 
@@ -144,3 +144,31 @@ def _assert_online_holds_the_latest_rows(store, features: pd.DataFrame) -> pd.Da
     got = online.set_index(KEYS)[SERIES_FEATURES].sort_index()
     pd.testing.assert_frame_equal(got, newest.sort_index().astype(got.dtypes.to_dict()), check_exact=False, rtol=1e-6)
     return online
+
+
+def test_the_served_read_gives_what_feasts_own_response_gives(applied) -> None:
+    """serving.online reads through the provider and decodes values itself; Feast's get_online_features
+    must answer the same values and periods; a series the store does not hold is said to be missing."""
+    store, features = applied
+    latest = features["event_timestamp"].max().to_pydatetime()
+    materialize_span(store, latest - timedelta(days=3), latest)
+    pairs = list(features[KEYS].drop_duplicates().itertuples(index=False, name=None))
+    unknown = ("S999", "K999")
+    reader = OnlineFeatureReader(store, FEATURE_SERVICE_NAME, DAILY)
+    asked = [list(names) for _, names in reader.views]
+    reader.read(pairs)
+    frame, missing = reader.read([*pairs, unknown])
+    assert [names for _, names in reader.views] == asked, "Feast's Redis read appends to the names it is given"
+    assert missing == [unknown] and len(frame) == len(pairs)
+
+    refs = [
+        f"{view}:{name}" for view in SERIES_VIEWS for name in [f.name for f in store.get_feature_view(view).features]
+    ]
+    feast = store.get_online_features(features=refs, entity_rows=[{"store_id": s, "sku_id": k} for s, k in pairs])
+    expected = pd.DataFrame(feast.to_dict(include_event_timestamps=True))
+    expected["event_timestamp"] = pd.to_datetime(expected[f"{SERIES_FEATURES[0]}__ts"], unit="s", utc=True)
+    pd.testing.assert_frame_equal(
+        frame[[*KEYS, "event_timestamp", *SERIES_FEATURES]],
+        expected[[*KEYS, "event_timestamp", *SERIES_FEATURES]],
+        check_dtype=False,
+    )
