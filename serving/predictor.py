@@ -136,7 +136,7 @@ class Predictor:
         self.admit(ForecastRequest.model_construct(items=list(items)))  # a no-op for admitted requests
         features, origins, degraded = self._read(items)
         quantiles = self.bundle.predict(features)
-        return [self._result(item, origins.iloc[n], quantiles[n], bool(degraded[n])) for n, item in enumerate(items)]
+        return [self._result(item, origins[n], quantiles[n], bool(degraded[n])) for n, item in enumerate(items)]
 
     def replenish(self, items: Sequence[ReplenishmentItem]) -> list[ReplenishmentResult]:
         """Reorder point, order-up-to level, safety stock and, given a position, the order and the risk."""
@@ -157,7 +157,7 @@ class Predictor:
             ReplenishmentResult(
                 store_id=item.store_id,
                 sku_id=item.sku_id,
-                origin_date=origins.iloc[n].date(),
+                origin_date=origins[n].date(),
                 model_version=self.model_version,
                 degraded=bool(degraded[n]),
                 lead_time=item.lead_time,
@@ -173,8 +173,11 @@ class Predictor:
             for n, item in enumerate(items)
         ]
 
-    def _read(self, items: Sequence[ForecastItem | ReplenishmentItem]) -> tuple[pd.DataFrame, pd.Series, np.ndarray]:
-        """One online read for the whole batch: each item's features with its plans, origin and degraded flag."""
+    def _read(
+        self, items: Sequence[ForecastItem | ReplenishmentItem]
+    ) -> tuple[pd.DataFrame, list[pd.Timestamp], np.ndarray]:
+        """One online read for the whole batch: each item's features with its plans, origin and degraded flag.
+        The origins are a list: indexing a Series per item cost 40 us each, 2.6 ms for 64 items."""
         metrics.BATCH_ITEMS.observe(len(items))
         pairs = list(dict.fromkeys((i.store_id, i.sku_id) for i in items))
         looked_up = self.features.lookup(pairs)
@@ -182,7 +185,7 @@ class Predictor:
         rows = [row_of[(i.store_id, i.sku_id)] for i in items]
         features = looked_up.frame.iloc[rows].reset_index(drop=True)
         features = pd.concat([features, self._plans(items)], axis=1)
-        return features, features["event_timestamp"].dt.tz_localize(None), looked_up.degraded[rows]
+        return features, features["event_timestamp"].dt.tz_localize(None).tolist(), looked_up.degraded[rows]
 
     def _plans(self, items: Sequence[ForecastItem | ReplenishmentItem]) -> pd.DataFrame:
         """Each item's planned price and promotion per period (NaN where it sent none)."""

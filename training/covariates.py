@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from demandops.contract import SERIES_KEYS
-from demandops.frequency import from_ordinals, period_ordinals
-from training.calendar import CALENDAR_WIDTHS, target_calendar
+from demandops.frequency import day_of_year, period_start_days
+from training.calendar import CALENDAR_WIDTHS, target_calendar, target_ordinals
 
 # Per target period after the calendar one-hot: log planned/current price, planned promotion,
 # annual position (sin, cos), and the share of the plan before it that is on promotion.
@@ -82,8 +82,7 @@ def future_covariates(
     # horizon is followed by a dip (customers stocked up), which the model can only see here.
     promo_before = np.cumsum(promo, axis=1) - promo
     promo_before = promo_before / np.arange(1, horizon + 1)[None, :]
-    targets = period_ordinals(origins, frequency)[:, None] + np.arange(1, horizon + 1)[None, :]
-    day_of_year = from_ordinals(targets.ravel(), frequency).dayofyear.to_numpy().reshape(targets.shape)
-    angle = 2 * np.pi * day_of_year / 365.25
+    days = period_start_days(target_ordinals(origins, horizon, frequency), frequency)
+    angle = 2 * np.pi * day_of_year(days) / 365.25
     plan = np.stack([ratio, promo, np.sin(angle), np.cos(angle), promo_before], axis=-1)
     return np.concatenate([calendar, plan.astype("float32")], axis=-1)

@@ -141,8 +141,18 @@ def vocabularies(features: pd.DataFrame) -> dict[str, list[str]]:
 
 def one_hot(values: pd.Series, vocabulary: list[str]) -> np.ndarray:
     """One column per known value; a value outside the vocabulary (or missing) is all zeros."""
-    codes = pd.Categorical(values.astype("string"), categories=vocabulary).codes
+    codes = vocabulary_codes(values, vocabulary)
     return np.eye(len(vocabulary) + 1, dtype="float64")[codes][:, :-1] if vocabulary else np.zeros((len(values), 0))
+
+
+def vocabulary_codes(values: pd.Series, vocabulary: list[str]) -> np.ndarray:
+    """Each value's position in the vocabulary, compared as text; -1 when missing or not in it.
+    A dict lookup per value: pandas' Categorical cost 0.2-0.3 ms per call at 64 rows."""
+    position = {value: n for n, value in enumerate(vocabulary)}
+    raw = values.to_numpy(dtype=object)
+    codes = np.fromiter((position.get(v if isinstance(v, str) else str(v), -1) for v in raw), "int64", len(raw))
+    codes[pd.isna(raw)] = -1
+    return codes
 
 
 def numeric_inputs(features: pd.DataFrame, spec: FeatureSpec, vocab: dict[str, list[str]] | None = None) -> np.ndarray:
@@ -181,11 +191,12 @@ def _stock_inputs(features: pd.DataFrame, spec: FeatureSpec, scale: np.ndarray) 
 
 
 def _indices(ids: pd.Series, vocabulary: dict[str, int], kind: str) -> np.ndarray:
-    codes = ids.map(vocabulary)
-    if codes.isna().any():
-        unknown = sorted(ids[codes.isna()].unique())[:5]
+    """Each id's embedding index. A dict lookup per id: pandas' Series.map cost 0.3 ms per call at 64 rows."""
+    codes = np.fromiter((vocabulary.get(i, -1) for i in ids), dtype="int64", count=len(ids))
+    if (codes < 0).any():
+        unknown = sorted(set(ids[codes < 0]))[:5]
         raise KeyError(f"{kind} ids unknown to the model: {unknown}; keep only known series (known_series)")
-    return codes.to_numpy("int64")
+    return codes
 
 
 def category_codes(features: pd.DataFrame, vocab: dict[str, list[str]] | None) -> np.ndarray:
@@ -193,7 +204,7 @@ def category_codes(features: pd.DataFrame, vocab: dict[str, list[str]] | None) -
     categories = (vocab or {}).get(CATEGORY, [])
     if CATEGORY not in features:
         return np.zeros(len(features), dtype="int64")
-    return pd.Categorical(features[CATEGORY].astype("string"), categories=categories).codes.astype("int64") + 1
+    return vocabulary_codes(features[CATEGORY], categories) + 1
 
 
 def known_series(frame: pd.DataFrame, stores: list[str], skus: list[str]) -> pd.Series:
