@@ -7,10 +7,12 @@ It measures `serving.predictor.Predictor`, the object the Bento and `demandops f
 through, over the Production model and the local online store of `make run`, in this process (no
 HTTP: bench/serve.py measures the service). Each size is timed `--repeats` times, stages
 alternating; medians go to bench/results/predict_path.json under the label, beside the other
-labels kept there. To measure older code, run this file with that code first on the path:
+labels kept there. To measure older code, run this file from a worktree of it, on this project's
+state and results file:
 
     git worktree add /tmp/old REV && cp bench/predict_path.py /tmp/old/bench/
-    PYTHONPATH=/tmp/old .venv/bin/python -m bench.predict_path --label before
+    cd /tmp/old && DEMANDOPS_PROJECT_DIR=$OLDPWD $OLDPWD/.venv/bin/python -m bench.predict_path \
+        --label before --results $OLDPWD/bench/results/predict_path.json
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--label", required=True, help="Name of this measurement in the results file.")
     parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--results", type=Path, default=RESULT, help="The JSON file the label is written into.")
     args = parser.parse_args()
     _, predictor = champion_predictor(get_settings(), open_registry())
     result = {"machine": f"{platform.machine()}, {platform.python_version()}", "sizes": {}}
@@ -76,9 +79,9 @@ def main() -> None:
         result["sizes"][str(size)] = stage_times(predictor, size, args.repeats)
         print(f"{args.label}, {size:>3} series: {result['sizes'][str(size)]}")
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    recorded = json.loads(RESULT.read_text()) if RESULT.exists() else {}
+    recorded = json.loads(args.results.read_text()) if args.results.exists() else {}
     recorded[args.label] = result
-    RESULT.write_text(json.dumps(recorded, indent=2))
+    args.results.write_text(json.dumps(recorded, indent=2))
 
 
 if __name__ == "__main__":
