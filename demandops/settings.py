@@ -303,6 +303,16 @@ class ServingSettings(BaseModel):
     breaker_cooldown_s: float = Field(
         default=5.0, gt=0, description="Time the circuit stays open before one read tries the store again."
     )
+    access_log: bool = Field(
+        default=False,
+        description="BentoML's access log lines for /forecast and /replenishment (other routes are always logged): "
+        "they cost a fifth of the throughput, and each forecast is in the prediction log (bench/http_path.py).",
+    )
+    trace_requests: bool = Field(
+        default=False,
+        description="BentoML's OpenTelemetry middleware on /forecast and /replenishment: turn on with a tracing "
+        "exporter configured; without one its spans go nowhere, and it cost a third of the throughput.",
+    )
     prediction_log: bool = Field(
         default=True, description="Record every forecast answered in the lake's prediction log (monitoring/)."
     )

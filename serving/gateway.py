@@ -17,12 +17,20 @@ bare 503 with no Retry-After when it sheds load. Here, before a request to a bat
 - a body that is not JSON -> 400; one that breaks the schema -> 422 naming each field;
 - ids the model does not know -> 404 naming them; a horizon (or L + R) beyond the model's -> 422;
 - no answer within `request_deadline_s` -> 503 timeout, with Retry-After.
+
+Every answer carries `X-Request-ID`: the caller's, when it is a short token, or a new one. It is
+the id the prediction log records a forecast under. BentoML's own request id (X-BentoML-Request-ID)
+comes from its OpenTelemetry middleware, which the forecast routes skip unless
+`trace_requests` is on: without an exporter its spans went nowhere and cost a third of the
+throughput (bench/http_path.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
@@ -55,6 +63,8 @@ BATCHED_CODES = {404: "unknown_series"}
 PROBE_CODES = {503: "not_ready"}
 # Headers of the app's error answer that our refusal keeps (405 must say what is allowed).
 KEPT_HEADERS = {b"allow", b"server", b"x-bentoml-request-id", b"x-bentoml-trace-id"}
+REQUEST_ID = b"x-request-id"
+CALLER_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")  # kept as given; anything else gets a new id
 
 
 class ForecastGateway:
@@ -80,6 +90,8 @@ class ForecastGateway:
         if scope["type"] != "http":  # lifespan; this service has no websockets
             await self.app(scope, receive, send)
             return
+        request_id = request_id_of(scope)
+        send = _with_request_id(send, request_id)
 
         async def refuse_error_answer(status: int, headers: Headers, body: bytes) -> None:
             await self._refuse(scope, send, self._rewrite(scope, status, headers, body), headers)
@@ -97,7 +109,7 @@ class ForecastGateway:
                 await self.app(scope, _replay(body, receive), answer)
             await answer.finish()
             if answer.held_success is not None and scope["path"] == LOGGED_PATH:
-                self._hand_over(*answer.held_success)
+                self._hand_over(request_id, answer.held_success[1])
         except RequestRefused as refused:
             await self._refuse(scope, send, refused)
         except Exception:
@@ -161,10 +173,10 @@ class ForecastGateway:
         admit = self.admission()
         admit(request)
 
-    def _hand_over(self, headers: Headers, body: bytes) -> None:
+    def _hand_over(self, request_id: str, body: bytes) -> None:
         take = self.served()
         if take is not None:
-            take(dict(headers).get(b"x-bentoml-request-id", b"").decode("latin-1"), body)
+            take(request_id, body)
 
     def _rewrite(self, scope: Scope, status: int, headers: Headers, body: bytes) -> RequestRefused:
         codes = BATCHED_CODES if scope["path"] in self.batched else PROBE_CODES if scope["path"] in PROBE_PATHS else {}
@@ -206,3 +218,21 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a token of at most 128 characters, else a new one."""
+    given = dict(scope["headers"]).get(REQUEST_ID)
+    return given.decode("ascii") if given is not None and CALLER_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    """`send`, adding X-Request-ID to the start of every answer (a success, or any refusal)."""
+    header = (REQUEST_ID, request_id.encode("ascii"))
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), header]}
+        await send(message)
+
+    return sending

@@ -61,12 +61,18 @@ LIMITS = SETTINGS.serving
 # Declared, so that BentoML does not derive the media type from the JSON schema on every answer
 # (that derivation was 21% of the service's CPU under load: bench/README.md, Serving).
 JSON = ContentType("application/json")
+# The batched routes: BentoML's access log and tracing middleware skip them unless the settings
+# access_log and trace_requests say otherwise (bench/http_path.py measured what they cost).
+FORECAST_ROUTES = ("/forecast", "/replenishment")
+QUIET_ROUTES = ("/metrics", "/healthz", "/livez", "/readyz")  # BentoML's own default skip list
 
 
 @bentoml.service(
     name="demand_forecaster_service",
     # BentoML's own timeout is a backstop behind the gateway's deadline, which answers 503 first.
     traffic={"timeout": LIMITS.request_deadline_s + 20},
+    logging={"access": {"skip_paths": [*QUIET_ROUTES, *([] if LIMITS.access_log else FORECAST_ROUTES)]}},
+    tracing={} if LIMITS.trace_requests else {"excluded_urls": list(FORECAST_ROUTES)},
 )
 class DemandForecastService:
     model_ref = bentoml.models.BentoModel(MANIFEST["bento_model_tag"])

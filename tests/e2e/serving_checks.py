@@ -294,7 +294,7 @@ def assert_batch_scoring_writes_every_series(
 
 
 def assert_served_answers_are_logged(settings: Settings, answers: dict[str, list[dict]]) -> None:
-    """Each answer (by its X-BentoML-Request-ID), written to the prediction log as it was sent, once the
+    """Each answer (by its X-Request-ID), written to the prediction log as it was sent, once the
     service has stopped: nothing is lost when the service is not overloaded."""
     items = [item for answer in answers.values() for item in answer]
     targets = sorted({date.fromisoformat(d["date"]) for item in items for d in item["forecast"]})

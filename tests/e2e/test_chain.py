@@ -69,7 +69,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         reply = httpx.post(f"{url}/forecast", json={"items": items}, timeout=60)
         assert reply.status_code == 200, reply.text
         body = reply.json()
-        answers = {reply.headers["x-bentoml-request-id"]: body}
+        answers = {reply.headers["x-request-id"]: body}
         assert [(r["store_id"], r["sku_id"], len(r["forecast"])) for r in body] == [
             ("S000", "P0001", 5),
             ("S002", "P0004", 14),
@@ -88,7 +88,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         promoted = {**plain, "planned_promo": [True] * 7, "planned_price": [0.75 * price] * 7}
         planned = httpx.post(f"{url}/forecast", json={"items": [plain, promoted]}, timeout=60)
         both = planned.json()
-        answers[planned.headers["x-bentoml-request-id"]] = both
+        answers[planned.headers["x-request-id"]] = both
         assert [d["p50"] for d in both[1]["forecast"]] != [d["p50"] for d in both[0]["forecast"]]
 
         _assert_no_skew_until_the_online_store_is_tampered_with(settings, url, champion.run_id, tmp_path)

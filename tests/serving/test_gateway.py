@@ -4,6 +4,7 @@ answers its errors in the one shape of serving/errors.py, and what BentoML canno
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from typing import Annotated
@@ -28,6 +29,7 @@ GOOD = {"store_id": "S000", "sku_id": "P0001", "horizon": 2}
 JSON = ContentType("application/json")
 READY = threading.Event()  # what the service's readiness says; set unless a test clears it
 READY.set()
+HANDED_OVER: list[tuple[str, bytes]] = []  # what the gateway hands to the prediction log: (request id, answer)
 
 
 @bentoml.service(name="gateway_test_service")
@@ -55,7 +57,10 @@ async def _broken(request: Request) -> None:
 
 GatewayTestService.mount_asgi_app(Router([Route("/", _broken)]), path="/broken")
 GatewayTestService.add_asgi_middleware(
-    ForecastGateway, limits=ServingSettings(), admission=lambda: bentoml.get_current_service().admit
+    ForecastGateway,
+    limits=ServingSettings(),
+    admission=lambda: bentoml.get_current_service().admit,
+    served=lambda: lambda request_id, answer: HANDED_OVER.append((request_id, answer)),
 )
 
 
@@ -175,6 +180,22 @@ def test_only_refused_forecasts_are_counted(client) -> None:
     client.get("/no-such-route")
     client.get("/metadata")
     assert (count("method_not_allowed"), count("not_found")) == (before[0] + 1, before[1])
+
+
+def test_every_answer_carries_a_request_id_and_the_log_gets_the_forecasts(client) -> None:
+    HANDED_OVER.clear()
+    mine = client.post("/forecast", json={"items": [GOOD]}, headers={"X-Request-ID": "planner-42"})
+    assert mine.status_code == 200 and mine.headers["x-request-id"] == "planner-42", mine.text
+    assert len(HANDED_OVER) == 1 and HANDED_OVER[0] == ("planner-42", mine.content)
+    fresh = client.post("/forecast", json={"items": [GOOD]})
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh.headers["x-request-id"])
+    assert HANDED_OVER[-1] == (fresh.headers["x-request-id"], fresh.content)
+    too_long = client.post("/forecast", json={"items": [GOOD]}, headers={"X-Request-ID": "x" * 129})
+    assert re.fullmatch(r"[0-9a-f]{32}", too_long.headers["x-request-id"]), "a caller's id is kept only when short"
+    bad = client.post("/forecast", content=b"{", headers={"content-type": "application/json", "X-Request-ID": "r1"})
+    refused(bad, 400, "malformed_json")
+    assert bad.headers["x-request-id"] == "r1" and len(HANDED_OVER) == 3, "refusals carry it, and are not logged"
+    assert client.post("/metadata", json={}, headers={"X-Request-ID": "m1"}).headers["x-request-id"] == "m1"
 
 
 def test_a_success_is_passed_on_as_it_comes_and_an_error_is_held() -> None:
