@@ -29,7 +29,6 @@ from demandops.settings import get_settings
 from lifecycle.cli import open_registry
 from serving.batch import champion_predictor
 from serving.schemas import ForecastItem
-from training.dataset import to_tensors
 
 RESULT = Path(__file__).parent / "results" / "predict_path.json"
 SIZES = (1, 64, 256)
@@ -42,16 +41,7 @@ def stage_times(predictor, size: int, repeats: int) -> dict[str, float]:
     features, _, _ = predictor._read(items)
     stages = {
         "read": lambda: predictor._read(items),
-        "to_tensors": lambda: to_tensors(
-            features,
-            store_index=bundle.store_index,
-            sku_index=bundle.sku_index,
-            horizon=bundle.meta.horizon,
-            with_target=False,
-            spec=bundle.meta.spec,
-            vocab=bundle.meta.vocabularies,
-            seasonal_period=bundle.meta.seasonal_period,
-        ),  # fmt: skip
+        "to_tensors": lambda: bundle.tensors(features),
         "predict": lambda: bundle.predict(features),
         "forecast": lambda: predictor.forecast(items),
     }

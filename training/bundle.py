@@ -18,7 +18,7 @@ from demandops.frequency import from_ordinals, period_ordinals
 from training.calibration import apply_interval_shift
 from training.candidates import combine
 from training.covariates import future_width
-from training.dataset import CATEGORY, to_tensors
+from training.dataset import CATEGORY, Tensors, to_tensors
 from training.features import FeatureSpec
 from training.lead_time import lead_time_quantiles
 from training.model import DemandForecaster
@@ -79,14 +79,9 @@ class ForecasterBundle:
         unknown += [f"sku {s}" for s in dict.fromkeys(sku_ids) if s not in self.sku_index]
         return unknown
 
-    @torch.no_grad()
-    def predict(self, features: pd.DataFrame, batch_rows: int = PREDICT_BATCH_ROWS) -> np.ndarray:
-        """Quantile forecasts (rows, horizon, 3) in units for rows of features with event_timestamp,
-        `batch_rows` at a time, so a backtest of a large catalogue holds one batch's activations."""
-        if len(features) > batch_rows:
-            batches = range(0, len(features), batch_rows)
-            return np.concatenate([self.predict(features.iloc[i : i + batch_rows], batch_rows) for i in batches])
-        tensors = to_tensors(
+    def tensors(self, features: pd.DataFrame) -> Tensors:
+        """The network's inputs for rows of features with event_timestamp (no labels)."""
+        return to_tensors(
             features,
             store_index=self.store_index,
             sku_index=self.sku_index,
@@ -96,6 +91,15 @@ class ForecasterBundle:
             vocab=self.meta.vocabularies,
             seasonal_period=self.meta.seasonal_period,
         )
+
+    @torch.no_grad()
+    def predict(self, features: pd.DataFrame, batch_rows: int = PREDICT_BATCH_ROWS) -> np.ndarray:
+        """Quantile forecasts (rows, horizon, 3) in units for rows of features with event_timestamp,
+        `batch_rows` at a time, so a backtest of a large catalogue holds one batch's activations."""
+        if len(features) > batch_rows:
+            batches = range(0, len(features), batch_rows)
+            return np.concatenate([self.predict(features.iloc[i : i + batch_rows], batch_rows) for i in batches])
+        tensors = self.tensors(features)
         scaled = apply_interval_shift(self.model(*tensors.inputs).float(), self.meta.interval_shift)
         units = (scaled.float() * tensors.scale[:, None, None]).clamp(min=0.0).numpy()
         if self.plan is None:
