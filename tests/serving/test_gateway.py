@@ -228,6 +228,8 @@ async def _pass_on_a_success_and_hold_an_error() -> None:
     assert errors == [(404, b"Not Found")]
 
 
+# Last of the tests that use `client`: the fuzzer's run ends the test service's lifespan, after which
+# the module's client gets "service isn't instantiated yet" from every route that needs the service.
 def test_a_schema_fuzzer_finds_no_5xx_and_no_refusal_in_another_shape(app) -> None:
     schema = schemathesis.openapi.from_asgi("/docs.json", app, config=fuzz_config())
     # /metrics in-process has no Prometheus multiprocess folder (bentoml serve makes one) and fails.
