@@ -16,7 +16,6 @@ import pandas as pd
 Frequency = Literal["D", "W", "M"]
 FREQUENCIES: tuple[str, ...] = get_args(Frequency)
 PERIOD_NAMES = {"D": "day", "W": "week", "M": "month"}
-_PANDAS_PERIOD = {"D": "D", "W": "W-SUN", "M": "M"}  # W-SUN: weeks that end on Sunday, start on Monday
 _LONGEST_PERIOD_DAYS = {"D": 1, "W": 7, "M": 31}
 _DATE_OFFSET = {"D": "D", "W": "W-MON", "M": "MS"}  # the offset that steps from one period label to the next
 

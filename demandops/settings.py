@@ -306,7 +306,7 @@ class ServingSettings(BaseModel):
     access_log: bool = Field(
         default=False,
         description="BentoML's access log lines for /forecast and /replenishment (other routes are always logged): "
-        "they cost a fifth of the throughput, and each forecast is in the prediction log (bench/http_path.py).",
+        "they cost 2-24% of the throughput, and each forecast is in the prediction log (bench/http_path.py).",
     )
     trace_requests: bool = Field(
         default=False,

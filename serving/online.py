@@ -26,6 +26,7 @@ from feast.type_map import feast_value_type_to_python_type
 
 from demandops.errors import FeatureStoreError
 from feature_repo.definitions import SERIES_VIEWS, STATIC_VIEWS
+from feature_repo.freshness import consistent_stamps
 from training.features import FeatureSpec
 
 
@@ -85,16 +86,14 @@ class OnlineFeatureReader:
             for s, k in pairs
         ]
         columns: dict[str, list] = {"store_id": [s for s, _ in pairs], "sku_id": [k for _, k in pairs]}
-        view_stamps = []
+        view_stamps: dict[str, list[int]] = {}
         for view, names in self.views:
             # A copy: the Redis store appends its timestamp field to the list it is given.
             rows = self.provider.online_read(self.store.config, view, keys, list(names))
-            view_stamps.append([_epoch_seconds(stamp, values) for stamp, values in rows])
+            view_stamps[view.name] = [_epoch_seconds(stamp, values) for stamp, values in rows]
             for name in names:
                 columns[name] = [_python_value(values.get(name)) if values else None for _, values in rows]
-        stamps = np.asarray(view_stamps, dtype="int64").reshape(len(self.views), len(pairs))
-        agree = (stamps == stamps[0]).all(axis=0) & (stamps[0] > 0)
-        return columns, np.where(agree, stamps[0], 0)
+        return columns, consistent_stamps(view_stamps, list(view_stamps))
 
     def lookup(self, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
         """Latest features of each (store, sku) pair, with the period they describe; every pair must be held."""
