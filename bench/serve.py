@@ -21,6 +21,7 @@ Only (c) logs, into a folder of its own under state/bench (not the lake's log); 
 stopped, the items logged are counted against the items it answered (nothing may be lost).
 Last, (e): a fresh logged server under the same load is killed with SIGKILL mid-run, and the items it
 answered are counted against those its log holds: what a crash loses at the default flush interval.
+`--log-only` measures (c) against (c') alone, in both start orders, `--rounds` each (serve_log.json).
 Medians over the rounds, and the median of each round's ratios, are printed with the goals and each
 server's peak RSS (its processes summed), and
 written to bench/results/serve.json.
@@ -187,6 +188,11 @@ def main() -> None:
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
     parser.add_argument("--crash-only", action="store_true", help="Measure (e) alone; update serve.json's crash.")
     parser.add_argument(
+        "--log-only",
+        action="store_true",
+        help="Only (c) against (c'), in both start orders, --rounds each; recorded in serve_log.json.",
+    )
+    parser.add_argument(
         "--control",
         action="store_true",
         help="A/A: (c') logs too, into a folder of its own, so logged/unlogged is the bench's own bias between "
@@ -201,6 +207,9 @@ def main() -> None:
     logs = settings.state / "bench"
     prediction_log = logs / "prediction_log"
     tag = bento_of_this_checkout(settings, logs / "bundle")
+    if args.log_only:
+        log_cost_only(settings, tag, logs, single_item_bodies(settings, logs), args)
+        return
     with ExitStack() as servers:
         noop_port = free_port()
         noop_command = [
@@ -337,25 +346,25 @@ def main() -> None:
     (RESULTS / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
-def swapped_pair(settings, tag: str, logs: Path, prediction_log: Path, bodies_file: Path, args) -> tuple[dict, int]:
+def swapped_pair(
+    settings, tag: str, logs: Path, prediction_log: Path, bodies_file: Path, args, *, unlogged_first: bool = True
+) -> tuple[dict, int]:
     """(c) and (c') again, fresh, the unlogged one started first this time, in as many rounds; with
     the items the logged one answered while warming up. Two identical servers differed by 10-20% in
     the order they were started (an A/A run with both logging, --control, measured 0.82), so the
     cost of the log is taken over both orders."""
+    starts = {
+        "unlogged": lambda: running_bento(settings, tag, log_path=logs / "unlogged-2.log", extra_env=UNLOGGED),
+        "batched": lambda: running_bento(
+            settings,
+            tag,
+            log_path=logs / "batched-2.log",
+            extra_env={"DEMANDOPS_MONITORING__PREDICTION_LOG_DIR": str(prediction_log)},
+        ),
+    }
+    order = ["unlogged", "batched"] if unlogged_first else ["batched", "unlogged"]
     with ExitStack() as pair:
-        urls = {
-            "unlogged": pair.enter_context(
-                running_bento(settings, tag, log_path=logs / "unlogged-2.log", extra_env=UNLOGGED)
-            ),
-            "batched": pair.enter_context(
-                running_bento(
-                    settings,
-                    tag,
-                    log_path=logs / "batched-2.log",
-                    extra_env={"DEMANDOPS_MONITORING__PREDICTION_LOG_DIR": str(prediction_log)},
-                )
-            ),
-        }
+        urls = {name: pair.enter_context(starts[name]()) for name in order}
         limits = {"clients": args.clients, "max_requests": args.max_requests}
         warm = {name: load(url, bodies_file, seconds=args.warmup_seconds, **limits) for name, url in urls.items()}
         rounds: dict[str, list] = {name: [] for name in urls}
@@ -365,6 +374,33 @@ def swapped_pair(settings, tag: str, logs: Path, prediction_log: Path, bodies_fi
                 rounds[name].append(result)
                 print(f"swapped {round_number + 1} {name:9s} {json.dumps(result)}", flush=True)
     return rounds, _answered(warm["batched"])
+
+
+def log_cost_only(settings, tag: str, logs: Path, bodies_file: Path, args) -> dict:
+    """--log-only: (c) and (c') alone, started in one order and then afresh in the other, `--rounds`
+    alternating rounds each; no other server shares the cores, so the pair's rounds are all there is."""
+    prediction_log = _fresh(logs / "prediction_log")
+    orders = {}
+    for label, unlogged_first in (("logged_started_first", False), ("unlogged_started_first", True)):
+        rounds, _ = swapped_pair(settings, tag, logs, prediction_log, bodies_file, args, unlogged_first=unlogged_first)
+        orders[label] = {
+            "throughput_ratios": per_round_ratios(rounds["batched"], rounds["unlogged"]),
+            "cpu_ratios": cpu_ratios(rounds["batched"], rounds["unlogged"]),
+            "rounds": rounds,
+        }
+    medians = [statistics.median(o["throughput_ratios"]) for o in orders.values()]
+    result = {
+        "config": vars(args),
+        "logged_over_unlogged": round((medians[0] * medians[1]) ** 0.5, 3),
+        "by_order": {label: round(m, 3) for label, m in zip(orders, medians, strict=True)},
+        "logged_over_unlogged_by_cpu": round(
+            statistics.median([r for o in orders.values() for r in o["cpu_ratios"]]), 3
+        ),
+        "orders": orders,
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "orders"}, indent=2))
+    (RESULTS / "serve_log.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 def crash_loss(settings, tag: str, bodies_file: Path, logs: Path, *, clients: int, seconds: float = 8.0) -> dict:
@@ -400,15 +436,20 @@ def crash_only(clients: int) -> None:
     settings = get_settings()
     logs = settings.state / "bench"
     tag = bento_of_this_checkout(settings, logs / "bundle")
-    stores, skus = _series(settings)
-    bodies_file = logs / "bodies.jsonl"
-    horizon = settings.cadence(settings.frequency or "D").horizon
-    bodies_file.write_bytes(b"\n".join(request_bodies(stores, skus, horizon, 5000)))
-    crash = crash_loss(settings, tag, bodies_file, logs, clients=clients)
+    crash = crash_loss(settings, tag, single_item_bodies(settings, logs), logs, clients=clients)
     print(f"crash (e): {json.dumps(crash)}")
     recorded = json.loads((RESULTS / "serve.json").read_text())
     recorded["crash"] = {**crash, "measured": "alone, by --crash-only"}
     (RESULTS / "serve.json").write_text(json.dumps(recorded, indent=2) + "\n")
+
+
+def single_item_bodies(settings, logs: Path) -> Path:
+    """5,000 one-item request bodies at the profile's horizon, one per line, for bench/load.py."""
+    stores, skus = _series(settings)
+    bodies_file = logs / "bodies.jsonl"
+    horizon = settings.cadence(settings.frequency or "D").horizon
+    bodies_file.write_bytes(b"\n".join(request_bodies(stores, skus, horizon, 5000)))
+    return bodies_file
 
 
 def _answered(result: dict) -> int:

@@ -4,6 +4,7 @@ read back per target period, a full queue or a failed write counted and never ra
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from monitoring.prediction_log import (
     frame_rows,
     read_log,
     scored_forecasts,
+    spool_line,
     write_rows,
 )
 from tests.conftest import wait_until
@@ -94,7 +96,8 @@ def test_a_spool_file_compacted_twice_is_logged_once_and_a_corrupt_one_is_set_as
 def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
     one = answer(("S1", "P1"))
     dropped = []
-    log = PredictionLog(tmp_path, capacity_bytes=2 * len(one), flush_interval_s=60, on_dropped=dropped.append)
+    line = spool_line("r0", time.time_ns() // 1_000_000, one)  # what one answer takes in the buffer
+    log = PredictionLog(tmp_path, capacity_bytes=2 * len(line), flush_interval_s=60, on_dropped=dropped.append)
     assert [log.record(f"r{n}", one) for n in range(4)] == [True, True, False, False]
     assert log.dropped == 2 and sum(dropped) == 2
     assert log.flush() == 2
