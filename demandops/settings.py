@@ -528,11 +528,17 @@ class Settings(BaseSettings):
     def child_env(self) -> dict[str, str]:
         """Environment for child processes (training, bentoml build and serve, dagster dev, mlflow ui).
 
-        Every field is passed, so a child's get_settings() rebuilds exactly this object, fields set in
-        code included; the parent's own DEMANDOPS_* variables are dropped, since they may disagree with it.
+        Every field that was set is passed (from the environment or in code), so a child's get_settings()
+        rebuilds exactly this object, down to which fields were set: a default passed as if chosen
+        would read as the user's choice where that matters (training/windows.py derives the windows a
+        user left unset from the data). The parent's own DEMANDOPS_* variables are dropped, since they
+        may disagree with it.
         """
         env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
-        for name, value in self.model_dump(mode="json", exclude_none=True).items():
+        for name in FEAST_METRICS_VARIABLES:  # a folder this process's Feast made, and deletes when it exits
+            if Path(env.get(name, "/")).name.startswith("feast_metrics_"):
+                del env[name]
+        for name, value in self.model_dump(mode="json", exclude_none=True, exclude_unset=True).items():
             env[f"{ENV_PREFIX}{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
         env.update(
             DEMANDOPS_PROJECT_DIR=str(self.project_dir.resolve()),
@@ -543,6 +549,11 @@ class Settings(BaseSettings):
             BENTOML_DO_NOT_TRACK="True",
         )
         return env
+
+
+# Importing Feast points these at a temporary folder of the importing process (feast/metrics.py); a
+# child handed them fails at its first metric once that process has exited and removed the folder.
+FEAST_METRICS_VARIABLES = ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR")
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from demandops.errors import SettingsError
-from demandops.settings import get_settings
+from demandops.settings import FEAST_METRICS_VARIABLES, Settings, get_settings
 
 DEMANDOPS = str(Path(sys.executable).with_name("demandops"))
 
@@ -53,3 +53,30 @@ def test_the_command_prints_one_line_per_bad_setting_and_no_traceback(tmp_path: 
         "  DEMANDOPS_LIFECYCLE__NAIVE_MARGIN=-1: Input should be greater than or equal to 0 (allowed: >= 0 and < 1; "
         "Required relative backtest WAPE gain over seasonal naive.)",
     ]
+
+
+def test_a_child_rebuilds_the_settings_with_the_same_fields_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A default is not passed to a child as if the user had chosen it: the windows of the backtest and
+    validation are derived from the data only where the user left them unset (training/windows.py)."""
+    monkeypatch.setenv("DEMANDOPS_CADENCES__W__HORIZON", "6")
+    parent = Settings(project_dir=tmp_path, preset="small")
+    for name in [n for n in os.environ if n.startswith("DEMANDOPS_")]:
+        monkeypatch.delenv(name)  # the child sees only what child_env passes
+    for name, value in parent.child_env().items():
+        if name.startswith("DEMANDOPS_"):
+            monkeypatch.setenv(name, value)
+    child = Settings()
+    placed = {"project_dir", "state_dir", "data_dir"}  # passed as paths, resolved
+    assert child.model_dump(exclude=placed) == parent.model_dump(exclude=placed)
+    assert (child.state, child.data) == (parent.state, parent.data)
+    assert child.cadences.D.model_fields_set == parent.cadences.D.model_fields_set == set()
+    assert child.cadences.W.model_fields_set == {"horizon"} and child.cadences.W.horizon == 6
+    assert child.serving.model_fields_set == set()
+
+
+def test_a_child_is_not_handed_the_metrics_folder_feast_made_for_this_process(tmp_path: Path) -> None:
+    import feast  # noqa: F401  (its import points the Prometheus variables at a folder of this process)
+
+    assert Path(os.environ["PROMETHEUS_MULTIPROCESS_DIR"]).name.startswith("feast_metrics_")
+    env = Settings(project_dir=tmp_path).child_env()
+    assert not [name for name in FEAST_METRICS_VARIABLES if name in env]
