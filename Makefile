@@ -7,16 +7,18 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: install run test ui serve clean lint constraints
 
 $(STAMP): pyproject.toml constraints.txt
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "demandops needs Python 3.11"'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -c constraints.txt pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,cluster]"
-	touch $(STAMP)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "demandops needs Python 3.11, not " + sys.version.split()[0])'
+	@echo "installing demandops and the pinned versions of its dependencies into $(VENV) (once; about 2 minutes)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# -qq: errors only; pip's notes on this machine's index settings are not the user's to act on
+	@$(BIN)/python -m pip install -qq -c constraints.txt pip
+	@$(BIN)/python -m pip install -qq -c constraints.txt -e ".[dev,cluster]"
+	@touch $(STAMP)
 
 install: $(STAMP)
 
 run: $(STAMP)  ## the whole chain on the embedded default data
-	$(BIN)/demandops run
+	@$(BIN)/demandops run
 
 test: $(STAMP)  ## every test, the end-to-end chain included
 	$(BIN)/pytest

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from demandops.errors import DemandopsError, SettingsError
 from demandops.settings import MAX_HORIZON, get_settings
@@ -49,37 +52,38 @@ def run(
     training_config: Annotated[
         str | None, typer.Option(help='Training hyperparameters as JSON, e.g. \'{"epochs": 10, "seed": 3}\'.')
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Dagster's event log and every library's output on the terminal too.")
+    ] = False,
 ) -> None:
     """Materialize the whole asset graph in-process on the configured data (what `make run` does)."""
-    from pipelines.run import run_chain  # heavy imports only for this command
+    from pipelines.run import ChainFailed, run_chain, training_run_config  # heavy imports only for this command
+    from pipelines.run_log import output_to, watching
+    from pipelines.terminal import ChainView, failure_text, summary_text
 
     settings = get_settings()
     try:
         training = json.loads(training_config) if training_config else None
     except json.JSONDecodeError as bad:
         raise typer.BadParameter(f"not JSON ({bad})", param_hint="--training-config") from bad
+    training_run_config(training)  # refused before anything runs or is written
+    log_path = settings.state / "logs" / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    kept_log = None if verbose else log_path
     try:
-        summary = run_chain(settings, promote_first=promote_first, training=training)
+        with ExitStack() as shown:
+            terminal = None if verbose else shown.enter_context(output_to(log_path))
+            view = shown.enter_context(ChainView(Console(file=terminal or sys.stdout)))
+            shown.enter_context(watching(view))
+            if not verbose:
+                view.line(f"demandops run: Dagster's events and all other output go to {log_path} (--verbose: here)")
+            summary = run_chain(settings, promote_first=promote_first, training=training)
+    except ChainFailed as failed:
+        typer.echo(failure_text(settings.ui, failed.step, failed.cause, kept_log, failed.run_id), err=True)
+        raise typer.Exit(code=1) from None
     except DemandopsError as failed:
-        typer.echo(f"demandops run failed: {failed}", err=True)
-        raise typer.Exit(code=1) from failed
-    ui = settings.ui
-    typer.echo(f"""
-demandops run {summary.run_id} finished.
-  dataset version   {summary.dataset_version}  (data.dvc)
-  gate              {summary.gate}
-  new model         {get_settings().model.name} v{summary.model_version}: {summary.state} ({summary.frequency} data)
-  its Bento         {summary.bento_tag}
-  in Production     v{summary.production_version}
-Where to look:
-  make ui           Dagster UI at http://{ui.host}:{ui.dagster_port} (assets, checks), MLflow UI at {ui.mlflow_url}
-  make serve        serves the Production Bento at http://127.0.0.1:3000 (Swagger at /)
-  curl -s -X POST localhost:3000/forecast -H 'content-type: application/json' \\
-       -d '{json.dumps({"items": [summary.example_item]})}'
-  demandops lifecycle status | history
-  runtime state     {settings.state}""")
-    if summary.reconciled:
-        typer.echo(f"before this run, work interrupted earlier was closed: {summary.reconciled}")
+        typer.echo(failure_text(settings.ui, None, str(failed), kept_log, None), err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(summary_text(settings, summary, kept_log))
 
 
 @app.command()

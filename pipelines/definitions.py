@@ -14,6 +14,7 @@ from pipelines.assets.validation import model_evaluation
 from pipelines.checks import check_raw_sales_expectations, check_training_set_nulls
 from pipelines.io_managers import LakeIOManager
 from pipelines.resources import DemandopsResource
+from pipelines.run_log import LOGGERS
 from pipelines.sensors import (
     interrupted_work,
     new_sales_days,
@@ -45,6 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # One process per run: the chain is a line of dependent steps (nothing to run side by side, and
         # training has its own process), and a run whose process is gone is known dead (reconcile.py).
         executor=dg.in_process_executor,
+        loggers=LOGGERS,  # Dagster's console logger, and the one `demandops run` draws its view from
         resources={
             "demandops": DemandopsResource.from_settings(settings),
             "lake": LakeIOManager(base_dir=str(settings.lake_dir)),

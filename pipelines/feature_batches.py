@@ -8,6 +8,7 @@ tests/training/test_incremental_features.py shows equals a full recomputation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -50,13 +51,22 @@ def periods_per_batch(lake: Lake, batch_rows: int = FEATURE_BATCH_ROWS) -> int:
 
 
 def write_features(
-    lake: Lake, source_dir: Path, spec: FeatureSpec, start: date, end: date, *, batch_periods: int
+    lake: Lake,
+    source_dir: Path,
+    spec: FeatureSpec,
+    start: date,
+    end: date,
+    *,
+    batch_periods: int,
+    progress: Callable[[int, int], object] = lambda done, total: None,
 ) -> FeaturesWritten:
     """Features of every period from start to end into Feast's period files, `batch_periods` at a time;
-    the first-seen table is updated with every sales row read."""
+    the first-seen table is updated with every sales row read. `progress` hears batches done of all."""
     written, reported = FeaturesWritten(), spec.history_features + spec.price_features
     first_seen = lake.first_seen()
-    for first, last in batch_spans(start, end, spec.frequency, batch_periods):
+    spans = list(batch_spans(start, end, spec.frequency, batch_periods))
+    for done, (first, last) in enumerate(spans):
+        progress(done, len(spans))
         history_start = shift_period(first, -spec.lookback, spec.frequency).date()
         if not lake.raw_sales_files_between(history_start, last):
             continue  # a long quarantined stretch: no period of it has features
@@ -69,6 +79,7 @@ def write_features(
         written.rows += len(features)
         written.sales_rows_read += len(sales)
         written.batches += 1
+    progress(len(spans), len(spans))
     if not written.batches:
         raise FileNotFoundError(
             f"no validated raw_sales partitions in {lake.asset_dir([RAW_SALES])} from {start} to {end}"

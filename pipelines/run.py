@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import dagster as dg
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster_shared.error import SerializableErrorInfo
 from pydantic import ValidationError
 
 from demandops.errors import DemandopsError
@@ -19,6 +20,7 @@ from pipelines.partitions import periods_to_gate, periods_to_refill, periods_wit
 from pipelines.provenance import RAW_SALES
 from pipelines.reconcile import owner_tags, reconcile
 from pipelines.resources import DemandopsResource
+from pipelines.run_log import RUN_LOGGERS
 from pipelines.run_tags import RETRAIN_REASON
 from salesdata.datasets import ensure_dataset
 
@@ -123,7 +125,7 @@ def _execute(
             raise_on_error=False,
             asset_selection=selection,
             tags={**_span_tags(span), **owner_tags(), **tags},
-            run_config=run_config,
+            run_config={**(run_config or {}), "loggers": RUN_LOGGERS},
         )
     _raise_on_failure(result)
     return version, reconciled.describe() if reconciled else "", result
@@ -164,6 +166,7 @@ def refill_online_store(settings: Settings) -> RefillSummary:
             raise_on_error=False,
             asset_selection=[ONLINE_FEATURES],
             tags={**_span_tags(days), **owner_tags()},
+            run_config={"loggers": RUN_LOGGERS},
         )
     _raise_on_failure(result)
     after = online_lag(resource.feature_store(), settings.feast_dir)
@@ -211,11 +214,34 @@ def _span_tags(span: list[str]) -> dict[str, str]:
     return {ASSET_PARTITION_RANGE_START_TAG: min(span), ASSET_PARTITION_RANGE_END_TAG: max(span)} if span else {}
 
 
+class ChainFailed(DemandopsError):
+    """A run of the chain failed: which run, which stage, and the stage's own error message."""
+
+    def __init__(self, run_id: str, step: str, cause: str):
+        super().__init__(f"run {run_id} failed:\n{step}: {cause}")
+        self.run_id, self.step, self.cause = run_id, step, cause
+
+
 def _raise_on_failure(result: dg.ExecuteInProcessResult) -> None:
-    if not result.success:
-        failures = [
-            f"{e.step_key}: {e.step_failure_data.error.message.strip() if e.step_failure_data.error else ''}"
-            for e in result.all_events
-            if e.is_step_failure
-        ]
-        raise DemandopsError(f"run {result.run_id} failed:\n" + "\n".join(failures))
+    if result.success:
+        return
+    failures = [e for e in result.all_events if e.is_step_failure]
+    if not failures:  # the run failed outside any step (e.g. while starting)
+        raise ChainFailed(result.run_id, "(run)", "the run failed before or between its stages; see its log")
+    first = failures[0]
+    raise ChainFailed(result.run_id, str(first.step_key), stage_error(first.step_failure_data.error))
+
+
+def stage_error(error: SerializableErrorInfo | None) -> str:
+    """The stage's own error, as its code raised it: Dagster wraps it in an error of its own, whose
+    message names only the step ('Error occurred while executing op ...'), and its cause is ours."""
+    while error is not None and error.cls_name.startswith("Dagster") and error.cause is not None:
+        error = error.cause
+    if error is None:
+        return "no error was recorded"
+    # 'demandops.errors.DataContractError: <what was wrong>' reads as its message; another error keeps
+    # its class name ('FileNotFoundError: ...'), without the module path.
+    module, named, message = error.message.strip().partition(f"{error.cls_name}: ")
+    if not named or (module and not module.endswith(".")):
+        return error.message.strip()
+    return message if module == "demandops.errors." else f"{error.cls_name}: {message}"

@@ -236,6 +236,7 @@ def gate_periods(
     *,
     docs_dir: Path | None = None,
     keep: Callable[[dict[str, pd.DataFrame]], None] | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> GateResult:
     """Run the gate on `days`, `gate.batch_partitions` at a time so memory stays bounded on long ranges.
 
@@ -243,7 +244,8 @@ def gate_periods(
     ledger's accepted history and move on with the days accepted here. With docs_dir, each
     quarantined day's validation is rendered there as GX Data Docs. With `keep`, each batch's
     accepted days are handed to it as soon as they are judged, and the result holds only the
-    verdicts: memory then follows one batch, however long the range.
+    verdicts: memory then follows one batch, however long the range. `progress` hears, after each
+    batch, how many days have been judged of how many.
     """
     days = sorted(days)
     if not days:
@@ -282,6 +284,8 @@ def gate_periods(
         parts = [frame for frame in (history, profile_rows(accepted)) if len(frame)]
         recent = pd.concat(parts, ignore_index=True) if parts else history
         history = recent[recent["day"].isin(sorted(set(recent["day"]))[-gate.trailing_partitions :])]
+        if progress is not None:
+            progress(min(start + gate.batch_partitions, len(days)), len(days))
     return result
 
 

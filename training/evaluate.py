@@ -3,6 +3,7 @@ data, the oracle, all scored on the same rolling-origin rows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,10 @@ class Evaluation:
     lead_time_levels: list[float] = field(default_factory=list)
 
 
+# Scoring on the holdout, the statistical models, then the caller's own (plots, the serving plan).
+BACKTEST_PHASES = 3
+
+
 def evaluate_backtest(
     bundle: ForecasterBundle,
     fit: pd.DataFrame | RowsUpTo,
@@ -54,9 +59,11 @@ def evaluate_backtest(
     statistical_series: int | None = None,
     window_bundles: dict[int, ForecasterBundle] | None = None,
     statistical_on: StatisticalEngine = IN_PROCESS,
+    progress: Callable[[int, int, str], object] = lambda done, total, doing: None,
 ) -> Evaluation:
     """Score the model and its baselines on the holdout origins; baselines learn only from `fit` (a
-    frame, or a folder's rows read part by part).
+    frame, or a folder's rows read part by part). `progress` hears each phase as it starts: (phases
+    done, BACKTEST_PHASES, what comes now).
 
     `champion`, the version in Production, is scored on the same rows when it can read them.
     With `sales` (the raw history), the `statistical` models are fitted at the first origin of
@@ -67,12 +74,14 @@ def evaluate_backtest(
     `window_bundles` (window number -> model) forecast the rows of the later windows when the
     model was refit for each (training/windows.py); `bundle` the rest.
     """
+    progress(0, BACKTEST_PHASES, "the model and its baselines on the holdout origins")
     evaluation = _score_holdout(bundle, fit, holdout, period=period, gbm=gbm, oracle=oracle, champion=champion,
                                 window_bundles=window_bundles or {})  # fmt: skip
     # The holdout's every column is scored and can go (the caller holds no reference to it): 0.8 GB at
     # 25,000 series that the statistical fits, the plots and the serving plan below need not carry.
     del holdout
     if sales is not None and statistical:
+        progress(1, BACKTEST_PHASES, f"statistical models ({', '.join(statistical)})")
         with_candidates(
             evaluation, sales, statistical, frequency=bundle.meta.frequency, period=period, most=statistical_series,
             on=statistical_on, lead_time=bundle.meta.lead_time,

@@ -21,6 +21,7 @@ import mlflow
 import pandas as pd
 from dagster_pipes import PipesContext, PipesEnvVarParamsLoader, open_dagster_pipes
 
+from demandops.progress import progress_line
 from demandops.settings import Cadence, Settings
 from training.dataset import origin_split
 from training.distributed import Worker, start_worker, stop_worker
@@ -214,12 +215,14 @@ def _refits(
 def _report_to_dagster(job: TrainingJob, worker: Worker) -> None:
     with open_dagster_pipes() as pipes:
         pipes.log.info(f"training on {worker.world_size} process(es) from {job.training_set}")
-        summary = run_job(job, worker, on_epoch=lambda epoch, m: _log_epoch(pipes, epoch, m))
+        epochs = int(job.config["epochs"])  # at most: early stopping may end sooner
+        summary = run_job(job, worker, on_epoch=lambda epoch, m: _log_epoch(pipes, epoch, epochs, m))
         pipes.report_asset_materialization(metadata=summary)
 
 
-def _log_epoch(pipes: PipesContext, epoch: int, metrics: dict[str, float]) -> None:
-    pipes.log.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.5f}" for k, v in metrics.items()))
+def _log_epoch(pipes: PipesContext, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+    scores = ", ".join(f"{k} {v:.5f}" for k, v in metrics.items())
+    pipes.log.info(progress_line(epoch, max(epoch, epochs), f"epoch {epoch}: {scores}"))
 
 
 def main(argv: list[str]) -> int:

@@ -13,6 +13,7 @@ from dagster import AssetExecutionContext
 
 from demandops.contract import read_master
 from demandops.frequency import shift_period
+from demandops.progress import progress_reporter
 from feature_repo.definitions import FEATURE_SERVICE_NAME, feature_objects
 from feature_repo.sources import count_period_rows, write_static_features
 from feature_repo.store import materialize_spans
@@ -44,7 +45,8 @@ def sales_features(context: AssetExecutionContext, demandops: Demandops) -> dg.M
     newest = max(SALES_PERIODS.get_partition_keys(dynamic_partitions_store=context.instance))
     start, end = affected_span(context.partition_keys, spec.frequency, spec.lookback, newest)
     batches = periods_per_batch(lake)
-    written = write_features(lake, settings.feast_dir, spec, start, end, batch_periods=batches)
+    done = progress_reporter(context.log.info, "feature batches written")
+    written = write_features(lake, settings.feast_dir, spec, start, end, batch_periods=batches, progress=done)
     stores, skus = (
         store_attributes(read_master(settings.data, "stores")),
         sku_attributes(read_master(settings.data, "skus")),

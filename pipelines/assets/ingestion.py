@@ -6,6 +6,7 @@ from functools import partial
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from demandops.progress import progress_reporter
 from pipelines.lake import RAW_SALES
 from pipelines.partitions import SALES_PERIODS
 from pipelines.resources import Demandops
@@ -36,7 +37,8 @@ def raw_sales(context: AssetExecutionContext, demandops: Demandops) -> dg.Materi
     docs_dir = ledger.directory / DATA_DOCS_DIRNAME
     days = [date.fromisoformat(k) for k in context.partition_keys]
     keep = partial(lake.write_partitions, [RAW_SALES])
-    result = gate_periods(settings.data, days, ledger, settings.gate, docs_dir=docs_dir, keep=keep)
+    gated = progress_reporter(context.log.info, "periods gated")
+    result = gate_periods(settings.data, days, ledger, settings.gate, docs_dir=docs_dir, keep=keep, progress=gated)
     ledger.record_result(result, dataset_version=version, run_id=context.run_id)
     for day in result.quarantined:
         first = result.verdicts[day].failures[0]

@@ -8,6 +8,7 @@ import dagster as dg
 from mlflow import MlflowClient
 
 from demandops.errors import GuardRefusedError
+from demandops.progress import progress_line
 from lifecycle.evidence import champion_tags
 from lifecycle.states import ALIASES, State
 from pipelines.metadata import registry_metadata, rounded
@@ -15,7 +16,7 @@ from pipelines.resources import Demandops
 from salesdata.datasets import read_oracle
 from training.candidates import plan_for_serving
 from training.dataset import origin_split
-from training.evaluate import Evaluation, champion_mismatch, evaluate_backtest
+from training.evaluate import BACKTEST_PHASES, Evaluation, champion_mismatch, evaluate_backtest
 from training.sales_table import SalesTable
 from training.statistical_engines import statistical_engine
 from training.tracking import (
@@ -44,7 +45,7 @@ def model_evaluation(
     registry = demandops.registry()
     sales = demandops.lake().sales_table(context.asset_partition_keys_for_input("raw_sales"))
     with registry.compensating(version, step="model_evaluation"):
-        evaluation, plots = _backtest(demandops, registry, sales, training_set, version, run_id)
+        evaluation, plots = _backtest(context, demandops, registry, sales, training_set, version, run_id)
     evidence = {
         **evaluation.metrics,
         "dataset_version": trained_model["dataset_version"],
@@ -81,10 +82,20 @@ def _plot_metadata(plots: dict[str, bytes]) -> dict:
 
 
 def _backtest(
-    demandops: Demandops, registry, sales: SalesTable, training_set: TrainingSetFolder, version: str, run_id: str
+    context: dg.AssetExecutionContext,
+    demandops: Demandops,
+    registry,
+    sales: SalesTable,
+    training_set: TrainingSetFolder,
+    version: str,
+    run_id: str,
 ) -> tuple[Evaluation, dict[str, bytes]]:
     """Score the version beside its baselines and the champion; log it all to the training run."""
     settings = demandops.settings()
+
+    def progress(done: int, total: int, doing: str) -> None:
+        context.log.info(progress_line(done, total, f"backtest: {doing}"))
+
     champion = registry.by_alias(ALIASES[State.PRODUCTION])
     cadence = windows_for(training_set.typical_origins, demandops.cadence()).cadence  # as trained_model chose them
     last_fit, first_holdout = origin_split(training_set.origins(), cadence.horizon, cadence.backtest_origins)
@@ -115,7 +126,9 @@ def _backtest(
         statistical_series=settings.lifecycle.statistical_series,
         window_bundles=later,
         statistical_on=engine,
+        progress=progress,
     )
+    progress(BACKTEST_PHASES - 1, BACKTEST_PHASES, "plots and the serving plan")
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     plots = log_backtest(client, run_id, evaluation)
     plan = plan_for_serving(
@@ -123,6 +136,7 @@ def _backtest(
         horizon=bundle.meta.horizon, period=cadence.seasonal_period, on=engine,
     )  # fmt: skip
     log_serving_plan(client, run_id, evaluation.choice, plan)
+    progress(BACKTEST_PHASES, BACKTEST_PHASES, "scored")
     registry.annotate(version, champion_tags(evaluation.metrics, champion.version if champion else None, unscorable))
     return evaluation, plots
 

@@ -1,4 +1,5 @@
-"""The whole chain on the small preset, then the built Bento over HTTP: forecasts and replenishment."""
+"""The whole chain on the small preset, then the built Bento over HTTP: forecasts and replenishment;
+then `demandops run` again as a user types it."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from tests.e2e.serving_checks import (
     assert_probes_docs_and_metrics,
     assert_served_answers_are_logged,
 )
+from tests.e2e.terminal_checks import assert_a_plain_successful_run, run_the_command
 from training.tracking import download_bundle
 
 
@@ -117,10 +119,20 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
     _assert_the_run_is_tracked(settings, first.model_version)
     # With no new period, the online store emptied: the run refills it before its Bento's skew check.
     assert empty_sqlite_store(settings.feast_dir / "online_store.db") > 0
-    second = run_chain(settings)
-    assert second.gate == "no new or changed periods"
-    assert int(second.model_version) == int(first.model_version) + 1
-    assert second.state == State.STAGED and second.production_version == first.model_version
+    # The rerun as a user types it, its output piped: plain lines, a figure per stage, the summary last.
+    second = run_the_command(settings)
+    assert_a_plain_successful_run(
+        second,
+        {
+            "online_features": "rows into the sqlite online store",
+            "trained_model": "epochs on cpu",
+            "model_evaluation": "backtest WAPE",
+            "bento": "(Staged)",
+        },
+    )
+    assert "  gate              no new or changed periods" in second.stdout
+    newest = registry.get(str(int(first.model_version) + 1))
+    assert newest.state == State.STAGED and registry.by_alias("production").version == first.model_version
 
 
 def _last_sale(settings: Settings) -> tuple[str, str, float]:
