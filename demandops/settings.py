@@ -283,6 +283,8 @@ class ServingSettings(BaseModel):
         ge=50,
         description="BentoML refuses a queued request whose predicted wait exceeds this; kept at the request deadline.",
     )
+    # `bench.http_path --compare workers` measured one against two on 2 cores (bench/README.md).
+    workers: int = Field(default=1, ge=1, le=64, description="BentoML worker processes of the forecast service.")
     max_items_per_request: int = Field(default=1000, ge=1, description="Larger requests get 413.")
     max_body_bytes: int = Field(default=4_000_000, ge=1024, description="Larger bodies get 413, unread.")
     max_in_flight: int = Field(

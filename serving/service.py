@@ -71,6 +71,7 @@ QUIET_ROUTES = ("/metrics", "/healthz", "/livez", "/readyz")  # BentoML's own de
     name="demand_forecaster_service",
     # BentoML's own timeout is a backstop behind the gateway's deadline, which answers 503 first.
     traffic={"timeout": LIMITS.request_deadline_s + 20},
+    workers=LIMITS.workers,  # each a process with its own model, reader and prediction-log file
     logging={"access": {"skip_paths": [*QUIET_ROUTES, *([] if LIMITS.access_log else FORECAST_ROUTES)]}},
     tracing={} if LIMITS.trace_requests else {"excluded_urls": list(FORECAST_ROUTES)},
 )
