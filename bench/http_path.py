@@ -68,7 +68,7 @@ def main() -> None:
             name: servers.enter_context(running_bento(settings, tag, log_path=logs / f"{name}.log", extra_env=env))
             for name, env in variants.items()
         }
-        horizon = httpx.post(f"{urls[baseline]}/metadata", json={}).json()["horizon"]
+        horizon = httpx.post(f"{urls[baseline]}/v1/metadata", json={}).json()["horizon"]
         bodies_file = logs / "bodies.jsonl"
         bodies_file.write_bytes(b"\n".join(request_bodies(*_series(settings), horizon, 5000)))
         for url in urls.values():  # BentoML's batcher first calibrates on single requests

@@ -43,7 +43,7 @@ VARIANTS = {"max_latency_ms=1000 (before)": 1000, "default": ServingSettings().m
 def clients(url: str, bodies_file: Path, *, seconds: float) -> dict:
     """bench/load.py's 64 closed-loop clients, in their own process; statuses and latency."""
     command = [
-        sys.executable, "-m", "bench.load", f"{url}/forecast", "--bodies", str(bodies_file),
+        sys.executable, "-m", "bench.load", f"{url}/v1/forecast", "--bodies", str(bodies_file),
         "--clients", "64", "--seconds", str(seconds), "--max-requests", "100000",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -65,7 +65,7 @@ def send_thousands(url: str, body: bytes, stop: threading.Event, result: dict) -
     items, errors, started = 0, 0, time.perf_counter()
     with httpx.Client(timeout=120) as client:
         while not stop.is_set():
-            reply = client.post(f"{url}/forecast", content=body, headers={"content-type": "application/json"})
+            reply = client.post(f"{url}/v1/forecast", content=body, headers={"content-type": "application/json"})
             items, errors = items + 1000 * (reply.status_code == 200), errors + (reply.status_code != 200)
     result.update(items_per_s=round(items / (time.perf_counter() - started), 1), errors=errors)
 

@@ -22,6 +22,6 @@ class Item(BaseModel):
 
 @bentoml.service(name="noop_forecast_service")
 class NoopForecastService:
-    @bentoml.api(route="/forecast")
+    @bentoml.api(route="/v1/forecast")
     def forecast(self, items: list[Item]) -> Annotated[list[dict], ContentType("application/json")]:
         return [{"store_id": item.store_id, "sku_id": item.sku_id} for item in items]

@@ -94,7 +94,7 @@ def _held_series(url: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]
     held = []
     with httpx.Client(base_url=url, timeout=30) as client:
         for store_id, sku_id in pairs:
-            reply = client.post("/forecast", json={"items": [{"store_id": store_id, "sku_id": sku_id, "horizon": 1}]})
+            reply = client.post("/v1/forecast", json={"items": [{"store_id": store_id, "sku_id": sku_id, "horizon": 1}]})
             if reply.status_code == 200:
                 held.append((store_id, sku_id))
     return held
@@ -102,7 +102,7 @@ def _held_series(url: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]
 
 def _forecast(url: str, pairs: list[tuple[str, str]]) -> list[dict]:
     items = [{"store_id": s, "sku_id": k, "horizon": 3} for s, k in pairs]
-    reply = httpx.post(f"{url}/forecast", json={"items": items}, timeout=120)
+    reply = httpx.post(f"{url}/v1/forecast", json={"items": items}, timeout=120)
     reply.raise_for_status()
     return reply.json()
 

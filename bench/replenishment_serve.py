@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="demandops-bench-") as scratch:
         tag = bento_of_this_checkout(settings, Path(scratch))
         with running_bento(settings, tag, log_path=Path(scratch) / "serve.log") as url:
-            horizon = httpx.post(f"{url}/metadata", json={}).json()["horizon"]
+            horizon = httpx.post(f"{url}/v1/metadata", json={}).json()["horizon"]
             files = {route: Path(scratch) / f"{route}.jsonl" for route in rounds}
             for route, path in files.items():
                 path.write_bytes(b"\n".join(bodies(stores, skus, horizon, route)))

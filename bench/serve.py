@@ -80,7 +80,7 @@ def request_bodies(stores: list[str], skus: list[str], horizon: int, count: int,
 def load(url: str, bodies_file: Path, *, clients: int, seconds: float, max_requests: int) -> dict:
     """bench/load.py in its own process, so the load generator does not share the server's GIL."""
     command = [
-        sys.executable, "-m", "bench.load", f"{url}/forecast", "--bodies", str(bodies_file),
+        sys.executable, "-m", "bench.load", f"{url}/v1/forecast", "--bodies", str(bodies_file),
         "--clients", str(clients), "--seconds", str(seconds), "--max-requests", str(max_requests),
     ]  # fmt: skip
     server = _server_processes(url)
@@ -100,7 +100,7 @@ def bulk(url: str, body: bytes, *, repeats: int, items: int) -> dict:
     with httpx.Client(timeout=120) as client:
         for _ in range(repeats):
             started = time.perf_counter()
-            reply = client.post(f"{url}/forecast", content=body, headers={"content-type": "application/json"})
+            reply = client.post(f"{url}/v1/forecast", content=body, headers={"content-type": "application/json"})
             latencies.append(time.perf_counter() - started)
             errors += reply.status_code != 200 or len(reply.json()) != items
     seconds = np.array(latencies)
@@ -253,7 +253,7 @@ def main() -> None:
                 )
             ),
         }
-        metadata = httpx.post(f"{urls['batched']}/metadata", json={}).json()
+        metadata = httpx.post(f"{urls['batched']}/v1/metadata", json={}).json()
         stores, skus = _series(settings)
         bodies_file = logs / "bodies.jsonl"
         bodies_file.write_bytes(b"\n".join(request_bodies(stores, skus, metadata["horizon"], 5000)))
@@ -410,7 +410,7 @@ def crash_loss(settings, tag: str, bodies_file: Path, logs: Path, *, clients: in
     env = {**settings.child_env(), "DEMANDOPS_MONITORING__PREDICTION_LOG_DIR": str(folder)}
     with running_server(serve_command(tag, host="127.0.0.1", port=port), env, port, log_path=logs / "crash.log") as url:
         command = [
-            sys.executable, "-m", "bench.load", f"{url}/forecast", "--bodies", str(bodies_file),
+            sys.executable, "-m", "bench.load", f"{url}/v1/forecast", "--bodies", str(bodies_file),
             "--clients", str(clients), "--seconds", str(seconds), "--max-requests", "1000000",
         ]  # fmt: skip
         loader = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)

@@ -30,6 +30,7 @@ from rich.text import Text
 from demandops.progress import parse_progress
 from demandops.settings import Settings, UiSettings
 from pipelines.headlines import check_headline, headline
+from serving.routes import FORECAST
 
 if TYPE_CHECKING:  # the chain's module, imported by the command only when it runs
     from pipelines.run import ChainSummary
@@ -163,7 +164,7 @@ Where to look:
   make ui           Dagster UI at http://{ui.host}:{ui.dagster_port} (assets, checks), MLflow UI at {ui.mlflow_url}
   this run          http://{ui.host}:{ui.dagster_port}/runs/{summary.run_id} (with `make ui`)
   make serve        serves the Production Bento at http://127.0.0.1:3000 (Swagger at /)
-  curl -s -X POST localhost:3000/forecast -H 'content-type: application/json' \\
+  curl -s -X POST localhost:3000{FORECAST} -H 'content-type: application/json' \\
        -d '{json.dumps({"items": [summary.example_item]})}'
   demandops lifecycle status | history
   runtime state     {settings.state}""" + (f"\n  full log          {log_path}" if log_path else "")

@@ -18,6 +18,7 @@ from pathlib import Path
 from demandops.errors import DemandopsError
 from demandops.settings import Settings
 from feature_repo.store import write_store_yaml
+from serving.routes import API_VERSION
 
 PACKAGES = ("demandops", "training", "feature_repo", "lifecycle", "monitoring", "serving")
 # The checkout these packages are imported from; the Bento carries a copy of them.
@@ -66,7 +67,11 @@ def build_bento(ctx: Path, bundle_dir: Path) -> BuiltBento:
 
     manifest = json.loads((ctx / "serving" / MANIFEST_NAME).read_text())
     tag = manifest["bento_model_tag"]
-    labels = {"mlflow_model": manifest["model_name"], "mlflow_version": manifest["model_version"]}
+    labels = {
+        "mlflow_model": manifest["model_name"],
+        "mlflow_version": manifest["model_version"],
+        "api_version": API_VERSION,
+    }
     try:
         bentoml.models.get(tag)
     except NotFound:

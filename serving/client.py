@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import httpx
 from pydantic import TypeAdapter
 
+from serving.routes import FORECAST, METADATA, REPLENISHMENT
 from serving.schemas import ForecastItem, ForecastResult, ReplenishmentItem, ReplenishmentResult
 
 _RESULTS = TypeAdapter(list[ForecastResult])
@@ -54,17 +55,17 @@ class ForecastClient:
         """p10/p50/p90 per period for each item, in the order given."""
         checked = [item if isinstance(item, ForecastItem) else ForecastItem.model_validate(item) for item in items]
         body = {"items": [item.model_dump(exclude_none=True) for item in checked]}
-        return _RESULTS.validate_python(self._post("/forecast", body))
+        return _RESULTS.validate_python(self._post(FORECAST, body))
 
     def replenishment(self, items: Sequence[ReplenishmentItem | dict]) -> list[ReplenishmentResult]:
         """Reorder point, order-up-to level, safety stock and (given on_hand) the order, per item in order."""
         checked = [i if isinstance(i, ReplenishmentItem) else ReplenishmentItem.model_validate(i) for i in items]
         body = {"items": [item.model_dump(exclude_none=True) for item in checked]}
-        return _PLANS.validate_python(self._post("/replenishment", body))
+        return _PLANS.validate_python(self._post(REPLENISHMENT, body))
 
     def metadata(self) -> dict:
         """The served model version, its lifecycle state at build, the feature service, the horizon."""
-        return self._post("/metadata", {})
+        return self._post(METADATA, {})
 
     def _post(self, path: str, body: dict):
         reply = self._http.post(path, json=body)

@@ -1,12 +1,13 @@
-"""ASGI middleware in front of every route of the BentoML service: one error shape, and POST /forecast
-and POST /replenishment (the batched routes) refused before they are batched.
+"""ASGI middleware in front of every route of the BentoML service: one error shape, the unversioned
+aliases of the API routes (serving/routes.py), and POST /v1/forecast and POST /v1/replenishment (the
+batched routes) refused before they are batched.
 
 Every request passes here, and every error answer leaves in the one JSON shape of serving/errors.py,
 whoever produced it (serving/answers.py): Starlette's plain-text 404 and 405, BentoML's own
 validation errors, a 503 from /readyz. Answers under 400 pass unchanged and unbuffered.
 
-A POST to an API route (/forecast, /replenishment, /metadata) whose body is not JSON by its Content-Type -> 415,
-before BentoML parses it (it answers 500 to multipart without a boundary); no Content-Type is JSON.
+A POST to an API route (/v1/forecast, /v1/replenishment, /v1/metadata) whose body is not JSON by its
+Content-Type -> 415, before BentoML parses it (it answers 500 to multipart without a boundary); no Content-Type is JSON.
 
 BentoML's adaptive batching runs the items of many requests as one call, so one bad item would
 fail every request in its batch; and its own errors are a 500 for some malformed bodies and a
@@ -17,6 +18,9 @@ bare 503 with no Retry-After when it sheds load. Here, before a request to a bat
 - a body that is not JSON -> 400; one that breaks the schema -> 422 naming each field;
 - ids the model does not know -> 404 naming them; a horizon (or L + R) beyond the model's -> 422;
 - no answer within `request_deadline_s` -> 503 timeout, with Retry-After.
+
+A request to an alias (/forecast) is served as its /v1 route, and its answer says the alias is
+deprecated. Everything below sees the /v1 path only.
 
 Every answer carries `X-Request-ID`: the caller's, when it is a short token, or a new one. It is
 the id the prediction log records a forecast under. BentoML's own request id (X-BentoML-Request-ID)
@@ -40,6 +44,7 @@ from demandops.settings import ServingSettings
 from serving import metrics
 from serving.answers import Headers, ShapedAnswer, refusal_of
 from serving.errors import RequestRefused
+from serving.routes import ALIASES, FORECAST, METADATA, REPLENISHMENT, deprecation_headers
 from serving.schemas import ForecastRequest, ReplenishmentRequest
 
 Scope = dict[str, Any]
@@ -53,8 +58,8 @@ Served = Callable[[str, bytes], object]
 
 # The batched routes and the schema of their bodies. Only forecasts go to the prediction log: it
 # scores forecasts per target period, which a replenishment answer does not hold.
-BATCHED = {"/forecast": TypeAdapter(ForecastRequest), "/replenishment": TypeAdapter(ReplenishmentRequest)}
-LOGGED_PATH = "/forecast"
+BATCHED = {FORECAST: TypeAdapter(ForecastRequest), REPLENISHMENT: TypeAdapter(ReplenishmentRequest)}
+LOGGED_PATH = FORECAST
 JSON_MEDIA_TYPES = {"application/json", ""}  # BentoML reads an absent or empty Content-Type as JSON
 PROBE_PATHS = {"/healthz", "/livez", "/readyz"}
 # What some statuses of the app mean on a route: a batched route's 404 is its unknown ids; a probe's 503
@@ -75,7 +80,7 @@ class ForecastGateway:
         limits: ServingSettings,
         admission: Callable[[], Admission],
         served: Callable[[], Served | None] = lambda: None,
-        api_paths: Collection[str] = (*BATCHED, "/metadata"),
+        api_paths: Collection[str] = (*BATCHED, METADATA),
         batched: Mapping[str, TypeAdapter] = BATCHED,
     ):
         self.app = app
@@ -91,7 +96,12 @@ class ForecastGateway:
             await self.app(scope, receive, send)
             return
         request_id = request_id_of(scope)
-        send = _with_request_id(send, request_id)
+        extra = [(REQUEST_ID, request_id.encode("ascii"))]
+        successor = ALIASES.get(scope["path"])
+        if successor is not None:
+            scope = {**scope, "path": successor, "raw_path": successor.encode()}
+            extra += deprecation_headers(successor)
+        send = _with_headers(send, extra)
 
         async def refuse_error_answer(status: int, headers: Headers, body: bytes) -> None:
             await self._refuse(scope, send, self._rewrite(scope, status, headers, body), headers)
@@ -185,7 +195,7 @@ class ForecastGateway:
     async def _refuse(self, scope: Scope, send: Send, refused: RequestRefused, kept: Headers = ()) -> None:
         """Answer `refused` in our shape, keeping some headers of the app's own error answer (`kept`)."""
         # The metrics count refusals of the batched routes, not of probes or stray paths.
-        if scope["path"] == "/forecast":
+        if scope["path"] == FORECAST:
             metrics.REFUSALS.labels(code=refused.code).inc()
         elif scope["path"] in self.batched:
             metrics.REPLENISHMENT_REFUSALS.labels(code=refused.code).inc()
@@ -226,13 +236,12 @@ def request_id_of(scope: Scope) -> str:
     return given.decode("ascii") if given is not None and CALLER_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
-def _with_request_id(send: Send, request_id: str) -> Send:
-    """`send`, adding X-Request-ID to the start of every answer (a success, or any refusal)."""
-    header = (REQUEST_ID, request_id.encode("ascii"))
+def _with_headers(send: Send, headers: Headers) -> Send:
+    """`send`, adding `headers` (X-Request-ID, an alias's deprecation) to the start of every answer."""
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), header]}
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
         await send(message)
 
     return sending

@@ -17,6 +17,7 @@ import httpx
 
 from demandops.errors import DemandopsError
 from demandops.settings import Settings
+from serving.routes import FORECAST
 
 READY_TIMEOUT_S = 180.0
 POLL_INTERVAL_S = 0.25
@@ -91,7 +92,7 @@ class SmokeResult:
 def smoke_test(base_url: str, *, store_id: str, sku_id: str, horizon: int, model_version: str) -> SmokeResult:
     """One real forecast request: right shape, right version, ordered quantiles."""
     reply = httpx.post(
-        f"{base_url}/forecast",
+        f"{base_url}{FORECAST}",
         timeout=60,
         json={"items": [{"store_id": store_id, "sku_id": sku_id, "horizon": horizon}]},
     )

@@ -1,5 +1,5 @@
-"""The BentoML service: POST /forecast and POST /replenishment with adaptive batching, /metadata, and
-the probes.
+"""The BentoML service: POST /v1/forecast and POST /v1/replenishment with adaptive batching,
+/v1/metadata, and the probes (routes: serving/routes.py).
 
 The Bento build writes bento_manifest.json beside this file: it pins the exact model version
 (referenced at class scope so it is packaged) and the feature-store configuration. Limits come
@@ -30,6 +30,7 @@ from serving.live_gauges import LiveGauges
 from serving.predictor import Predictor
 from serving.registry_state import LifecycleStateReader
 from serving.resilience import STORE_FAILURES
+from serving.routes import ALIASES, BATCHED_ROUTES, FORECAST, METADATA, REPLENISHMENT
 from serving.schemas import (
     ForecastItem,
     ForecastRequest,
@@ -62,8 +63,9 @@ LIMITS = SETTINGS.serving
 # (that derivation was 21% of the service's CPU under load: bench/README.md, Serving).
 JSON = ContentType("application/json")
 # The batched routes: BentoML's access log and tracing middleware skip them unless the settings
-# access_log and trace_requests say otherwise (bench/http_path.py measured what they cost).
-FORECAST_ROUTES = ("/forecast", "/replenishment")
+# access_log and trace_requests say otherwise (bench/http_path.py measured what they cost). Both sit
+# in front of the gateway, so they see an alias's own path.
+FORECAST_ROUTES = (*BATCHED_ROUTES, *(alias for alias, route in ALIASES.items() if route in BATCHED_ROUTES))
 QUIET_ROUTES = ("/metrics", "/healthz", "/livez", "/readyz")  # BentoML's own default skip list
 
 
@@ -140,6 +142,7 @@ class DemandForecastService:
             self.prediction_log.close()
 
     @bentoml.api(
+        route=FORECAST,
         batchable=LIMITS.adaptive_batching,
         max_batch_size=LIMITS.max_batch_size,
         max_latency_ms=LIMITS.max_latency_ms,
@@ -149,6 +152,7 @@ class DemandForecastService:
         return self.predictor.forecast(items)
 
     @bentoml.api(
+        route=REPLENISHMENT,
         batchable=LIMITS.adaptive_batching,
         max_batch_size=LIMITS.max_batch_size,
         max_latency_ms=LIMITS.max_latency_ms,
@@ -158,7 +162,7 @@ class DemandForecastService:
         lead-time demand; with on_hand, the suggested order and the stockout probability."""
         return self.predictor.replenish(items)
 
-    @bentoml.api(route="/metadata")
+    @bentoml.api(route=METADATA)
     def metadata(self) -> Annotated[dict, JSON]:
         """The served model version, its lifecycle state now and at build, and its feature service."""
         meta = self.bundle.meta

@@ -17,6 +17,7 @@ import pandas as pd
 from feast import FeatureStore
 
 from feature_repo.retrieval import historical_features
+from serving.routes import FORECAST
 from training.bundle import ForecasterBundle
 
 
@@ -30,7 +31,7 @@ class SkewResult:
 
 def served_forecasts(base_url: str, pairs: list[tuple[str, str]], horizon: int) -> list[dict]:
     items = [{"store_id": store, "sku_id": sku, "horizon": horizon} for store, sku in pairs]
-    reply = httpx.post(f"{base_url}/forecast", json={"items": items}, timeout=120)
+    reply = httpx.post(f"{base_url}{FORECAST}", json={"items": items}, timeout=120)
     reply.raise_for_status()
     return reply.json()
 

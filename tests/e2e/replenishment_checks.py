@@ -29,7 +29,7 @@ def assert_replenishment_answers_as_the_forecast_does(url: str, horizon: int) ->
         {"store_id": "S002", "sku_id": "P0004", "lead_time": 1, "review_period": 6, "on_hand": 10_000},
         ITEM,
     ]
-    reply = httpx.post(f"{url}/replenishment", json={"items": items}, timeout=60)
+    reply = httpx.post(f"{url}/v1/replenishment", json={"items": items}, timeout=60)
     assert reply.status_code == 200, reply.text
     low, high, stocked, plain = reply.json()
     assert [(a["store_id"], a["lead_time"], a["review_period"]) for a in reply.json()] == [
@@ -47,7 +47,7 @@ def assert_replenishment_answers_as_the_forecast_does(url: str, horizon: int) ->
     assert plain["suggested_order"] is None and plain["stockout_probability"] is None, "no position, no order"
 
     same_series = {"store_id": ITEM["store_id"], "sku_id": ITEM["sku_id"], "horizon": horizon}
-    [series] = httpx.post(f"{url}/forecast", json={"items": [same_series]}, timeout=60).json()
+    [series] = httpx.post(f"{url}/v1/forecast", json={"items": [same_series]}, timeout=60).json()
     assert series["origin_date"] == plain["origin_date"] and series["model_version"] == plain["model_version"]
     seven_days = sum(step["p50"] for step in series["forecast"][:7])
     assert plain["expected_demand"] == pytest.approx(seven_days, abs=2e-3), "the same p50s as /forecast"
@@ -56,7 +56,7 @@ def assert_replenishment_answers_as_the_forecast_does(url: str, horizon: int) ->
 
 def assert_every_replenishment_refusal_names_its_field(url: str, horizon: int) -> None:
     post = httpx.Client(base_url=url, timeout=60).post
-    beyond = _refused(post("/replenishment", json={"items": [{**ITEM, "lead_time": horizon}]}), 422, "invalid_request")
+    beyond = _refused(post("/v1/replenishment", json={"items": [{**ITEM, "lead_time": horizon}]}), 422, "invalid_request")
     assert beyond["details"][0]["field"] == "items[0].lead_time" and f"horizon of {horizon}" in beyond["message"]
     for bad, field in [
         ({**ITEM, "service_level": 0.4}, "items[1].service_level"),
@@ -69,18 +69,18 @@ def assert_every_replenishment_refusal_names_its_field(url: str, horizon: int) -
         ({**ITEM, "planned_promo": [True]}, "items[1]"),
         ({"store_id": "S000", "sku_id": "P0001"}, "items[1].lead_time"),
     ]:
-        error = _refused(post("/replenishment", json={"items": [ITEM, bad]}), 422, "invalid_request")
+        error = _refused(post("/v1/replenishment", json={"items": [ITEM, bad]}), 422, "invalid_request")
         assert any(d["field"] == field for d in error["details"]), (bad, error)
-    unknown = _refused(post("/replenishment", json={"items": [{**ITEM, "sku_id": "NOPE"}]}), 404, "unknown_series")
+    unknown = _refused(post("/v1/replenishment", json={"items": [{**ITEM, "sku_id": "NOPE"}]}), 404, "unknown_series")
     assert unknown["details"] == [{"id": "sku NOPE"}]
-    not_json = post("/replenishment", content=b'{"items": [', headers={"content-type": "application/json"})
+    not_json = post("/v1/replenishment", content=b'{"items": [', headers={"content-type": "application/json"})
     _refused(not_json, 400, "malformed_json")
-    _refused(post("/replenishment", json={"items": [ITEM] * 1001}), 413, "too_large")
-    not_allowed = _refused(httpx.get(f"{url}/replenishment"), 405, "method_not_allowed")
+    _refused(post("/v1/replenishment", json={"items": [ITEM] * 1001}), 413, "too_large")
+    not_allowed = _refused(httpx.get(f"{url}/v1/replenishment"), 405, "method_not_allowed")
     assert set(not_allowed) == ERROR_KEYS
     for code in ("invalid_request", "unknown_series", "malformed_json", "too_large"):
         assert _metric(url, f'demandops_replenishment_refusals_total{{code="{code}"}}') > 0, code
-    assert "/replenishment" in httpx.get(f"{url}/docs.json").json()["paths"], "in the service's contract"
+    assert "/v1/replenishment" in httpx.get(f"{url}/docs.json").json()["paths"], "in the service's contract"
 
 
 def assert_the_typed_client_plans(url: str, version: str) -> None:

@@ -72,17 +72,17 @@ def assert_every_route_answers_in_one_shape(url: str) -> None:
     issue named, then a schema fuzzer over every operation of the Bento's OpenAPI document."""
     client = httpx.Client(base_url=url, timeout=60)
     for content_type in ("multipart/form-data", "multipart/form-data; boundary=x", "text/plain"):
-        not_json = client.post("/metadata", content=b"{}", headers={"content-type": content_type})
+        not_json = client.post("/v1/metadata", content=b"{}", headers={"content-type": content_type})
         _refused(not_json, 415, "unsupported_media_type")  # BentoML itself answered 500 to multipart
-    _refused(client.post("/metadata", files={"file": ("a.json", b"{}")}), 415, "unsupported_media_type")
-    assert client.post("/metadata", content=b"{}").status_code == 200, "no Content-Type is JSON"
-    not_allowed = client.get("/forecast")
+    _refused(client.post("/v1/metadata", files={"file": ("a.json", b"{}")}), 415, "unsupported_media_type")
+    assert client.post("/v1/metadata", content=b"{}").status_code == 200, "no Content-Type is JSON"
+    not_allowed = client.get("/v1/forecast")
     _refused(not_allowed, 405, "method_not_allowed")
     assert not_allowed.headers["allow"] == "POST"
     _refused(client.get("/no-such-route"), 404, "not_found")
-    _refused(client.post("/metadata", content=b"{", headers=JSON_BODY), 400, "malformed_json")
-    _refused(client.post("/metadata", content=b"[]", headers=JSON_BODY), 422, "invalid_request")
-    boolean = _refused(client.post("/forecast", json={"items": [{**GOOD, "horizon": True}]}), 422, "invalid_request")
+    _refused(client.post("/v1/metadata", content=b"{", headers=JSON_BODY), 400, "malformed_json")
+    _refused(client.post("/v1/metadata", content=b"[]", headers=JSON_BODY), 422, "invalid_request")
+    boolean = _refused(client.post("/v1/forecast", json={"items": [{**GOOD, "horizon": True}]}), 422, "invalid_request")
     assert [d["field"] for d in boolean["details"]] == ["items[0].horizon"], boolean
     assert_fuzzing_finds_nothing(schemathesis.openapi.from_url(f"{url}/docs.json", config=fuzz_config()))
 
@@ -108,7 +108,7 @@ def assert_fuzzing_finds_nothing(schema: schemathesis.BaseSchema) -> None:
         elif isinstance(event, events.EngineFinished):
             finished = event
     assert finished is not None and finished.stop_reason == StopReason.COMPLETED, finished
-    assert {"POST /forecast", "POST /metadata"} <= tested, f"the fuzzer did not reach the APIs: {sorted(tested)}"
+    assert {"POST /v1/forecast", "POST /v1/metadata"} <= tested, f"the fuzzer did not reach the APIs: {sorted(tested)}"
     assert not failures, f"{len(failures)} failed checks:\n" + "\n".join(failures[:20])
 
 
@@ -124,11 +124,11 @@ def _failed_checks(recorder: ScenarioRecorder) -> list[str]:
 
 def assert_every_refusal_is_a_4xx_naming_what_was_wrong(url: str, horizon: int) -> None:
     post = httpx.Client(base_url=url, timeout=60).post
-    not_json = post("/forecast", content=b'{"items": [', headers={"content-type": "application/json"})
+    not_json = post("/v1/forecast", content=b'{"items": [', headers={"content-type": "application/json"})
     _refused(not_json, 400, "malformed_json")
 
     missing = _refused(
-        post("/forecast", json={"items": [{"store_id": "S000", "sku_id": "P0001"}]}), 422, "invalid_request"
+        post("/v1/forecast", json={"items": [{"store_id": "S000", "sku_id": "P0001"}]}), 422, "invalid_request"
     )
     assert missing["details"] == [{"field": "items[0].horizon", "message": "Field required"}]
     for bad_item, field in [
@@ -139,28 +139,28 @@ def assert_every_refusal_is_a_4xx_naming_what_was_wrong(url: str, horizon: int) 
         ({**GOOD, "planned_promo": [True]}, "items[1]"),
         ({**GOOD, "planned_price": [1.0, -2.0, 1.0]}, "items[1]"),
     ]:
-        error = _refused(post("/forecast", json={"items": [GOOD, bad_item]}), 422, "invalid_request")
+        error = _refused(post("/v1/forecast", json={"items": [GOOD, bad_item]}), 422, "invalid_request")
         assert any(d["field"] == field for d in error["details"]), (bad_item, error)
 
     nan_price = b'{"items": [{"store_id": "S000", "sku_id": "P0001", "horizon": 1, "planned_price": [NaN]}]}'
-    _refused(post("/forecast", content=nan_price, headers={"content-type": "application/json"}), 422, "invalid_request")
+    _refused(post("/v1/forecast", content=nan_price, headers={"content-type": "application/json"}), 422, "invalid_request")
 
-    too_far = _refused(post("/forecast", json={"items": [{**GOOD, "horizon": horizon + 1}]}), 422, "invalid_request")
+    too_far = _refused(post("/v1/forecast", json={"items": [{**GOOD, "horizon": horizon + 1}]}), 422, "invalid_request")
     assert too_far["details"][0]["field"] == "items[0].horizon" and str(horizon) in too_far["message"]
 
     unknown = [GOOD, {**GOOD, "sku_id": "NOPE"}, {**GOOD, "store_id": "S999"}]
-    error = _refused(post("/forecast", json={"items": unknown}), 404, "unknown_series")
+    error = _refused(post("/v1/forecast", json={"items": unknown}), 404, "unknown_series")
     assert error["details"] == [{"id": "store S999"}, {"id": "sku NOPE"}]
 
-    _refused(post("/forecast", json={"items": [GOOD] * 1001}), 413, "too_large")
+    _refused(post("/v1/forecast", json={"items": [GOOD] * 1001}), 413, "too_large")
     oversized = b'{"items": [' + b" " * 5_000_000 + b"]}"
-    _refused(post("/forecast", content=oversized, headers={"content-type": "application/json"}), 413, "too_large")
+    _refused(post("/v1/forecast", content=oversized, headers={"content-type": "application/json"}), 413, "too_large")
 
     # Whatever arrives, the answer is a 4xx in the same shape, never a 5xx.
     for body in [b"null", b"[]", b"{}", b'{"items": "x"}', b'{"items": [null]}', b"[" * 100_000, b"\xff\xfe", b""]:
-        reply = post("/forecast", content=body, headers={"content-type": "application/json"})
+        reply = post("/v1/forecast", content=body, headers={"content-type": "application/json"})
         assert 400 <= reply.status_code < 500 and set(reply.json()["error"]) == ERROR_KEYS, (body[:20], reply.text)
-    assert post("/forecast", json={"items": [GOOD]}).status_code == 200, "the service still answers"
+    assert post("/v1/forecast", json={"items": [GOOD]}).status_code == 200, "the service still answers"
 
 
 def assert_overload_is_refused_at_once_with_retry_after(url: str) -> None:
@@ -169,7 +169,7 @@ def assert_overload_is_refused_at_once_with_retry_after(url: str) -> None:
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=64)) as client:
-            return await asyncio.gather(*(client.post("/forecast", json=body) for _ in range(48)))
+            return await asyncio.gather(*(client.post("/v1/forecast", json=body) for _ in range(48)))
 
     started = time.monotonic()
     replies = asyncio.run(burst())
@@ -188,10 +188,10 @@ def assert_large_requests_leave_small_ones_unrefused(url: str, item: dict, *, la
     (issue 19; bench/mixed_load.py measures both settings)."""
     with httpx.Client(base_url=url, timeout=60) as client:
         for _ in range(large):
-            assert client.post("/forecast", json={"items": [item] * 256}).status_code == 200
+            assert client.post("/v1/forecast", json={"items": [item] * 256}).status_code == 200
 
     async def client_requests(client: httpx.AsyncClient) -> list[int]:
-        return [(await client.post("/forecast", json={"items": [item]})).status_code for _ in range(20)]
+        return [(await client.post("/v1/forecast", json={"items": [item]})).status_code for _ in range(20)]
 
     async def clients() -> list[list[int]]:
         async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=64)) as client:
@@ -214,9 +214,9 @@ def assert_a_locked_online_store_degrades_and_recovers(url: str, online_store: P
             degraded = _answered(url, body)
             assert [r["degraded"] for r in degraded] == [True, True]
             assert [r["forecast"] for r in degraded] == [r["forecast"] for r in healthy], "the last known features"
-        plan = httpx.post(f"{url}/replenishment", json={"items": [{**GOOD_PLAN, "on_hand": 2}]}, timeout=60)
+        plan = httpx.post(f"{url}/v1/replenishment", json={"items": [{**GOOD_PLAN, "on_hand": 2}]}, timeout=60)
         assert plan.status_code == 200 and plan.json()[0]["degraded"] is True, plan.text  # the same fallback
-        metadata = httpx.post(f"{url}/metadata", json={}).json()
+        metadata = httpx.post(f"{url}/v1/metadata", json={}).json()
         assert metadata["features_circuit"] in {"open", "half_open"}
         assert _metric(url, "demandops_degraded_items_total") >= 8
         assert httpx.get(f"{url}/readyz", timeout=30).status_code == 503, "nothing fresh to serve: not ready"
@@ -230,21 +230,21 @@ def assert_a_locked_online_store_degrades_and_recovers(url: str, online_store: P
             break
         assert time.monotonic() < deadline, "the service did not recover within 60 s of the store answering"
         time.sleep(0.2)
-    assert httpx.post(f"{url}/metadata", json={}).json()["features_circuit"] == "closed"
+    assert httpx.post(f"{url}/v1/metadata", json={}).json()["features_circuit"] == "closed"
     assert httpx.get(f"{url}/readyz", timeout=30).status_code == 200
 
 
 def assert_probes_docs_and_metrics(url: str, model_version: str) -> None:
     assert httpx.get(f"{url}/healthz").status_code == 200 and httpx.get(f"{url}/readyz").status_code == 200
     assert "<html" in httpx.get(f"{url}/").text.lower(), "the Swagger UI is served at the root"
-    assert "/forecast" in httpx.get(f"{url}/docs.json").json()["paths"]
+    assert "/v1/forecast" in httpx.get(f"{url}/docs.json").json()["paths"]
     text = httpx.get(f"{url}/metrics").text
     for refused in ("invalid_request", "unknown_series", "too_large", "malformed_json", "overloaded"):
         assert _metric(url, f'demandops_forecast_refusals_total{{code="{refused}"}}') > 0, refused
     lines = text.splitlines()
     for status in ("200", "404", "413", "422", "503"):  # BentoML's own count sees the gateway's answers
         assert any(
-            line.startswith("bentoml_service_request_total{") and 'endpoint="/forecast"' in line
+            line.startswith("bentoml_service_request_total{") and 'endpoint="/v1/forecast"' in line
             and f'http_response_code="{status}"' in line
             for line in lines
         ), status  # fmt: skip
@@ -326,7 +326,7 @@ def assert_batch_scoring_is_logged(settings: Settings, scored_file: Path) -> Non
 
 
 def _answered(url: str, body: dict) -> list[dict]:
-    reply = httpx.post(f"{url}/forecast", json=body, timeout=60)
+    reply = httpx.post(f"{url}/v1/forecast", json=body, timeout=60)
     assert reply.status_code == 200, reply.text
     return reply.json()
 

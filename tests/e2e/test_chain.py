@@ -68,7 +68,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
             {"store_id": "S000", "sku_id": "P0001", "horizon": 5},
             {"store_id": "S002", "sku_id": "P0004", "horizon": 14},
         ]
-        reply = httpx.post(f"{url}/forecast", json={"items": items}, timeout=60)
+        reply = httpx.post(f"{url}/v1/forecast", json={"items": items}, timeout=60)
         assert reply.status_code == 200, reply.text
         body = reply.json()
         answers = {reply.headers["x-request-id"]: body}
@@ -88,7 +88,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         store_id, sku_id, price = _last_sale(settings)
         plain = {"store_id": store_id, "sku_id": sku_id, "horizon": 7}
         promoted = {**plain, "planned_promo": [True] * 7, "planned_price": [0.75 * price] * 7}
-        planned = httpx.post(f"{url}/forecast", json={"items": [plain, promoted]}, timeout=60)
+        planned = httpx.post(f"{url}/v1/forecast", json={"items": [plain, promoted]}, timeout=60)
         both = planned.json()
         answers[planned.headers["x-request-id"]] = both
         assert [d["p50"] for d in both[1]["forecast"]] != [d["p50"] for d in both[0]["forecast"]]
@@ -96,7 +96,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         _assert_no_skew_until_the_online_store_is_tampered_with(settings, url, champion.run_id, tmp_path)
 
         _assert_the_typed_client_works(url, first.model_version)
-        metadata = httpx.post(f"{url}/metadata", json={}).json()
+        metadata = httpx.post(f"{url}/v1/metadata", json={}).json()
         assert metadata["model_version"] == first.model_version and metadata["lifecycle_state"] == "Production"
         assert metadata["feature_service"] == "demand_forecast_v1"
         assert_every_refusal_is_a_4xx_naming_what_was_wrong(url, metadata["horizon"])
@@ -107,7 +107,7 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         assert_overload_is_refused_at_once_with_retry_after(url)
         assert_a_locked_online_store_degrades_and_recovers(url, settings.feast_dir / "online_store.db")
         assert_probes_docs_and_metrics(url, first.model_version)
-        served = httpx.post(f"{url}/forecast", json={"items": [plain]}).json()[0]
+        served = httpx.post(f"{url}/v1/forecast", json={"items": [plain]}).json()[0]
     assert_served_answers_are_logged(settings, answers)  # the service wrote its queue as it stopped
 
     meta = download_bundle(settings.mlflow_tracking_uri, champion.run_id, tmp_path / "scored_bundle").meta

@@ -57,23 +57,23 @@ def test_monthly_import_runs_to_a_registered_model_that_forecasts_months(setting
         assert latest_metadata(instance, "raw_sales")["dataset_version"] == imported.version, "and on the asset"
 
     with running_bento(settings, summary.bento_tag, log_path=tmp_path / "serve.log") as url:
-        reply = httpx.post(f"{url}/forecast", json={"items": [summary.example_item]}, timeout=60)
+        reply = httpx.post(f"{url}/v1/forecast", json={"items": [summary.example_item]}, timeout=60)
         assert reply.status_code == 200, reply.text
         [result] = reply.json()
         assert result["origin_date"] == "2024-12-01"
         assert [d["date"] for d in result["forecast"]] == ["2025-01-01", "2025-02-01", "2025-03-01"]
         too_far = {**summary.example_item, "horizon": 4}
-        refused = httpx.post(f"{url}/forecast", json={"items": [too_far]}, timeout=60)
+        refused = httpx.post(f"{url}/v1/forecast", json={"items": [too_far]}, timeout=60)
         assert refused.status_code == 422 and "3 months" in refused.json()["error"]["message"]
         assert refused.json()["error"]["details"][0]["field"] == "items[0].horizon"
         # Reorder points in months: a lead time of 2 months and a monthly review fill the horizon of 3.
         plan = {"store_id": summary.example_item["store_id"], "sku_id": summary.example_item["sku_id"], "on_hand": 0}
-        reply = httpx.post(f"{url}/replenishment", json={"items": [{**plan, "lead_time": 2}]}, timeout=60)
+        reply = httpx.post(f"{url}/v1/replenishment", json={"items": [{**plan, "lead_time": 2}]}, timeout=60)
         assert reply.status_code == 200, reply.text
         [decided] = reply.json()
         assert decided["origin_date"] == "2024-12-01" and 0 <= decided["reorder_point"] <= decided["order_up_to"]
         assert decided["suggested_order"] == decided["order_up_to"], "nothing on hand or on order"
-        beyond = httpx.post(f"{url}/replenishment", json={"items": [{**plan, "lead_time": 3}]}, timeout=60)
+        beyond = httpx.post(f"{url}/v1/replenishment", json={"items": [{**plan, "lead_time": 3}]}, timeout=60)
         assert beyond.status_code == 422 and "3 months" in beyond.json()["error"]["message"]
         assert_large_requests_leave_small_ones_unrefused(url, summary.example_item)
     for lead in (1, 3):  # the backtest scores the lead-time quantiles in months too

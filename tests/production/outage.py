@@ -59,7 +59,7 @@ class Recorder:
                 items = [{"store_id": s, "sku_id": k, "horizon": 3} for s, k in asked]
                 sent = time.monotonic()
                 try:
-                    reply = client.post("/forecast", json={"items": items})
+                    reply = client.post("/v1/forecast", json={"items": items})
                     status, body = reply.status_code, reply.json() if reply.status_code == 200 else []
                 except httpx.TransportError:
                     status, body = 0, []

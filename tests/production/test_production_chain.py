@@ -45,7 +45,7 @@ def test_the_chain_runs_on_postgresql_and_redis_and_rides_out_a_redis_outage(
     _assert_mlflow_and_dagster_keep_their_own_schemas(database, first.run_id)
 
     with running_bento(settings, first.bento_tag, log_path=tmp_path / "serve.log") as url:
-        metadata = httpx.post(f"{url}/metadata", json={}).json()
+        metadata = httpx.post(f"{url}/v1/metadata", json={}).json()
         assert metadata["limits"]["breaker_cooldown_s"] == 1.0 and metadata["lifecycle_state"] == "Production"
         champion_run = DemandopsResource.from_settings(settings).registry().get(first.model_version).run_id
         pairs = _served_series(settings, champion_run, tmp_path / "bundle")
@@ -92,7 +92,7 @@ def _served_series(settings: Settings, run_id: str, scratch: Path) -> list[tuple
 
 def _forecast(url: str, pairs: list[tuple[str, str]]) -> list[dict]:
     items = [{"store_id": s, "sku_id": k, "horizon": 3} for s, k in pairs]
-    reply = httpx.post(f"{url}/forecast", json={"items": items}, timeout=60)
+    reply = httpx.post(f"{url}/v1/forecast", json={"items": items}, timeout=60)
     assert reply.status_code == 200, reply.text
     return reply.json()
 

@@ -42,11 +42,11 @@ class GatewayTestService:
     def admit(self, request: ForecastRequest) -> None:
         """Every series is known here: the model's checks are the predictor's, tested with it."""
 
-    @bentoml.api
+    @bentoml.api(route="/v1/forecast")
     def forecast(self, items: list[ForecastItem]) -> Annotated[list[dict], JSON]:
         return [{"store_id": item.store_id, "planned_price": item.planned_price} for item in items]
 
-    @bentoml.api(route="/metadata")
+    @bentoml.api(route="/v1/metadata")
     def metadata(self) -> Annotated[dict, JSON]:
         return {"model_version": "1"}
 
@@ -83,7 +83,7 @@ def refused(reply, status: int, code: str) -> dict:
     return error
 
 
-@pytest.mark.parametrize("path", ["/forecast", "/metadata"])
+@pytest.mark.parametrize("path", ["/v1/forecast", "/v1/metadata"])
 @pytest.mark.parametrize(
     "content_type",
     ["multipart/form-data", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "text/plain"],
@@ -94,37 +94,37 @@ def test_a_body_that_is_not_json_is_refused_before_bentoml_reads_it(client, path
 
 
 def test_a_multipart_upload_and_a_second_content_type_are_refused(client) -> None:
-    refused(client.post("/metadata", files={"file": ("a.json", b"{}")}), 415, "unsupported_media_type")
+    refused(client.post("/v1/metadata", files={"file": ("a.json", b"{}")}), 415, "unsupported_media_type")
     # BentoML reads the first Content-Type: a JSON one after it must not let multipart through.
     both = [("content-type", "multipart/form-data"), ("content-type", "application/json")]
-    refused(client.post("/metadata", content=b"{}", headers=both), 415, "unsupported_media_type")
+    refused(client.post("/v1/metadata", content=b"{}", headers=both), 415, "unsupported_media_type")
 
 
 def test_no_content_type_is_json(client) -> None:
-    assert client.post("/metadata", content=b"{}").json() == {"model_version": "1"}
-    reply = client.post("/forecast", content=b'{"items": [{"store_id": "S1", "sku_id": "P1", "horizon": 1}]}')
+    assert client.post("/v1/metadata", content=b"{}").json() == {"model_version": "1"}
+    reply = client.post("/v1/forecast", content=b'{"items": [{"store_id": "S1", "sku_id": "P1", "horizon": 1}]}')
     assert reply.status_code == 200 and reply.json() == [{"store_id": "S1", "planned_price": None}]
 
 
 def test_starlettes_404_and_405_are_answered_in_our_shape(client) -> None:
-    not_allowed = refused(client.get("/forecast"), 405, "method_not_allowed")
-    assert not_allowed["message"] == "GET is not allowed on /forecast (allowed: POST)"
-    assert client.get("/forecast").headers["allow"] == "POST", "a 405 still says what is allowed"
-    refused(client.put("/metadata", json={}), 405, "method_not_allowed")
+    not_allowed = refused(client.get("/v1/forecast"), 405, "method_not_allowed")
+    assert not_allowed["message"] == "GET is not allowed on /v1/forecast (allowed: POST)"
+    assert client.get("/v1/forecast").headers["allow"] == "POST", "a 405 still says what is allowed"
+    refused(client.put("/v1/metadata", json={}), 405, "method_not_allowed")
     refused(client.delete("/healthz"), 405, "method_not_allowed")
     assert refused(client.get("/no-such-route"), 404, "not_found")["message"] == "nothing is served at /no-such-route"
 
 
 def test_bentomls_validation_errors_are_answered_in_our_shape(client) -> None:
     json_body = {"content-type": "application/json"}
-    not_json = refused(client.post("/metadata", content=b"{", headers=json_body), 400, "malformed_json")
+    not_json = refused(client.post("/v1/metadata", content=b"{", headers=json_body), 400, "malformed_json")
     assert [d["field"] for d in not_json["details"]] == ["body"]
-    not_an_object = refused(client.post("/metadata", content=b"[]", headers=json_body), 422, "invalid_request")
+    not_an_object = refused(client.post("/v1/metadata", content=b"[]", headers=json_body), 422, "invalid_request")
     assert not_an_object["details"] == [{"field": "body", "message": "Input should be an object"}]
 
 
 def test_a_boolean_horizon_is_refused_naming_the_field(client) -> None:
-    error = refused(client.post("/forecast", json={"items": [{**GOOD, "horizon": True}]}), 422, "invalid_request")
+    error = refused(client.post("/v1/forecast", json={"items": [{**GOOD, "horizon": True}]}), 422, "invalid_request")
     assert error["details"] == [{"field": "items[0].horizon", "message": "Input should be a valid integer"}]
 
 
@@ -139,7 +139,7 @@ def test_bentomls_own_validation_takes_the_strict_models() -> None:
 
 
 def test_json_integers_are_prices_through_both_validations(client) -> None:
-    reply = client.post("/forecast", json={"items": [{**GOOD, "planned_price": [1, 2.5]}]})
+    reply = client.post("/v1/forecast", json={"items": [{**GOOD, "planned_price": [1, 2.5]}]})
     assert reply.status_code == 200 and reply.json() == [{"store_id": "S000", "planned_price": [1.0, 2.5]}]
 
 
@@ -158,7 +158,7 @@ def test_successful_answers_of_other_routes_pass_unchanged(client) -> None:
     healthz = client.get("/healthz")
     assert healthz.status_code == 200 and healthz.text == "\n"
     assert healthz.headers["content-type"].startswith("text/plain")
-    assert "/forecast" in client.get("/docs.json").json()["paths"]
+    assert "/v1/forecast" in client.get("/docs.json").json()["paths"]
     index = client.get("/")
     assert index.status_code == 200 and "<html" in index.text.lower()
     assert int(index.headers["content-length"]) == len(index.content)
@@ -176,26 +176,26 @@ def test_only_refused_forecasts_are_counted(client) -> None:
         return value or 0.0
 
     before = count("method_not_allowed"), count("not_found")
-    client.get("/forecast")
+    client.get("/v1/forecast")
     client.get("/no-such-route")
-    client.get("/metadata")
+    client.get("/v1/metadata")
     assert (count("method_not_allowed"), count("not_found")) == (before[0] + 1, before[1])
 
 
 def test_every_answer_carries_a_request_id_and_the_log_gets_the_forecasts(client) -> None:
     HANDED_OVER.clear()
-    mine = client.post("/forecast", json={"items": [GOOD]}, headers={"X-Request-ID": "planner-42"})
+    mine = client.post("/v1/forecast", json={"items": [GOOD]}, headers={"X-Request-ID": "planner-42"})
     assert mine.status_code == 200 and mine.headers["x-request-id"] == "planner-42", mine.text
     assert len(HANDED_OVER) == 1 and HANDED_OVER[0] == ("planner-42", mine.content)
-    fresh = client.post("/forecast", json={"items": [GOOD]})
+    fresh = client.post("/v1/forecast", json={"items": [GOOD]})
     assert re.fullmatch(r"[0-9a-f]{32}", fresh.headers["x-request-id"])
     assert HANDED_OVER[-1] == (fresh.headers["x-request-id"], fresh.content)
-    too_long = client.post("/forecast", json={"items": [GOOD]}, headers={"X-Request-ID": "x" * 129})
+    too_long = client.post("/v1/forecast", json={"items": [GOOD]}, headers={"X-Request-ID": "x" * 129})
     assert re.fullmatch(r"[0-9a-f]{32}", too_long.headers["x-request-id"]), "a caller's id is kept only when short"
-    bad = client.post("/forecast", content=b"{", headers={"content-type": "application/json", "X-Request-ID": "r1"})
+    bad = client.post("/v1/forecast", content=b"{", headers={"content-type": "application/json", "X-Request-ID": "r1"})
     refused(bad, 400, "malformed_json")
     assert bad.headers["x-request-id"] == "r1" and len(HANDED_OVER) == 3, "refusals carry it, and are not logged"
-    assert client.post("/metadata", json={}, headers={"X-Request-ID": "m1"}).headers["x-request-id"] == "m1"
+    assert client.post("/v1/metadata", json={}, headers={"X-Request-ID": "m1"}).headers["x-request-id"] == "m1"
 
 
 def test_a_success_is_passed_on_as_it_comes_and_an_error_is_held() -> None:
@@ -226,6 +226,26 @@ async def _pass_on_a_success_and_hold_an_error() -> None:
     assert len(sent) == 3 and not errors, "nothing of an error answer goes out as it is"
     await failing.finish()
     assert errors == [(404, b"Not Found")]
+
+
+def test_the_unversioned_paths_are_deprecated_aliases_of_the_v1_routes(client) -> None:
+    HANDED_OVER.clear()
+    body = {"items": [GOOD]}
+    alias, versioned = client.post("/forecast", json=body), client.post("/v1/forecast", json=body)
+    assert alias.status_code == versioned.status_code == 200, (alias.text, versioned.text)
+    assert alias.json() == versioned.json()
+    assert re.fullmatch(r"@\d+", alias.headers["deprecation"]), alias.headers
+    assert alias.headers["link"] == '</v1/forecast>; rel="successor-version"'
+    assert "deprecation" not in versioned.headers and "link" not in versioned.headers
+    assert [request_id for request_id, _ in HANDED_OVER] == [
+        alias.headers["x-request-id"],
+        versioned.headers["x-request-id"],
+    ]
+    # A refusal on an alias is the v1 route's refusal, and still says the alias is deprecated.
+    bad = refused(client.post("/forecast", json={"items": [{**GOOD, "horizon": 0}]}), 422, "invalid_request")
+    assert bad["details"][0]["field"] == "items[0].horizon"
+    assert client.post("/metadata", json={}).headers["link"] == '</v1/metadata>; rel="successor-version"'
+    assert "/forecast" not in client.get("/docs.json").json()["paths"], "the document lists the v1 routes only"
 
 
 # Last of the tests that use `client`: the fuzzer's run ends the test service's lifespan, after which
