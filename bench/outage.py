@@ -75,7 +75,9 @@ def _measure(scratch: Path, database: str, redis: RedisServer, args: argparse.Na
     run_id = DemandopsResource.from_settings(settings).registry().get(summary.model_version).run_id
     meta = download_bundle(settings.mlflow_tracking_uri, run_id, scratch / "bundle").meta
     rounds = []
-    with running_bento(settings, summary.bento_tag, log_path=scratch / "serve.log") as url:
+    # What is measured is the online store's outage; API keys (on in production) are measured elsewhere.
+    keyless = {"DEMANDOPS_SERVING__REQUIRE_KEYS": "false"}
+    with running_bento(settings, summary.bento_tag, log_path=scratch / "serve.log", extra_env=keyless) as url:
         pairs = _held_series(url, [(s, k) for s in meta.stores for k in meta.skus])
         reference = {(r["store_id"], r["sku_id"]): r for r in _forecast(url, pairs)}
         for clients in args.clients:
@@ -94,7 +96,9 @@ def _held_series(url: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]
     held = []
     with httpx.Client(base_url=url, timeout=30) as client:
         for store_id, sku_id in pairs:
-            reply = client.post("/v1/forecast", json={"items": [{"store_id": store_id, "sku_id": sku_id, "horizon": 1}]})
+            reply = client.post(
+                "/v1/forecast", json={"items": [{"store_id": store_id, "sku_id": sku_id, "horizon": 1}]}
+            )
             if reply.status_code == 200:
                 held.append((store_id, sku_id))
     return held

@@ -318,6 +318,19 @@ class ServingSettings(BaseModel):
     prediction_log: bool = Field(
         default=True, description="Record every forecast answered in the lake's prediction log (monitoring/)."
     )
+    require_keys: bool | None = Field(
+        default=None,
+        description="Require `Authorization: Bearer KEY` on the API routes (demandops keys); unset: on in the "
+        "production profile, off in the local one.",
+    )
+    rate_limit_storage: str | None = Field(
+        default=None,
+        description="Where the keys' rate and quota counts live, as a `limits` async storage URI "
+        "(async+redis://host:6379/0); unset: the production profile's Redis, else this process's memory.",
+    )
+    keys_refresh_s: float = Field(
+        default=5.0, gt=0, le=300, description="How often the service rereads the key table: a revocation's delay."
+    )
     log_flush_interval_s: float = Field(
         default=1.0, gt=0, le=60, description="How often the log's queue is written; a crash loses at most this much."
     )
@@ -408,6 +421,13 @@ class ProductionServices(BaseModel):
         description="MLflow tracking server on postgres_url; unset, clients use the database directly.",
     )
 
+    def redis_storage_uri(self, scheme: str = "redis") -> str:
+        """redis_url (Feast's host:port[,db=N,password=...]) as a URI, e.g. for `limits`' storage."""
+        address, *options = self.redis_url.split(",")
+        fields = dict(option.split("=", 1) for option in options if "=" in option)
+        password = f":{fields['password']}@" if fields.get("password") else ""
+        return f"{scheme}://{password}{address}/{fields.get('db', '0')}"
+
     @field_validator("postgres_url")
     @classmethod
     def _a_postgres_database(cls, url: str) -> str:
@@ -494,6 +514,19 @@ class Settings(BaseSettings):
         if self.profile == "production":
             return self.production.mlflow_server_url or self.mlflow_database_url
         return self.mlflow_database_url
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether the service asks every API request for a key (serving/key_guard.py)."""
+        return self.serving.require_keys if self.serving.require_keys is not None else self.profile == "production"
+
+    @property
+    def rate_limit_storage_uri(self) -> str:
+        """The `limits` storage shared by a key's requests: Redis in production, so that every worker
+        and replica counts against one rate; in-process memory locally."""
+        if self.serving.rate_limit_storage:
+            return self.serving.rate_limit_storage
+        return self.production.redis_storage_uri("async+redis") if self.profile == "production" else "async+memory://"
 
     @property
     def mlflow_database_url(self) -> str:

@@ -1,4 +1,4 @@
-"""The `demandops` command: run the chain, open the UIs, serve the model, manage data and lifecycle."""
+"""The `demandops` command: run the chain, open the UIs, serve the model, manage data, lifecycle and API keys."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ from lifecycle.evidence import bento_of
 from lifecycle.states import ALIASES, State
 from pipelines.features_cli import app as features_app
 from salesdata.cli import app as data_app
+from serving.keys_cli import app as keys_app
 
 app = typer.Typer(help="demandops: demand forecasting from raw sales to a served model.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(lifecycle_app, name="lifecycle")
 app.add_typer(features_app, name="features")
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     from serving.client import ForecastClient, ForecastRequestError
 
-    client = ForecastClient("http://127.0.0.1:3000")
+    client = ForecastClient("http://127.0.0.1:3000", api_key=KEY)  # KEY: where the service requires keys
     results = client.forecast([{"store_id": "S000", "sku_id": "P0000", "horizon": 7}])
     results[0].forecast[0].p90
     [plan] = client.replenishment([{"store_id": "S000", "sku_id": "P0000", "lead_time": 7, "on_hand": 12}])
@@ -48,8 +48,10 @@ class ForecastRequestError(Exception):
 
 
 class ForecastClient:
-    def __init__(self, base_url: str, *, timeout: float = 30.0):
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0):
+        """api_key: a key of `demandops keys create`, for a service that requires one."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers)
 
     def forecast(self, items: Sequence[ForecastItem | dict]) -> list[ForecastResult]:
         """p10/p50/p90 per period for each item, in the order given."""

@@ -17,6 +17,10 @@ from pydantic import ValidationError
 STATUS = {
     "malformed_json": 400,
     "invalid_request": 422,
+    "unauthenticated": 401,  # no API key, or one not known (with WWW-Authenticate: Bearer)
+    "forbidden": 403,  # a revoked API key
+    "rate_limited": 429,  # with Retry-After
+    "quota_exceeded": 429,  # with Retry-After
     "unknown_series": 404,
     "not_found": 404,
     "method_not_allowed": 405,
@@ -33,12 +37,20 @@ STATUS = {
 class RequestRefused(Exception):
     """A request the service will not answer, with the code and details it is refused with."""
 
-    def __init__(self, code: str, message: str, details: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        *,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.status = STATUS[code]
         self.message = message
         self.details = details or []
+        self.headers = headers or []  # of the answer: a 429's Retry-After, a 401's WWW-Authenticate
 
     def body(self) -> bytes:
         error = {"status": self.status, "code": self.code, "message": self.message, "details": self.details}

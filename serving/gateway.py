@@ -13,6 +13,7 @@ BentoML's adaptive batching runs the items of many requests as one call, so one 
 fail every request in its batch; and its own errors are a 500 for some malformed bodies and a
 bare 503 with no Retry-After when it sheds load. Here, before a request to a batched route joins a batch:
 
+- with keys required, no valid key -> 401 or 403, over the key's rate or quota -> 429 (serving/key_guard.py);
 - more than `max_in_flight` requests at once -> 503 overloaded, with Retry-After;
 - a body over `max_body_bytes` (read no further) or over `max_items_per_request` items -> 413;
 - a body that is not JSON -> 400; one that breaks the schema -> 422 naming each field;
@@ -44,6 +45,7 @@ from demandops.settings import ServingSettings
 from serving import metrics
 from serving.answers import Headers, ShapedAnswer, refusal_of
 from serving.errors import RequestRefused
+from serving.key_guard import KeyGuard
 from serving.routes import ALIASES, FORECAST, METADATA, REPLENISHMENT, deprecation_headers
 from serving.schemas import ForecastRequest, ReplenishmentRequest
 
@@ -82,6 +84,7 @@ class ForecastGateway:
         served: Callable[[], Served | None] = lambda: None,
         api_paths: Collection[str] = (*BATCHED, METADATA),
         batched: Mapping[str, TypeAdapter] = BATCHED,
+        keys: KeyGuard | None = None,
     ):
         self.app = app
         self.limits = limits
@@ -89,6 +92,7 @@ class ForecastGateway:
         self.served = served
         self.api_paths = frozenset(api_paths)
         self.batched = batched
+        self.keys = keys  # None: the API routes take requests without a key
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,6 +114,8 @@ class ForecastGateway:
         batched = scope["path"] in self.batched
         answer = ShapedAnswer(send, refuse_error_answer, hold=batched)
         try:
+            if self.keys is not None and scope["path"] in self.api_paths:
+                await self.keys.admit(dict(scope["headers"]))  # before anything is read, counted or batched
             if scope["method"] != "POST" or scope["path"] not in self.api_paths:
                 await self.app(scope, receive, answer)
             elif batched:
@@ -202,6 +208,7 @@ class ForecastGateway:
         body = refused.body()
         headers = [(k, v) for k, v in kept if k.lower() in KEPT_HEADERS]
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += refused.headers
         if refused.status == 503:
             headers.append((b"retry-after", str(self.limits.retry_after_s).encode()))
         await send({"type": "http.response.start", "status": refused.status, "headers": headers})

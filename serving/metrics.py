@@ -36,6 +36,15 @@ _DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
             labelnames=["code"],
         ),
     ),
+    "KEY_REQUESTS": (
+        "Counter",
+        dict(
+            name="demandops_api_key_requests_total",
+            documentation="Requests to the API routes by key name and outcome: admitted, rate_limited, quota_exceeded, "
+            "revoked, uncounted (the counts' storage failed); and, under key '-', unauthenticated.",
+            labelnames=["key", "outcome"],
+        ),
+    ),
     "BATCH_ITEMS": (
         "Histogram",
         dict(

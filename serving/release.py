@@ -26,9 +26,10 @@ def stage_bento(settings: Settings, registry: ModelRegistry, store: FeatureStore
         lifecycle_state=str(State.VALIDATED),
     )
     smoke_log = settings.state / "logs" / f"smoke-v{version}.log"
-    # The smoke test's and skew check's requests are not consumers' forecasts: kept out of the prediction log.
-    unlogged = {"DEMANDOPS_SERVING__PREDICTION_LOG": "false"}
-    with running_bento(settings, built.bento_tag, log_path=smoke_log, extra_env=unlogged) as url:
+    # The smoke test's and skew check's requests are not consumers' forecasts: kept out of the prediction
+    # log. This instance listens on loopback for the checks' length only, so it asks for no API key.
+    checks_only = {"DEMANDOPS_SERVING__PREDICTION_LOG": "false", "DEMANDOPS_SERVING__REQUIRE_KEYS": "false"}
+    with running_bento(settings, built.bento_tag, log_path=smoke_log, extra_env=checks_only) as url:
         smoke = smoke_test(
             url,
             store_id=bundle.meta.stores[0],

@@ -25,7 +25,9 @@ from demandops.settings import get_settings
 from feature_repo.store import open_store_failing_fast
 from monitoring.prediction_log import PredictionLog, log_dir
 from serving import metrics
+from serving.api_keys import KeyStore
 from serving.gateway import ForecastGateway
+from serving.key_guard import KeyGuard
 from serving.live_gauges import LiveGauges
 from serving.predictor import Predictor
 from serving.registry_state import LifecycleStateReader
@@ -201,4 +203,17 @@ def _served():
     return service.record_answer if service.prediction_log is not None else None
 
 
-DemandForecastService.add_asgi_middleware(ForecastGateway, limits=LIMITS, admission=_admission, served=_served)
+def _key_guard() -> KeyGuard | None:
+    if not SETTINGS.keys_required:
+        return None
+    return KeyGuard(
+        lambda: KeyStore(SETTINGS.mlflow_database_url),
+        SETTINGS.rate_limit_storage_uri,
+        refresh_s=LIMITS.keys_refresh_s,
+        timeout_s=LIMITS.lookup_timeout_s,
+    )
+
+
+DemandForecastService.add_asgi_middleware(
+    ForecastGateway, limits=LIMITS, admission=_admission, served=_served, keys=_key_guard()
+)

@@ -56,7 +56,9 @@ def assert_replenishment_answers_as_the_forecast_does(url: str, horizon: int) ->
 
 def assert_every_replenishment_refusal_names_its_field(url: str, horizon: int) -> None:
     post = httpx.Client(base_url=url, timeout=60).post
-    beyond = _refused(post("/v1/replenishment", json={"items": [{**ITEM, "lead_time": horizon}]}), 422, "invalid_request")
+    beyond = _refused(
+        post("/v1/replenishment", json={"items": [{**ITEM, "lead_time": horizon}]}), 422, "invalid_request"
+    )
     assert beyond["details"][0]["field"] == "items[0].lead_time" and f"horizon of {horizon}" in beyond["message"]
     for bad, field in [
         ({**ITEM, "service_level": 0.4}, "items[1].service_level"),

@@ -143,7 +143,9 @@ def assert_every_refusal_is_a_4xx_naming_what_was_wrong(url: str, horizon: int) 
         assert any(d["field"] == field for d in error["details"]), (bad_item, error)
 
     nan_price = b'{"items": [{"store_id": "S000", "sku_id": "P0001", "horizon": 1, "planned_price": [NaN]}]}'
-    _refused(post("/v1/forecast", content=nan_price, headers={"content-type": "application/json"}), 422, "invalid_request")
+    _refused(
+        post("/v1/forecast", content=nan_price, headers={"content-type": "application/json"}), 422, "invalid_request"
+    )
 
     too_far = _refused(post("/v1/forecast", json={"items": [{**GOOD, "horizon": horizon + 1}]}), 422, "invalid_request")
     assert too_far["details"][0]["field"] == "items[0].horizon" and str(horizon) in too_far["message"]
@@ -237,7 +239,11 @@ def assert_a_locked_online_store_degrades_and_recovers(url: str, online_store: P
 def assert_probes_docs_and_metrics(url: str, model_version: str) -> None:
     assert httpx.get(f"{url}/healthz").status_code == 200 and httpx.get(f"{url}/readyz").status_code == 200
     assert "<html" in httpx.get(f"{url}/").text.lower(), "the Swagger UI is served at the root"
-    assert "/v1/forecast" in httpx.get(f"{url}/docs.json").json()["paths"]
+    paths = httpx.get(f"{url}/docs.json").json()["paths"]
+    assert "/v1/forecast" in paths and "/v1/replenishment" in paths and "/forecast" not in paths
+    alias = httpx.post(f"{url}/metadata", json={})  # the unversioned path of earlier releases
+    assert alias.status_code == 200 and str(alias.json()["model_version"]) == str(model_version)
+    assert alias.headers["link"] == '</v1/metadata>; rel="successor-version"' and alias.headers["deprecation"]
     text = httpx.get(f"{url}/metrics").text
     for refused in ("invalid_request", "unknown_series", "too_large", "malformed_json", "overloaded"):
         assert _metric(url, f'demandops_forecast_refusals_total{{code="{refused}"}}') > 0, refused

@@ -35,6 +35,7 @@ class Recorder:
     url: str
     pairs: list[Pair]
     clients: int = 16
+    headers: dict[str, str] = field(default_factory=dict)  # of every forecast request, e.g. an API key
     answers: list[Answer] = field(default_factory=list)
     readiness: list[tuple[float, float, int]] = field(default_factory=list)  # (asked at, answered at, status)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -53,7 +54,7 @@ class Recorder:
 
     def _client(self, seed: int) -> None:
         rng = random.Random(seed)
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with httpx.Client(base_url=self.url, timeout=30, headers=self.headers) as client:
             while not self._stop.is_set():
                 asked = rng.sample(self.pairs, rng.randint(1, 3))
                 items = [{"store_id": s, "sku_id": k, "horizon": 3} for s, k in asked]

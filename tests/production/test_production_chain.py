@@ -1,5 +1,6 @@
-"""The production profile end to end: the chain on PostgreSQL and Redis, then a Redis of the test's own
-killed under load, restarted empty and refilled, with every answer judged against a complete store."""
+"""The production profile end to end: the chain on PostgreSQL and Redis; the served Bento asking for API
+keys; then a Redis of the test's own killed under load, restarted empty and refilled, with every answer
+judged against a complete store."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pipelines.resources import DemandopsResource
 from pipelines.run import run_chain
 from serving.server import running_bento
 from tests.conftest import RedisServer
+from tests.production.key_checks import assert_keys_guard_the_api
 from tests.production.outage import Recorder, kill_restart_empty_and_refill, summarize
 from training.tracking import download_bundle
 
@@ -38,22 +40,24 @@ def test_the_chain_runs_on_postgresql_and_redis_and_rides_out_a_redis_outage(
         preset="small",
         production=ProductionServices(postgres_url=database, redis_url=own_redis.url),
         # Set in code: it must reach the served Bento (its /metadata shows the limits in force).
-        serving=ServingSettings(breaker_cooldown_s=1.0),
+        serving=ServingSettings(breaker_cooldown_s=1.0, keys_refresh_s=0.5),
     )
     first = run_chain(settings)
     assert first.production_version == first.model_version
     _assert_mlflow_and_dagster_keep_their_own_schemas(database, first.run_id)
 
     with running_bento(settings, first.bento_tag, log_path=tmp_path / "serve.log") as url:
-        metadata = httpx.post(f"{url}/v1/metadata", json={}).json()
+        key = assert_keys_guard_the_api(settings, url, first.example_item)
+        metadata = httpx.post(f"{url}/v1/metadata", json={}, headers=key).json()
         assert metadata["limits"]["breaker_cooldown_s"] == 1.0 and metadata["lifecycle_state"] == "Production"
         champion_run = DemandopsResource.from_settings(settings).registry().get(first.model_version).run_id
         pairs = _served_series(settings, champion_run, tmp_path / "bundle")
         assert len(pairs) >= 10, pairs
-        reference = {(r["store_id"], r["sku_id"]): r for r in _forecast(url, pairs)}
+        reference = {(r["store_id"], r["sku_id"]): r for r in _forecast(url, pairs, key)}
         assert not any(r["degraded"] for r in reference.values())
 
-        load = Recorder(url, pairs, clients=CLIENTS)
+        # The load's key is counted in the Redis that is killed: requests go on, uncounted.
+        load = Recorder(url, pairs, clients=CLIENTS, headers=key)
         load.start()
         try:
             timeline = kill_restart_empty_and_refill(settings, own_redis, load, outage_s=OUTAGE_S)
@@ -90,9 +94,9 @@ def _served_series(settings: Settings, run_id: str, scratch: Path) -> list[tuple
     return [(s, k) for s, k in held if s in known[0] and k in known[1]]
 
 
-def _forecast(url: str, pairs: list[tuple[str, str]]) -> list[dict]:
+def _forecast(url: str, pairs: list[tuple[str, str]], key: dict[str, str]) -> list[dict]:
     items = [{"store_id": s, "sku_id": k, "horizon": 3} for s, k in pairs]
-    reply = httpx.post(f"{url}/v1/forecast", json={"items": items}, timeout=60)
+    reply = httpx.post(f"{url}/v1/forecast", json={"items": items}, headers=key, timeout=60)
     assert reply.status_code == 200, reply.text
     return reply.json()
 

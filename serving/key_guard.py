@@ -1,0 +1,163 @@
+"""API keys at the gateway: who is calling, and whether they may, before a request is read or batched.
+
+With keys required (Settings.keys_required), a request to an API route needs `Authorization: Bearer
+KEY` with a key of `demandops keys create`:
+- no key, a malformed header, or a key not known -> 401 `unauthenticated`, with WWW-Authenticate;
+- a revoked key -> 403 `forbidden`;
+- over the key's rate (requests per second) -> 429 `rate_limited`; over its quota (requests per 24
+  hours from the first of the window) -> 429 `quota_exceeded`; both with Retry-After, the seconds
+  until the window that refused resets.
+
+The key table (serving/api_keys.py) is read when the first request arrives, then again in a thread
+once it is `keys_refresh_s` old, while requests go on with the table read before: only the first
+requests wait on the database. A revocation takes effect within about that time. If the database
+cannot be read, the last table read is kept (and the failure logged); with none read yet, requests
+get 503 `not_ready`.
+
+Counting uses the `limits` library's fixed windows, in the storage Settings.rate_limit_storage_uri
+names: Redis in production, so that every worker and replica of the service counts against one rate;
+this process's memory locally (one worker). While that storage fails, requests with a valid key are
+served uncounted (outcome `uncounted`, one log line per 30 s): a Redis outage must not stop the
+forecasts, which ride it out on last known features. Each key's requests are counted in /metrics by
+outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerSecond
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from sqlalchemy.exc import SQLAlchemyError
+
+from serving import metrics
+from serving.api_keys import ApiKey, KeyStore, digest_of
+from serving.errors import RequestRefused
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION = b"authorization"
+CHALLENGE = [(b"www-authenticate", b'Bearer realm="demandops"')]
+NAMESPACE = "demandops-key"  # the first part of every count's name in the storage
+STORAGE_WARNING_EVERY_S = 30.0  # one log line per this while the counts' storage fails
+
+
+class KeyGuard:
+    def __init__(
+        self, open_store: Callable[[], KeyStore], storage_uri: str, *, refresh_s: float, timeout_s: float = 0.3
+    ):
+        self._open_store = open_store  # opened on first use, in the serving worker
+        self._store: KeyStore | None = None
+        self._refresh_s = refresh_s
+        self._keys: dict[str, ApiKey] | None = None
+        self._read_at = -math.inf
+        self._reading = asyncio.Lock()
+        self._refreshing: asyncio.Future | None = None
+        # redis-py (a dependency already) rather than `limits`' default Redis client, coredis; a dead
+        # Redis must be known within `timeout_s`, as the online store's is.
+        redis = {"implementation": "redispy", "socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+        options = redis if storage_uri.startswith("async+redis") else {}
+        self._limiter = FixedWindowRateLimiter(storage_from_string(storage_uri, wrap_exceptions=True, **options))
+        self._storage_warned_at = -math.inf
+        self._counters: dict[tuple[str, str], object] = {}  # labelled children, looked up once
+
+    async def admit(self, headers: dict[bytes, bytes]) -> str:
+        """The name of the key the request carries; raises RequestRefused when it may not be served."""
+        token, wrong = _bearer_token(headers)
+        key = (await self._current_keys()).get(digest_of(token)) if token is not None else None
+        if key is None:
+            self._count("-", "unauthenticated")
+            raise RequestRefused("unauthenticated", wrong or "the API key is not known", headers=CHALLENGE)
+        if key.revoked:
+            self._count(key.name, "revoked")
+            raise RequestRefused(
+                "forbidden", f"the API key {key.name!r} was revoked at {key.revoked_at:%Y-%m-%d %H:%M} UTC"
+            )
+        counted = True
+        for limit, code, what in _limits_of(key):
+            counted &= await self._hit(key, limit, code, what)
+        self._count(key.name, "admitted" if counted else "uncounted")
+        return key.name
+
+    async def _hit(self, key: ApiKey, limit: RateLimitItem, code: str, what: str) -> bool:
+        """Count the request against `limit`; raises RequestRefused over it; False when it could not be counted."""
+        try:
+            if await self._limiter.hit(limit, NAMESPACE, key.name):
+                return True
+            reset_at = (await self._limiter.get_window_stats(limit, NAMESPACE, key.name)).reset_time
+        except StorageError as exc:
+            self._storage_failed(exc)
+            return False
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        self._count(key.name, code)
+        raise RequestRefused(
+            code, f"the API key {key.name!r} is over its limit of {what}; retry in {retry_after} s",
+            headers=[(b"retry-after", str(retry_after).encode())],
+        )  # fmt: skip
+
+    async def _current_keys(self) -> dict[str, ApiKey]:
+        stale = time.monotonic() - self._read_at >= self._refresh_s
+        if self._keys is not None:
+            if stale and self._refreshing is None:  # requests go on with the table read before meanwhile
+                self._refreshing = asyncio.ensure_future(self._refresh())
+            return self._keys
+        async with self._reading:  # no table yet: the first request reads it, the others wait for it
+            if self._keys is None and time.monotonic() - self._read_at >= self._refresh_s:
+                await asyncio.to_thread(self._read_table)
+        if self._keys is None:
+            raise RequestRefused("not_ready", "the API key table cannot be read yet; see the service's log")
+        return self._keys
+
+    async def _refresh(self) -> None:
+        try:
+            await asyncio.to_thread(self._read_table)
+        finally:
+            self._refreshing = None
+
+    def _read_table(self) -> None:
+        try:
+            self._store = self._store or self._open_store()
+            self._keys = self._store.by_digest()
+        except SQLAlchemyError as exc:  # keep serving the keys read last; a revocation waits for the database
+            log.warning("the API key table cannot be read (%s); keeping the table read before", exc)
+        self._read_at = time.monotonic()
+
+    def _storage_failed(self, exc: StorageError) -> None:
+        """The request is served uncounted (its key already checked against the table), as forecasts are
+        served from last known features while the online store is down; logged once per 30 s."""
+        if time.monotonic() - self._storage_warned_at > STORAGE_WARNING_EVERY_S:
+            self._storage_warned_at = time.monotonic()
+            log.warning("rate and quota counts cannot be stored (%s); requests are served uncounted", exc.storage_error)
+
+    def _count(self, key: str, outcome: str) -> None:
+        counter = self._counters.get((key, outcome))
+        if counter is None:
+            counter = self._counters[(key, outcome)] = metrics.KEY_REQUESTS.labels(key=key, outcome=outcome)
+        counter.inc()
+
+
+def _limits_of(key: ApiKey) -> list[tuple[RateLimitItem, str, str]]:
+    """The key's limits, each with the code of its refusal and how it reads in the message."""
+    limits = []
+    if key.rate_per_s is not None:
+        limits.append((RateLimitItemPerSecond(key.rate_per_s), "rate_limited", f"{key.rate_per_s} requests per second"))
+    if key.daily_quota is not None:
+        limits.append((RateLimitItemPerDay(key.daily_quota), "quota_exceeded", f"{key.daily_quota} requests per day"))
+    return limits
+
+
+def _bearer_token(headers: dict[bytes, bytes]) -> tuple[str | None, str]:
+    """The key of an `Authorization: Bearer KEY` header, or None and what is wrong with the request."""
+    value = headers.get(AUTHORIZATION)
+    if value is None:
+        return None, "an API key is required: send `Authorization: Bearer KEY`"
+    scheme, _, token = value.decode("latin-1").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None, "the Authorization header must be `Bearer KEY`"
+    return token.strip(), ""
