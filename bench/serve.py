@@ -77,11 +77,15 @@ def request_bodies(stores: list[str], skus: list[str], horizon: int, count: int,
     return bodies
 
 
-def load(url: str, bodies_file: Path, *, clients: int, seconds: float, max_requests: int) -> dict:
-    """bench/load.py in its own process, so the load generator does not share the server's GIL."""
+def load(
+    url: str, bodies_file: Path, *, clients: int, seconds: float, max_requests: int, keys_file: Path | None = None
+) -> dict:
+    """bench/load.py in its own process, so the load generator does not share the server's GIL; with
+    keys_file, its clients send those API keys."""
     command = [
         sys.executable, "-m", "bench.load", f"{url}/v1/forecast", "--bodies", str(bodies_file),
         "--clients", str(clients), "--seconds", str(seconds), "--max-requests", str(max_requests),
+        *(["--keys", str(keys_file)] if keys_file else []),
     ]  # fmt: skip
     server = _server_processes(url)
     before = _cpu_seconds(server)

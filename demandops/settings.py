@@ -328,6 +328,13 @@ class ServingSettings(BaseModel):
         description="Where the keys' rate and quota counts live, as a `limits` async storage URI "
         "(async+redis://host:6379/0); unset: the production profile's Redis, else this process's memory.",
     )
+    rate_limit_precision: float = Field(
+        default=0.01,
+        gt=0,
+        le=0.1,
+        description="Share of a key's limit a worker counts in shared storage at once (serving/key_counts.py): "
+        "a key gets at most its limit and at least its limit less this share per worker.",
+    )
     keys_refresh_s: float = Field(
         default=5.0, gt=0, le=300, description="How often the service rereads the key table: a revocation's delay."
     )

@@ -14,12 +14,14 @@ requests wait on the database. A revocation takes effect within about that time.
 cannot be read, the last table read is kept (and the failure logged); with none read yet, requests
 get 503 `not_ready`.
 
-Counting uses the `limits` library's fixed windows, in the storage Settings.rate_limit_storage_uri
-names: Redis in production, so that every worker and replica of the service counts against one rate;
-this process's memory locally (one worker). While that storage fails, requests with a valid key are
-served uncounted (outcome `uncounted`, one log line per 30 s): a Redis outage must not stop the
-forecasts, which ride it out on last known features. Each key's requests are counted in /metrics by
-outcome.
+Counting uses the `limits` library's fixed-window counters, in the storage that
+Settings.rate_limit_storage_uri names: Redis in production, so that every worker and replica of the
+service counts against one rate; this process's memory locally (one worker). Each worker takes the
+counts a lease at a time (serving/key_counts.py): a key never gets more than its limit, and at most
+1% less per worker. While that storage fails, requests with a valid key are served uncounted
+(outcome `uncounted`, one log line per 30 s): a Redis outage must not stop the forecasts, which
+ride it out on last known features. Each key's requests are counted in /metrics by outcome, added
+once a second.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ import asyncio
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerSecond
-from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,18 +41,28 @@ from sqlalchemy.exc import SQLAlchemyError
 from serving import metrics
 from serving.api_keys import ApiKey, KeyStore, digest_of
 from serving.errors import RequestRefused
+from serving.key_counts import LeasedCounts
 
 log = logging.getLogger(__name__)
 
 AUTHORIZATION = b"authorization"
 CHALLENGE = [(b"www-authenticate", b'Bearer realm="demandops"')]
 NAMESPACE = "demandops-key"  # the first part of every count's name in the storage
-STORAGE_WARNING_EVERY_S = 30.0  # one log line per this while the counts' storage fails
+STORAGE_WARNING_EVERY_S = 30.0
+PUBLISH_EVERY_S = (
+    1.0  # how often the counts of requests reach /metrics  # one log line per this while the counts' storage fails
+)
 
 
 class KeyGuard:
     def __init__(
-        self, open_store: Callable[[], KeyStore], storage_uri: str, *, refresh_s: float, timeout_s: float = 0.3
+        self,
+        open_store: Callable[[], KeyStore],
+        storage_uri: str,
+        *,
+        refresh_s: float,
+        timeout_s: float = 0.3,
+        precision: float = 0.01,
     ):
         self._open_store = open_store  # opened on first use, in the serving worker
         self._store: KeyStore | None = None
@@ -63,9 +75,12 @@ class KeyGuard:
         # Redis must be known within `timeout_s`, as the online store's is.
         redis = {"implementation": "redispy", "socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
         options = redis if storage_uri.startswith("async+redis") else {}
-        self._limiter = FixedWindowRateLimiter(storage_from_string(storage_uri, wrap_exceptions=True, **options))
+        storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
+        self._counts = LeasedCounts(storage, precision=precision)
         self._storage_warned_at = -math.inf
         self._counters: dict[tuple[str, str], object] = {}  # labelled children, looked up once
+        self._pending: Counter[tuple[str, str]] = Counter()  # counts not yet in the metrics
+        self._publishing = False  # a publish() is scheduled
 
     async def admit(self, headers: dict[bytes, bytes]) -> str:
         """The name of the key the request carries; raises RequestRefused when it may not be served."""
@@ -88,13 +103,13 @@ class KeyGuard:
     async def _hit(self, key: ApiKey, limit: RateLimitItem, code: str, what: str) -> bool:
         """Count the request against `limit`; raises RequestRefused over it; False when it could not be counted."""
         try:
-            if await self._limiter.hit(limit, NAMESPACE, key.name):
-                return True
-            reset_at = (await self._limiter.get_window_stats(limit, NAMESPACE, key.name)).reset_time
+            wait_s = await self._counts.take(limit, NAMESPACE, key.name)
         except StorageError as exc:
             self._storage_failed(exc)
             return False
-        retry_after = max(1, math.ceil(reset_at - time.time()))
+        if wait_s is None:
+            return True
+        retry_after = max(1, math.ceil(wait_s))
         self._count(key.name, code)
         raise RequestRefused(
             code, f"the API key {key.name!r} is over its limit of {what}; retry in {retry_after} s",
@@ -136,10 +151,22 @@ class KeyGuard:
             log.warning("rate and quota counts cannot be stored (%s); requests are served uncounted", exc.storage_error)
 
     def _count(self, key: str, outcome: str) -> None:
-        counter = self._counters.get((key, outcome))
-        if counter is None:
-            counter = self._counters[(key, outcome)] = metrics.KEY_REQUESTS.labels(key=key, outcome=outcome)
-        counter.inc()
+        """Counted in memory and added to the Prometheus counter once a second: an update of a counter in
+        BentoML's multiprocess mode writes a shared file, which per request cost a measurable share
+        of the throughput (serving/metrics.py)."""
+        self._pending[(key, outcome)] += 1
+        if not self._publishing:  # within a second of the first count not yet published
+            self._publishing = True
+            asyncio.get_running_loop().call_later(PUBLISH_EVERY_S, self.publish)
+
+    def publish(self) -> None:
+        """Add the counts not yet published to /metrics' counter."""
+        pending, self._pending, self._publishing = self._pending, Counter(), False
+        for (key, outcome), count in pending.items():
+            counter = self._counters.get((key, outcome))
+            if counter is None:
+                counter = self._counters[(key, outcome)] = metrics.KEY_REQUESTS.labels(key=key, outcome=outcome)
+            counter.inc(count)
 
 
 def _limits_of(key: ApiKey) -> list[tuple[RateLimitItem, str, str]]:

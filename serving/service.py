@@ -211,6 +211,7 @@ def _key_guard() -> KeyGuard | None:
         SETTINGS.rate_limit_storage_uri,
         refresh_s=LIMITS.keys_refresh_s,
         timeout_s=LIMITS.lookup_timeout_s,
+        precision=LIMITS.rate_limit_precision,
     )
 
 

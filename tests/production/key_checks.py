@@ -65,21 +65,21 @@ def assert_keys_guard_the_api(settings: Settings, url: str, item: dict) -> dict[
         _refused(limited[0], 429, "rate_limited")
         assert [client.post(FORECAST, json=body, headers=_bearer(metered)).status_code for _ in range(2)] == [200] * 2
         _refused(client.post(FORECAST, json=body, headers=_bearer(metered)), 429, "quota_exceeded")
-        usage = client.get("/metrics").text
+        expected = ('key="fast",outcome="rate_limited"', 'key="metered",outcome="quota_exceeded"',
+                    'key="leaver",outcome="revoked"', 'key="-",outcome="unauthenticated"')  # fmt: skip
+        # The counts reach /metrics within a second (serving/key_guard.py).
+        wait_until(lambda: _all_counted(client.get("/metrics").text, expected), "each key's usage in /metrics")
     with ForecastClient(url, api_key=planner) as typed:
         assert typed.forecast([item])[0].store_id == item["store_id"], "the typed client sends its key"
     with ForecastClient(url) as keyless, pytest.raises(ForecastRequestError) as refusal:
         keyless.metadata()
     assert refusal.value.status_code == 401 and refusal.value.code == "unauthenticated"
-    for line in (
-        'key="fast",outcome="rate_limited"',
-        'key="metered",outcome="quota_exceeded"',
-        'key="leaver",outcome="revoked"',
-    ):
-        assert any(line in row for row in usage.splitlines() if row.startswith("demandops_api_key_requests_total")), (
-            line
-        )
     return _bearer(planner)
+
+
+def _all_counted(metrics: str, expected: tuple[str, ...]) -> bool:
+    counted = [row for row in metrics.splitlines() if row.startswith("demandops_api_key_requests_total")]
+    return all(any(label in row for row in counted) for label in expected)
 
 
 def _bearer(key: str) -> dict[str, str]:

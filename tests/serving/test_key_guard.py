@@ -46,6 +46,9 @@ APP = Starlette(
 
 
 def key_count(key: str, outcome: str) -> float:
+    """The metric as /metrics shows it, once the guards have published what they counted (once a second)."""
+    for guard in GUARDS:
+        guard.publish()
     sample = {"key": key, "outcome": outcome}
     return prometheus_client.REGISTRY.get_sample_value("demandops_api_key_requests_total", sample) or 0.0
 
@@ -55,8 +58,12 @@ def store(tmp_path: Path) -> KeyStore:
     return KeyStore(f"sqlite:///{tmp_path / 'keys.db'}")
 
 
+GUARDS: list[KeyGuard] = []  # of the clients made, to publish their counts to the metrics
+
+
 def client_of(store: KeyStore, *, storage: str = "async+memory://", refresh_s: float = 0.05) -> TestClient:
     guard = KeyGuard(lambda: store, storage, refresh_s=refresh_s)
+    GUARDS.append(guard)
     gateway = ForecastGateway(APP, limits=ServingSettings(), admission=lambda: lambda request: None, keys=guard)
     return TestClient(gateway)
 
