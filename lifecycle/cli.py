@@ -1,7 +1,8 @@
 """`demandops lifecycle ...`: the model lifecycle for people and CI.
 
 Exit codes: 0 success; 3 a guard refused; 4 illegal transition (or nothing to roll back to);
-5 actor not authorized; 6 model or version not found.
+5 actor not authorized (not on the allow-list, not authenticated, or refused by the MLflow server);
+6 model or version not found.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from demandops.errors import (
 )
 from demandops.settings import get_settings
 from lifecycle.evidence import bento_of, dataset_version_of
+from lifecycle.identity import acting_identity
 from lifecycle.registry import ModelRegistry, VersionInfo
 from lifecycle.states import State
 
@@ -36,6 +38,13 @@ EXIT_CODES = {
 }
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
+# What runs after a promotion or rollback moved the production alias; the root command adds the
+# deployment's switch (pipelines/cli.py), which this package may not import.
+AFTER_PRODUCTION_MOVES: list[Callable[[VersionInfo], None]] = []
+ACTOR_HELP = (
+    "Who acts, checked against the promoters' allow-list. Locally, required. In the production profile, "
+    "the user the MLflow server authenticates (MLFLOW_TRACKING_USERNAME/PASSWORD); leave it out."
+)
 
 
 def open_registry() -> ModelRegistry:
@@ -89,7 +98,7 @@ def history(
 def promote(
     version: Annotated[str, typer.Option(help="Model version to move.")],
     to: Annotated[str, typer.Option(help="Target state, e.g. production.")],
-    actor: Annotated[str, typer.Option(help="Who promotes (must be allow-listed for Production).")],
+    actor: Annotated[str | None, typer.Option(help=ACTOR_HELP)] = None,
     reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "promoted from the CLI",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -99,29 +108,38 @@ def promote(
     except ValueError:
         typer.echo(f"unknown state {to!r}; expected one of {', '.join(s.value.lower() for s in State)}", err=True)
         raise typer.Exit(code=EXIT_ILLEGAL_TRANSITION) from None
-    _report(lambda: open_registry().transition(version, target, actor=actor, reason=reason, evidence={}), as_json)
+    _report(
+        lambda: open_registry().transition(
+            version, target, actor=acting_identity(get_settings(), actor), reason=reason, evidence={}
+        ),
+        as_json,
+    )
 
 
 @app.command()
 def rollback(
-    actor: Annotated[str, typer.Option(help="Who rolls back (must be allow-listed, like promoters).")],
     reason: Annotated[str, typer.Option(help="Why, for the audit log.")],
+    actor: Annotated[str | None, typer.Option(help=ACTOR_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Make the previous Production version Production again; the current one is Archived.
 
     A running service keeps the model it loaded: restart `make serve` to serve the restored one.
     """
-    _report(lambda: open_registry().rollback(actor=actor, reason=reason), as_json)
+    _report(lambda: open_registry().rollback(actor=acting_identity(get_settings(), actor), reason=reason), as_json)
 
 
 def _report(change: Callable[[], VersionInfo], as_json: bool) -> None:
-    """Run one registry change; a refusal exits with its documented code and says why."""
+    """Run one registry change; a refusal exits with its documented code and says why. A version that
+    became Production is handed to AFTER_PRODUCTION_MOVES (e.g. a running deployment's switch)."""
     try:
         info = change()
     except tuple(EXIT_CODES) as refused:
         typer.echo(f"refused: {refused}", err=True)
         raise typer.Exit(code=EXIT_CODES[type(refused)]) from refused
+    if info.state == State.PRODUCTION:
+        for follow in AFTER_PRODUCTION_MOVES:
+            follow(info)
     if as_json:
         typer.echo(json.dumps({"version": info.version, "state": str(info.state), "aliases": info.aliases}))
     else:

@@ -34,6 +34,10 @@ class VersionInfo:
     tags: dict[str, str]
 
 
+# MLflow's error codes of a request its server's authentication refused.
+PERMISSION_CODES = {"PERMISSION_DENIED", "UNAUTHENTICATED"}
+
+
 class ModelRegistry:
     """Every state change of a model version goes through `transition`."""
 
@@ -140,7 +144,7 @@ class ModelRegistry:
         Transitions of one model run one at a time (see lifecycle/lock.py): of concurrent
         promotions, the first wins and the others meet the new champion in their guards.
         """
-        with self.lock.hold(self.model_name):
+        with self.lock.hold(self.model_name), self._server_permission(actor, version, target, reason):
             return self._transition(version, target, actor=actor, reason=reason, evidence=evidence)
 
     def _transition(
@@ -182,8 +186,30 @@ class ModelRegistry:
     def rollback(self, *, actor: str, reason: str, evidence: dict[str, Any] | None = None) -> VersionInfo:
         """Make the previous Production version Production again; the current one is Archived. `evidence`
         (e.g. the live accuracy that moved the loop to roll back) goes into the audit entry."""
-        with self.lock.hold(self.model_name):
+        with (
+            self.lock.hold(self.model_name),
+            self._server_permission(actor, "-", State.ARCHIVED, f"rollback: {reason}"),
+        ):
             return self._rollback(actor=actor, reason=reason, evidence=evidence or {})
+
+    @contextmanager
+    def _server_permission(self, actor: str, version: str | int, target: State, reason: str) -> Iterator[None]:
+        """An MLflow server with authentication refuses registry writes of a user without EDIT or MANAGE
+        on the model (403): a refusal, audited. The first write of a change is its first state tag,
+        so a refused user changes nothing."""
+        try:
+            yield
+        except MlflowException as exc:
+            if exc.error_code not in PERMISSION_CODES:
+                raise
+            self.audit.append(
+                model=self.model_name, version=str(version), from_state="-", to_state=target, actor=actor,
+                reason=reason, outcome="refused", evidence={"mlflow": exc.message[:500]},
+            )  # fmt: skip
+            raise UnauthorizedActorError(
+                f"the MLflow server refused {actor!r} a write on model {self.model_name!r}: {exc.message[:300]} "
+                "(EDIT or MANAGE on the registered model is needed)"
+            ) from exc
 
     def _rollback(self, *, actor: str, reason: str, evidence: dict[str, Any]) -> VersionInfo:
         champion = self.by_alias(ALIASES[State.PRODUCTION])

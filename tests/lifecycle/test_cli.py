@@ -61,7 +61,9 @@ def test_exit_codes_name_what_was_refused(registry: ModelRegistry) -> None:
     assert registry.get(v2).state == State.STAGED
 
 
-def test_rollback_from_the_command_line(registry: ModelRegistry) -> None:
+def test_rollback_from_the_command_line(registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    moved: list[str] = []  # what a running deployment would be switched to (pipelines/cli.py adds that)
+    monkeypatch.setattr("lifecycle.cli.AFTER_PRODUCTION_MOVES", [lambda info: moved.append(info.version)])
     nothing = lifecycle("rollback", "--actor", "ci", "--reason", "empty registry")
     assert nothing.exit_code == EXIT_ILLEGAL_TRANSITION and "no version is in Production" in nothing.output
     v1, v2 = new_version(registry), new_version(registry)
@@ -76,6 +78,7 @@ def test_rollback_from_the_command_line(registry: ModelRegistry) -> None:
     done = lifecycle("rollback", "--actor", "ci", "--reason", "bad promo forecasts", "--json")
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout) == {"version": v1, "state": "Production", "aliases": ["production"]}
+    assert moved == [v1], "only the applied rollback moves a deployment"
     history = json.loads(lifecycle("history", "--json").stdout)
     assert [h["reason"] for h in history[-2:]] == ["rollback: bad promo forecasts"] * 2
     assert [h["outcome"] for h in history if h["actor"] == "mallory"] == ["refused"]
