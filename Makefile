@@ -13,6 +13,11 @@ $(STAMP): pyproject.toml constraints.txt
 	@# -qq: errors only; pip's notes on this machine's index settings are not the user's to act on
 	@$(BIN)/python -m pip install -qq -c constraints.txt pip
 	@$(BIN)/python -m pip install -qq -c constraints.txt -e ".[dev,cluster]"
+	@# nginx (Debian's package) fronts `demandops deploy`; installed here where this user may, else named
+	@command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && echo "installing nginx (Debian's package) for demandops deploy" \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null 2>&1 \
+	  || echo "note: demandops deploy and its test need nginx: install your system's nginx package"; }
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -445,6 +445,18 @@ class ProductionServices(BaseModel):
         return url
 
 
+class DeploySettings(BaseModel):
+    """`demandops deploy`: the served Bento behind nginx, switched blue-green (serving/deploy.py)."""
+
+    host: str = Field(default="127.0.0.1", description="Address nginx listens on for consumers.")
+    port: int = Field(default=3000, ge=1, le=65535, description="Port nginx listens on for consumers.")
+    nginx: str = Field(default="nginx", description="The nginx binary (Debian's package `nginx`).")
+    ready_timeout_s: float = Field(default=180.0, gt=0, description="Longest wait for a new Bento's /readyz.")
+    drain_timeout_s: float = Field(
+        default=60.0, gt=0, description="Longest wait for the old Bento's requests to finish before it is stopped."
+    )
+
+
 class UiSettings(BaseModel):
     """Where `demandops ui` serves the Dagster and MLflow UIs; the Dagster UI's MLflow links point here."""
 
@@ -485,6 +497,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     production: ProductionServices = ProductionServices()
     serving: ServingSettings = ServingSettings()
+    deploy: DeploySettings = DeploySettings()
     ui: UiSettings = UiSettings()
 
     def cadence(self, frequency: Frequency) -> Cadence:

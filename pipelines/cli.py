@@ -17,12 +17,14 @@ from rich.console import Console
 
 from demandops.errors import DemandopsError, SettingsError
 from demandops.settings import MAX_HORIZON, get_settings
+from lifecycle.cli import AFTER_PRODUCTION_MOVES, open_registry
 from lifecycle.cli import app as lifecycle_app
-from lifecycle.cli import open_registry
 from lifecycle.evidence import bento_of
+from lifecycle.registry import VersionInfo
 from lifecycle.states import ALIASES, State
 from pipelines.features_cli import app as features_app
 from salesdata.cli import app as data_app
+from serving.deploy import Deployment
 from serving.keys_cli import app as keys_app
 
 app = typer.Typer(help="demandops: demand forecasting from raw sales to a served model.", no_args_is_help=True)
@@ -161,6 +163,48 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port.")] = 3000) -> None:
     tag = bento_of(chosen.tags)
     typer.echo(f"serving {tag} (model v{chosen.version}, {chosen.state}) on http://127.0.0.1:{port}")
     os.execve(_tool("bentoml"), [_tool("bentoml"), "serve", tag, "--port", str(port)], get_settings().child_env())
+
+
+@app.command()
+def deploy(
+    version: Annotated[
+        str | None, typer.Option(help="Model version to serve; default: the one the production alias names.")
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop nginx and the Bento it serves.")] = False,
+) -> None:
+    """Serve a version's Bento behind nginx, in place of the one served, without a failed request."""
+    deployment = Deployment(get_settings())
+    if stop:
+        deployment.stop()
+        typer.echo("deployment stopped")
+        return
+    registry = open_registry()
+    chosen = registry.get(version) if version else registry.by_alias(ALIASES[State.PRODUCTION])
+    if chosen is None or not bento_of(chosen.tags):
+        typer.echo(f"{f'version {version}' if version else 'no Production version'} has no Bento to serve", err=True)
+        raise typer.Exit(code=1)
+    _switch(deployment, chosen.version, bento_of(chosen.tags))
+
+
+def _switch(deployment: Deployment, version: str, bento_tag: str) -> None:
+    started = time.monotonic()
+    before = deployment.active()
+    slot = deployment.switch(bento_tag, version)
+    replaced = f", in place of v{before.model_version}" if before else ""
+    typer.echo(
+        f"v{slot.model_version} ({slot.bento_tag}) serves at {deployment.url} through nginx{replaced}, "
+        f"switched in {time.monotonic() - started:.1f} s"
+    )
+
+
+def _switch_a_running_deployment(info: VersionInfo) -> None:
+    """After a rollback or promotion: a running deployment serves the new Production version."""
+    deployment = Deployment(get_settings())
+    if deployment.active() is not None and bento_of(info.tags):
+        _switch(deployment, info.version, bento_of(info.tags))
+
+
+AFTER_PRODUCTION_MOVES.append(_switch_a_running_deployment)
 
 
 @app.command()

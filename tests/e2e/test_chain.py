@@ -1,5 +1,5 @@
 """The whole chain on the small preset, then the built Bento over HTTP: forecasts and replenishment;
-then `demandops run` again as a user types it."""
+then `demandops run` again as a user types it, and a blue-green switch between the two versions' Bentos."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from serving.schemas import ForecastItem
 from serving.server import running_bento
 from serving.skew import sample_series, skew_check
 from tests.conftest import empty_sqlite_store
+from tests.e2e.deploy_checks import assert_blue_green_switches_under_load
 from tests.e2e.replenishment_checks import (
     assert_every_replenishment_refusal_names_its_field,
     assert_replenishment_answers_as_the_forecast_does,
@@ -133,6 +134,8 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
     assert "  gate              no new or changed periods" in second.stdout
     newest = registry.get(str(int(first.model_version) + 1))
     assert newest.state == State.STAGED and registry.by_alias("production").version == first.model_version
+    # Behind nginx: the Production Bento, then the new version's and back again, under 64 clients.
+    assert_blue_green_switches_under_load(settings, tmp_path, first.model_version, newest.version)
 
 
 def _last_sale(settings: Settings) -> tuple[str, str, float]:
