@@ -21,20 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
-from bench.serve import (
-    _peak_rss_mb,
-    bento_of_this_checkout,
-    cpu_ratios,
-    load,
-    median_of,
-    per_round_ratios,
-    single_item_bodies,
-)
+from bench.pair import brief, compare_two, pair_arguments
+from bench.serve import bento_of_this_checkout, load, single_item_bodies
 from demandops.settings import get_settings
 from serving.api_keys import KeyStore
 from serving.server import running_bento
@@ -48,12 +39,7 @@ RATE_KEYS = 8
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--max-requests", type=int, default=200_000)
-    parser.add_argument("--warmup-seconds", type=float, default=3.0)
+    parser = pair_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     parser.add_argument("--rate", type=int, default=20, help="requests per second of each of the 8 keys")
     parser.add_argument("--rate-seconds", type=float, default=30.0)
     args = parser.parse_args()
@@ -64,7 +50,9 @@ def main() -> None:
     keys, stamp = KeyStore(settings.mlflow_database_url), time.strftime("%Y%m%dT%H%M%S")
     made: list[str] = []
     try:
-        cost = key_cost(settings, tag, logs, bodies, _key_file(keys, made, stamp, logs, 1, 10**6, 10**9), args)
+        keyed_file = _key_file(keys, made, stamp, logs, 1, 10**6, 10**9)
+        variants = {"keyed": KEYED, "keyless": KEYLESS}
+        cost = compare_two(settings, tag, logs, bodies, args, variants=variants, keys_files={"keyed": keyed_file})
         rate_file = _key_file(keys, made, f"{stamp}-rate", logs, RATE_KEYS, args.rate, None)
         rates = {f"{w}_workers": rate_accuracy(settings, tag, logs, bodies, rate_file, w, args) for w in (1, 2)}
     finally:
@@ -75,49 +63,9 @@ def main() -> None:
         "keyed_over_keyless": cost["keyed_over_keyless"] >= GOALS["keyed_over_keyless"],
         "rate_within": all(r["worst_deviation"] <= GOALS["rate_within"] for r in rates.values()),
     }
-    print(json.dumps({k: v for k, v in result.items() if k != "config"} | {"cost": _brief(cost)}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "config"} | {"cost": brief(cost)}, indent=2))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "keys.json").write_text(json.dumps(result, indent=2) + "\n")
-
-
-def key_cost(settings, tag: str, logs: Path, bodies: Path, keys_file: Path, args) -> dict:
-    orders, peak_rss_mb = {}, {}
-    for first in ("keyed", "keyless"):
-        starts = {
-            "keyed": lambda: running_bento(settings, tag, log_path=logs / "keyed.log", extra_env=KEYED),
-            "keyless": lambda: running_bento(settings, tag, log_path=logs / "keyless.log", extra_env=KEYLESS),
-        }
-        order = [first, *(name for name in starts if name != first)]
-        with ExitStack() as servers:
-            urls = {name: servers.enter_context(starts[name]()) for name in order}
-            options = {"clients": args.clients, "max_requests": args.max_requests}
-            files = {"keyed": keys_file, "keyless": None}
-            for name, url in urls.items():  # BentoML's batcher first calibrates on single requests
-                load(url, bodies, seconds=args.warmup_seconds, keys_file=files[name], **options)
-            rounds: dict[str, list[dict]] = {name: [] for name in urls}
-            for number in range(args.rounds):
-                for name in order if number % 2 == 0 else order[::-1]:
-                    result = load(urls[name], bodies, seconds=args.seconds, keys_file=files[name], **options)
-                    rounds[name].append(result)
-                    print(f"{first} first, round {number + 1} {name:8s} {json.dumps(result)}", flush=True)
-            peak_rss_mb[f"{first}_started_first"] = {name: _peak_rss_mb(url) for name, url in urls.items()}
-        orders[f"{first}_started_first"] = {
-            "throughput_ratios": per_round_ratios(rounds["keyed"], rounds["keyless"]),
-            "cpu_ratios": cpu_ratios(rounds["keyed"], rounds["keyless"]),
-            "median": {
-                name: {k: median_of(rs, k) for k in ("requests_per_s", "p99_ms")} for name, rs in rounds.items()
-            },
-            "errors": {name: [r["errors"] for r in rs] for name, rs in rounds.items()},
-            "rounds": rounds,
-        }
-    medians = [statistics.median(o["throughput_ratios"]) for o in orders.values()]
-    return {
-        "keyed_over_keyless": round((medians[0] * medians[1]) ** 0.5, 3),
-        "by_order": {label: round(m, 3) for label, m in zip(orders, medians, strict=True)},
-        "keyed_over_keyless_by_cpu": round(statistics.median([r for o in orders.values() for r in o["cpu_ratios"]]), 3),
-        "peak_rss_mb": peak_rss_mb,
-        "orders": orders,
-    }
 
 
 def rate_accuracy(settings, tag: str, logs: Path, bodies: Path, keys_file: Path, workers: int, args) -> dict:
@@ -151,12 +99,6 @@ def _key_file(keys: KeyStore, made: list[str], stamp: str, logs: Path, count: in
     path = logs / f"keys-{stamp}.txt"
     path.write_text("\n".join(plaintexts) + "\n")
     return path
-
-
-def _brief(cost: dict) -> dict:
-    return {k: v for k, v in cost.items() if k != "orders"} | {
-        label: order["median"] for label, order in cost["orders"].items()
-    }
 
 
 if __name__ == "__main__":

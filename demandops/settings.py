@@ -312,9 +312,15 @@ class ServingSettings(BaseModel):
     )
     trace_requests: bool = Field(
         default=False,
-        description="BentoML's OpenTelemetry middleware on /forecast and /replenishment: turn on with a tracing "
-        "exporter configured; without one its spans go nowhere, and it cost a third of the throughput.",
+        description="BentoML's OpenTelemetry middleware on /forecast and /replenishment without an exporter "
+        "(otlp_endpoint turns it on with one): its spans go nowhere, and it cost a third of the throughput.",
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces): BentoML's request spans and "
+        "demandops' gateway, online-read and model spans are exported there (serving/tracing.py). Unset: no spans.",
+    )
+    trace_sample_rate: float = Field(default=1.0, ge=0, le=1, description="Share of requests traced, with an endpoint.")
     prediction_log: bool = Field(
         default=True, description="Record every forecast answered in the lake's prediction log (monitoring/)."
     )
@@ -454,6 +460,12 @@ class DeploySettings(BaseModel):
     ready_timeout_s: float = Field(default=180.0, gt=0, description="Longest wait for a new Bento's /readyz.")
     drain_timeout_s: float = Field(
         default=60.0, gt=0, description="Longest wait for the old Bento's requests to finish before it is stopped."
+    )
+    client_keepalive_s: int = Field(
+        default=0,
+        ge=0,
+        description="nginx's keep-alive towards clients, in seconds. 0 (a connection per request) is what makes a "
+        "switch fail no request: a reload closes idle keep-alive connections, racing a client's next request.",
     )
 
 

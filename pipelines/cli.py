@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from demandops.errors import DemandopsError, SettingsError
+from demandops.logs import use_json_logs
 from demandops.settings import MAX_HORIZON, get_settings
 from lifecycle.cli import AFTER_PRODUCTION_MOVES, open_registry
 from lifecycle.cli import app as lifecycle_app
@@ -217,6 +218,7 @@ def forecast(
     """Forecast every series with the Production model, through the service's code path, into one file."""
     from serving.batch import score_all
 
+    use_json_logs()  # as the service logs: a line of JSON each
     settings = get_settings()
     try:
         scored = score_all(settings, open_registry(), output, horizon=horizon)

@@ -41,6 +41,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from demandops.logs import REQUEST_ID as LOGGED_REQUEST_ID
 from demandops.settings import ServingSettings
 from serving import metrics
 from serving.answers import Headers, ShapedAnswer, refusal_of
@@ -48,6 +49,7 @@ from serving.errors import RequestRefused
 from serving.key_guard import KeyGuard
 from serving.routes import ALIASES, FORECAST, METADATA, REPLENISHMENT, deprecation_headers
 from serving.schemas import ForecastRequest, ReplenishmentRequest
+from serving.tracing import span
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -93,6 +95,7 @@ class ForecastGateway:
         self.api_paths = frozenset(api_paths)
         self.batched = batched
         self.keys = keys  # None: the API routes take requests without a key
+        self.traced = limits.otlp_endpoint is not None  # a demandops.gateway span per API request
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,6 +116,16 @@ class ForecastGateway:
         # A batched route's answer is held whole, so that its deadline can still answer in its place.
         batched = scope["path"] in self.batched
         answer = ShapedAnswer(send, refuse_error_answer, hold=batched)
+        request_token = LOGGED_REQUEST_ID.set(request_id)  # on the log lines written for this request
+        traced = self.traced and scope["path"] in self.api_paths
+        try:
+            with span("demandops.gateway", traced, **{"demandops.request_id": request_id, "http.route": scope["path"]}):
+                await self._handle(scope, receive, send, answer, request_id)
+        finally:
+            LOGGED_REQUEST_ID.reset(request_token)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, answer: ShapedAnswer, request_id: str) -> None:
+        batched = scope["path"] in self.batched
         try:
             if self.keys is not None and scope["path"] in self.api_paths:
                 await self.keys.admit(dict(scope["headers"]))  # before anything is read, counted or batched

@@ -21,6 +21,7 @@ from typing import Annotated
 import bentoml
 from bentoml.validators import ContentType
 
+from demandops.logs import use_json_logs
 from demandops.settings import get_settings
 from feature_repo.store import open_store_failing_fast
 from monitoring.prediction_log import PredictionLog, log_dir
@@ -41,6 +42,7 @@ from serving.schemas import (
     ReplenishmentRequest,
     ReplenishmentResult,
 )
+from serving.tracing import bentoml_tracing, start_exporting
 from training.bundle import ForecasterBundle
 
 HERE = Path(__file__).parent
@@ -77,12 +79,14 @@ QUIET_ROUTES = ("/metrics", "/healthz", "/livez", "/readyz")  # BentoML's own de
     traffic={"timeout": LIMITS.request_deadline_s + 20},
     workers=LIMITS.workers,  # each a process with its own model, reader and prediction-log file
     logging={"access": {"skip_paths": [*QUIET_ROUTES, *([] if LIMITS.access_log else FORECAST_ROUTES)]}},
-    tracing={} if LIMITS.trace_requests else {"excluded_urls": list(FORECAST_ROUTES)},
+    tracing=bentoml_tracing(LIMITS, list(FORECAST_ROUTES)),  # OTLP when an endpoint is set
 )
 class DemandForecastService:
     model_ref = bentoml.models.BentoModel(MANIFEST["bento_model_tag"])
 
     def __init__(self) -> None:
+        use_json_logs()
+        self.tracer_provider = start_exporting(LIMITS, str(MANIFEST["model_version"]))
         self.bundle = ForecasterBundle.load(Path(self.model_ref.path))
         meta = self.bundle.meta
         self.predictor = Predictor(
@@ -142,6 +146,8 @@ class DemandForecastService:
         self.live_gauges.stop()
         if self.prediction_log is not None:
             self.prediction_log.close()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()  # the spans still batched go out
 
     @bentoml.api(
         route=FORECAST,

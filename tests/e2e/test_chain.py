@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from pydantic import ValidationError
 
+from bench.otlp_receiver import OtlpReceiver
 from demandops.contract import partition_dates
 from demandops.settings import Settings
 from lifecycle.evidence import bento_of, state_of
@@ -45,6 +47,7 @@ from tests.e2e.serving_checks import (
     assert_served_answers_are_logged,
 )
 from tests.e2e.terminal_checks import assert_a_plain_successful_run, run_the_command
+from tests.e2e.trace_checks import assert_a_request_is_traced, assert_the_service_logs_json
 from training.tracking import download_bundle
 
 
@@ -52,6 +55,11 @@ from training.tracking import download_bundle
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: Settings, tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        _the_chain_serves_and_reruns(settings, tmp_path, stack)
+
+
+def _the_chain_serves_and_reruns(settings: Settings, tmp_path: Path, stack: ExitStack) -> None:
     first = run_chain(settings)
     periods = len(partition_dates(settings.data))
     assert (first.gate, first.reconciled) == (f"{periods} period(s) gated: {periods} accepted, 0 quarantined", "")
@@ -60,9 +68,11 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
     assert champion is not None and champion.version == first.model_version
     assert state_of(champion.tags, "") == State.PRODUCTION and bento_of(champion.tags) == first.bento_tag
 
+    receiver = stack.enter_context(OtlpReceiver())  # what a tracing collector gets
     served_env = {
         "DEMANDOPS_SERVING__BREAKER_COOLDOWN_S": "1",  # recovery is awaited below; keep it short
         "DEMANDOPS_SERVING__MAX_IN_FLIGHT": str(MAX_IN_FLIGHT),
+        "DEMANDOPS_SERVING__OTLP_ENDPOINT": receiver.endpoint,
     }
     with running_bento(settings, first.bento_tag, log_path=tmp_path / "serve.log", extra_env=served_env) as url:
         items = [
@@ -108,6 +118,8 @@ def test_chain_serves_its_production_model_and_a_rerun_adds_a_version(settings: 
         assert_overload_is_refused_at_once_with_retry_after(url)
         assert_a_locked_online_store_degrades_and_recovers(url, settings.feast_dir / "online_store.db")
         assert_probes_docs_and_metrics(url, first.model_version)
+        assert_a_request_is_traced(url, receiver, plain)
+        assert_the_service_logs_json(tmp_path / "serve.log")
         served = httpx.post(f"{url}/v1/forecast", json={"items": [plain]}).json()[0]
     assert_served_answers_are_logged(settings, answers)  # the service wrote its queue as it stopped
 

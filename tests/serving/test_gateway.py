@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.routing import Route, Router
 from starlette.testclient import TestClient
 
+from demandops.logs import REQUEST_ID
 from demandops.settings import ServingSettings
 from serving.answers import ShapedAnswer
 from serving.gateway import ForecastGateway
@@ -29,7 +30,8 @@ GOOD = {"store_id": "S000", "sku_id": "P0001", "horizon": 2}
 JSON = ContentType("application/json")
 READY = threading.Event()  # what the service's readiness says; set unless a test clears it
 READY.set()
-HANDED_OVER: list[tuple[str, bytes]] = []  # what the gateway hands to the prediction log: (request id, answer)
+HANDED_OVER: list[tuple[str, bytes]] = []
+SEEN_REQUEST_IDS: list[str | None] = []  # what the gateway hands to the prediction log: (request id, answer)
 
 
 @bentoml.service(name="gateway_test_service")
@@ -44,6 +46,7 @@ class GatewayTestService:
 
     @bentoml.api(route="/v1/forecast")
     def forecast(self, items: list[ForecastItem]) -> Annotated[list[dict], JSON]:
+        SEEN_REQUEST_IDS.append(REQUEST_ID.get())  # what a log line written here would carry
         return [{"store_id": item.store_id, "planned_price": item.planned_price} for item in items]
 
     @bentoml.api(route="/v1/metadata")
@@ -196,6 +199,8 @@ def test_every_answer_carries_a_request_id_and_the_log_gets_the_forecasts(client
     refused(bad, 400, "malformed_json")
     assert bad.headers["x-request-id"] == "r1" and len(HANDED_OVER) == 3, "refusals carry it, and are not logged"
     assert client.post("/v1/metadata", json={}, headers={"X-Request-ID": "m1"}).headers["x-request-id"] == "m1"
+    assert SEEN_REQUEST_IDS[-1] == too_long.headers["x-request-id"], "the app's code logs under the request's id"
+    assert REQUEST_ID.get() is None, "and only while the request is served"
 
 
 def test_a_success_is_passed_on_as_it_comes_and_an_error_is_held() -> None:

@@ -1,0 +1,77 @@
+"""Blue-green switches under load: failed requests with nginx's client keep-alive off (the default) and on.
+
+    make run && .venv/bin/python -m bench.deploy_switch [--switches 3] [--keepalive 0 75]
+
+For each keep-alive setting: `demandops deploy` serves the Production Bento behind nginx on a free
+port, 64 clients (bench/load.py, one series per request) run through nginx while `demandops deploy`
+switches `--switches` times to a fresh Bento of the same version, then the load stops and nginx
+stops. Records the requests, the failed ones by status (0: a transport failure, such as a closed
+connection), the requests per second and each switch's time. Results in
+bench/results/deploy_switch.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from demandops.settings import get_settings
+from lifecycle.cli import open_registry
+from serving.server import free_port
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def demandops(env: dict[str, str], *arguments: str) -> None:
+    subprocess.run([str(Path(sys.executable).with_name("demandops")), *arguments], env=env, check=True,
+                   capture_output=True, text=True)  # fmt: skip
+
+
+def switches_under_load(keepalive_s: int, switches: int, bodies: Path, version: str) -> dict:
+    port = free_port()
+    env = {**get_settings().child_env(), "DEMANDOPS_DEPLOY__PORT": str(port),
+           "DEMANDOPS_DEPLOY__CLIENT_KEEPALIVE_S": str(keepalive_s)}  # fmt: skip
+    demandops(env, "deploy")
+    load = subprocess.Popen(
+        [sys.executable, "-m", "bench.load", f"http://127.0.0.1:{port}/v1/forecast", "--bodies", str(bodies),
+         "--clients", "64", "--seconds", "600", "--max-requests", "100000000"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    took = []
+    try:
+        time.sleep(5)
+        for _ in range(switches):
+            started = time.monotonic()
+            demandops(env, "deploy", "--version", version)
+            took.append(round(time.monotonic() - started, 1))
+        time.sleep(5)
+    finally:
+        load.terminate()  # bench/load.py finishes the requests it sent and prints its line
+        out, _ = load.communicate(timeout=120)
+        demandops(env, "deploy", "--stop")
+    return {"client_keepalive_s": keepalive_s, "switch_seconds": took, **json.loads(out.strip().splitlines()[-1])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--switches", type=int, default=3)
+    parser.add_argument("--keepalive", type=int, nargs="+", default=[0, 75])
+    args = parser.parse_args()
+    bodies = get_settings().state / "bench" / "deploy-bodies.jsonl"
+    bodies.parent.mkdir(parents=True, exist_ok=True)
+    bodies.write_text(json.dumps({"items": [{"store_id": "S000", "sku_id": "P0001", "horizon": 7}]}) + "\n")
+    version = open_registry().by_alias("production").version
+    runs = []
+    for keepalive_s in args.keepalive:
+        runs.append(switches_under_load(keepalive_s, args.switches, bodies, version))
+        print(json.dumps(runs[-1]), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "deploy_switch.json").write_text(json.dumps({"config": vars(args), "runs": runs}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
