@@ -50,10 +50,10 @@ def main() -> None:
     keys, stamp = KeyStore(settings.mlflow_database_url), time.strftime("%Y%m%dT%H%M%S")
     made: list[str] = []
     try:
-        keyed_file = _key_file(keys, made, stamp, logs, 1, 10**6, 10**9)
+        keyed_file = key_file(keys, made, stamp, logs, 1, 10**6, 10**9)
         variants = {"keyed": KEYED, "keyless": KEYLESS}
         cost = compare_two(settings, tag, logs, bodies, args, variants=variants, keys_files={"keyed": keyed_file})
-        rate_file = _key_file(keys, made, f"{stamp}-rate", logs, RATE_KEYS, args.rate, None)
+        rate_file = key_file(keys, made, f"{stamp}-rate", logs, RATE_KEYS, args.rate, None)
         rates = {f"{w}_workers": rate_accuracy(settings, tag, logs, bodies, rate_file, w, args) for w in (1, 2)}
     finally:
         for name in made:
@@ -89,7 +89,7 @@ def rate_accuracy(settings, tag: str, logs: Path, bodies: Path, keys_file: Path,
     return entry
 
 
-def _key_file(keys: KeyStore, made: list[str], stamp: str, logs: Path, count: int, rate, quota) -> Path:
+def key_file(keys: KeyStore, made: list[str], stamp: str, logs: Path, count: int, rate, quota) -> Path:
     """`count` new keys at `rate`/s and `quota`/day, one per line in a file for bench/load.py."""
     plaintexts = []
     for n in range(count):

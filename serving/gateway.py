@@ -49,7 +49,7 @@ from serving.errors import RequestRefused
 from serving.key_guard import KeyGuard
 from serving.routes import ALIASES, FORECAST, METADATA, REPLENISHMENT, deprecation_headers
 from serving.schemas import ForecastRequest, ReplenishmentRequest
-from serving.tracing import span
+from serving.tracing import request_span
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -108,7 +108,11 @@ class ForecastGateway:
         if successor is not None:
             scope = {**scope, "path": successor, "raw_path": successor.encode()}
             extra += deprecation_headers(successor)
-        send = _with_headers(send, extra)
+        traced = self.traced and scope["path"] in self.api_paths
+        with request_span(traced, scope, request_id) as record_status:
+            await self._answer(scope, receive, _with_headers(send, extra, record_status), request_id)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
 
         async def refuse_error_answer(status: int, headers: Headers, body: bytes) -> None:
             await self._refuse(scope, send, self._rewrite(scope, status, headers, body), headers)
@@ -117,10 +121,8 @@ class ForecastGateway:
         batched = scope["path"] in self.batched
         answer = ShapedAnswer(send, refuse_error_answer, hold=batched)
         request_token = LOGGED_REQUEST_ID.set(request_id)  # on the log lines written for this request
-        traced = self.traced and scope["path"] in self.api_paths
         try:
-            with span("demandops.gateway", traced, **{"demandops.request_id": request_id, "http.route": scope["path"]}):
-                await self._handle(scope, receive, send, answer, request_id)
+            await self._handle(scope, receive, send, answer, request_id)
         finally:
             LOGGED_REQUEST_ID.reset(request_token)
 
@@ -256,11 +258,13 @@ def request_id_of(scope: Scope) -> str:
     return given.decode("ascii") if given is not None and CALLER_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
-def _with_headers(send: Send, headers: Headers) -> Send:
-    """`send`, adding `headers` (X-Request-ID, an alias's deprecation) to the start of every answer."""
+def _with_headers(send: Send, headers: Headers, record_status: Callable[[int], None]) -> Send:
+    """`send`, adding `headers` (X-Request-ID, an alias's deprecation) to the start of every answer,
+    whose status goes to `record_status` (the request's span)."""
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
+            record_status(message["status"])
             message = {**message, "headers": [*message.get("headers", []), *headers]}
         await send(message)
 

@@ -73,6 +73,7 @@ def _the_chain_serves_and_reruns(settings: Settings, tmp_path: Path, stack: Exit
         "DEMANDOPS_SERVING__BREAKER_COOLDOWN_S": "1",  # recovery is awaited below; keep it short
         "DEMANDOPS_SERVING__MAX_IN_FLIGHT": str(MAX_IN_FLIGHT),
         "DEMANDOPS_SERVING__OTLP_ENDPOINT": receiver.endpoint,
+        "DEMANDOPS_SERVING__TRACE_SAMPLE_RATE": "1",  # every batch: the check below waits for one
     }
     with running_bento(settings, first.bento_tag, log_path=tmp_path / "serve.log", extra_env=served_env) as url:
         items = [
