@@ -44,6 +44,13 @@ def assert_blue_green_switches_under_load(settings: Settings, scratch: Path, pro
     port = free_port()
     env = {**settings.child_env(), "DEMANDOPS_DEPLOY__PORT": str(port)}
     deployment = Deployment(settings.model_copy(update={"deploy": settings.deploy.model_copy(update={"port": port})}))
+    try:
+        _switch_twice_under_load(deployment, env, scratch, production, other)
+    finally:
+        deployment.stop()  # a check that failed leaves no nginx or Bento running; after --stop, nothing to do
+
+
+def _switch_twice_under_load(deployment: Deployment, env: dict[str, str], scratch: Path, production: str, other: str):
     first = demandops(env, "deploy")
     assert first.returncode == 0, first.stderr
     assert served_version(deployment.url) == production, first.stdout
