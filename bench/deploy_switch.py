@@ -6,7 +6,8 @@ For each keep-alive setting: `demandops deploy` serves the Production Bento behi
 port, 64 clients (bench/load.py, one series per request) run through nginx while `demandops deploy`
 switches `--switches` times to a fresh Bento of the same version, then the load stops and nginx
 stops. Records the requests, the failed ones by status (0: a transport failure, such as a closed
-connection), the requests per second and each switch's time. Results in
+connection), the requests per second, each switch's time, and the peak RSS of the Bento serving
+last (its processes summed). Results in
 bench/results/deploy_switch.json.
 """
 
@@ -19,8 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+from bench.serve import _peak_rss_mb
 from demandops.settings import get_settings
 from lifecycle.cli import open_registry
+from serving.deploy import Deployment
 from serving.server import free_port
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,7 +44,7 @@ def switches_under_load(keepalive_s: int, switches: int, bodies: Path, version: 
          "--clients", "64", "--seconds", "600", "--max-requests", "100000000"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    took = []
+    took, peak_rss_mb = [], []
     try:
         time.sleep(5)
         for _ in range(switches):
@@ -49,11 +52,18 @@ def switches_under_load(keepalive_s: int, switches: int, bodies: Path, version: 
             demandops(env, "deploy", "--version", version)
             took.append(round(time.monotonic() - started, 1))
         time.sleep(5)
+        peak_rss_mb = _peak_rss_mb(f"http://127.0.0.1:{_bento_port()}")  # the Bento serving last
     finally:
         load.terminate()  # bench/load.py finishes the requests it sent and prints its line
         out, _ = load.communicate(timeout=120)
         demandops(env, "deploy", "--stop")
-    return {"client_keepalive_s": keepalive_s, "switch_seconds": took, **json.loads(out.strip().splitlines()[-1])}
+    result = json.loads(out.strip().splitlines()[-1])
+    return {"client_keepalive_s": keepalive_s, "switch_seconds": took, "bento_peak_rss_mb": peak_rss_mb, **result}
+
+
+def _bento_port() -> int:
+    """The port of the Bento nginx sends requests to, from the deployment's own record."""
+    return Deployment(get_settings()).active().port
 
 
 def main() -> None:

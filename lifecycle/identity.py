@@ -12,15 +12,15 @@ to the authenticated name. A typed --actor that is not that name is refused, not
 
 from __future__ import annotations
 
-import os
-
 import httpx
+from mlflow.environment_variables import MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKING_USERNAME
 
 from demandops.errors import UnauthorizedActorError
 from demandops.settings import Settings
 
 CURRENT_USER_PATH = "/api/2.0/mlflow/users/current"
-USERNAME, PASSWORD = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
+# MLflow owns these variables (its client reads them for every call); read through its own definitions.
+USERNAME, PASSWORD = MLFLOW_TRACKING_USERNAME.name, MLFLOW_TRACKING_PASSWORD.name
 TIMEOUT_S = 30.0
 
 
@@ -49,7 +49,7 @@ def acting_identity(settings: Settings, typed: str | None) -> str:
 
 def authenticated_user(server: str) -> str:
     """The name the server's authentication gives this process's credentials."""
-    username, password = os.environ.get(USERNAME), os.environ.get(PASSWORD)
+    username, password = MLFLOW_TRACKING_USERNAME.get(), MLFLOW_TRACKING_PASSWORD.get()
     if not username or not password:
         raise UnauthorizedActorError(f"set {USERNAME} and {PASSWORD}: the MLflow server at {server} authenticates")
     try:
