@@ -49,7 +49,7 @@ from serving.errors import RequestRefused
 from serving.key_guard import KeyGuard
 from serving.routes import ALIASES, FORECAST, METADATA, REPLENISHMENT, deprecation_headers
 from serving.schemas import ForecastRequest, ReplenishmentRequest
-from serving.tracing import request_span
+from serving.tracing import request_span, sample_rate
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -95,7 +95,7 @@ class ForecastGateway:
         self.api_paths = frozenset(api_paths)
         self.batched = batched
         self.keys = keys  # None: the API routes take requests without a key
-        self.traced = limits.otlp_endpoint is not None  # a demandops.gateway span per API request
+        self.trace_rate = sample_rate(limits)  # of the API requests given a demandops.gateway span
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,8 +108,8 @@ class ForecastGateway:
         if successor is not None:
             scope = {**scope, "path": successor, "raw_path": successor.encode()}
             extra += deprecation_headers(successor)
-        traced = self.traced and scope["path"] in self.api_paths
-        with request_span(traced, scope, request_id) as record_status:
+        rate = self.trace_rate if scope["path"] in self.api_paths else 0.0
+        with request_span(rate, scope, request_id) as record_status:
             await self._answer(scope, receive, _with_headers(send, extra, record_status), request_id)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:

@@ -31,7 +31,7 @@ def test_two_workers_sharing_a_count_never_pass_the_limit_and_lose_at_most_a_lea
 
     async def requests() -> list[float | None]:
         # Uneven traffic: worker 0 takes three requests for each one of worker 1's.
-        return [await workers[n % 4 == 3].take(quota, "key", "planner") for n in range(1500)]
+        return [await workers[n % 4 == 3].take(quota, quota.key_for("key", "planner")) for n in range(1500)]
 
     outcomes = asyncio.run(requests())
     admitted = sum(outcome is None for outcome in outcomes)
@@ -47,7 +47,7 @@ def test_a_small_limit_is_counted_request_by_request_and_its_window_resets() -> 
     rate = RateLimitItemPerSecond(3)
 
     async def burst() -> list[float | None]:
-        return [await counts.take(rate, "key", "fast") for _ in range(6)]
+        return [await counts.take(rate, rate.key_for("key", "fast")) for _ in range(6)]
 
     outcomes = asyncio.run(burst())
     first_refusal = next(n for n, outcome in enumerate(outcomes) if outcome is not None)
@@ -55,4 +55,4 @@ def test_a_small_limit_is_counted_request_by_request_and_its_window_resets() -> 
     assert all(0 < outcome <= 1 for outcome in outcomes[3:]), outcomes
     assert storage.increments == 4, "three leases of one, one refused lease; the rest refused from memory"
     time.sleep(max(outcomes[3:]) + 0.05)  # the window's own end, as the refusal gave it
-    assert asyncio.run(counts.take(rate, "key", "fast")) is None, "a new window admits again"
+    assert asyncio.run(counts.take(rate, rate.key_for("key", "fast"))) is None, "a new window admits again"
