@@ -6,15 +6,16 @@ For each keep-alive setting: `demandops deploy` serves the Production Bento behi
 port, 64 clients (bench/load.py, one series per request) run through nginx while `demandops deploy`
 switches `--switches` times to a fresh Bento of the same version, then the load stops and nginx
 stops. Records the requests, the failed ones by status (0: a transport failure, such as a closed
-connection), the requests per second, each switch's time, and the peak RSS of the Bento serving
-last (its processes summed). Results in
-bench/results/deploy_switch.json.
+connection), the requests per second, each switch's times from the command's start (the new Bento
+ready, the new version answering through nginx, the old Bento stopped, the command's end), and the
+peak RSS of the Bento serving last (its processes summed). Results in bench/results/deploy_switch.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -27,11 +28,21 @@ from serving.deploy import Deployment
 from serving.server import free_port
 
 RESULTS = Path(__file__).parent / "results"
+SAID = re.compile(r"ready after ([\d.]+) s, answering after ([\d.]+) s, the old Bento stopped after ([\d.]+) s")
 
 
-def demandops(env: dict[str, str], *arguments: str) -> None:
-    subprocess.run([str(Path(sys.executable).with_name("demandops")), *arguments], env=env, check=True,
-                   capture_output=True, text=True)  # fmt: skip
+def demandops(env: dict[str, str], *arguments: str) -> str:
+    return subprocess.run([str(Path(sys.executable).with_name("demandops")), *arguments], env=env, check=True,
+                          capture_output=True, text=True).stdout  # fmt: skip
+
+
+def phases(took_s: float, said: str) -> dict:
+    """A switch's times from the command's start, from what `demandops deploy` said: the new Bento ready,
+    nginx sending to it (the new version answering), the old Bento stopped, and the command's end."""
+    ready, answering, done = (float(x) for x in SAID.search(said).groups())
+    before = took_s - done  # the command's own start-up: its imports, the registry read
+    return {"ready_s": round(before + ready, 1), "answering_s": round(before + answering, 1),
+            "old_stopped_s": round(before + done, 1), "command_s": round(took_s, 1)}  # fmt: skip
 
 
 def switches_under_load(keepalive_s: int, switches: int, bodies: Path, version: str) -> dict:
@@ -49,8 +60,8 @@ def switches_under_load(keepalive_s: int, switches: int, bodies: Path, version: 
         time.sleep(5)
         for _ in range(switches):
             started = time.monotonic()
-            demandops(env, "deploy", "--version", version)
-            took.append(round(time.monotonic() - started, 1))
+            said = demandops(env, "deploy", "--version", version)
+            took.append(phases(time.monotonic() - started, said))
         time.sleep(5)
         peak_rss_mb = _peak_rss_mb(f"http://127.0.0.1:{_bento_port()}")  # the Bento serving last
     finally:
@@ -58,7 +69,7 @@ def switches_under_load(keepalive_s: int, switches: int, bodies: Path, version: 
         out, _ = load.communicate(timeout=120)
         demandops(env, "deploy", "--stop")
     result = json.loads(out.strip().splitlines()[-1])
-    return {"client_keepalive_s": keepalive_s, "switch_seconds": took, "bento_peak_rss_mb": peak_rss_mb, **result}
+    return {"client_keepalive_s": keepalive_s, "switches": took, "bento_peak_rss_mb": peak_rss_mb, **result}
 
 
 def _bento_port() -> int:

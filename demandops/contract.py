@@ -28,6 +28,9 @@ REQUIRED_SALES_COLUMNS = ("date", "store_id", "sku_id", "units_sold")
 OPTIONAL_SALES_COLUMNS = ("price", "on_promo", "stock_on_hand")
 SERIES_KEYS = ("store_id", "sku_id")
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"  # store and SKU ids, as the serving API accepts them
+# The service levels a reorder point is given for (training/replenishment.py); here, not there, so that
+# the API's schemas do not import SciPy into BentoML's supervisor (serving/service.py).
+MIN_SERVICE_LEVEL, MAX_SERVICE_LEVEL = 0.5, 0.999
 MASTER_KEYS = {"stores": "store_id", "skus": "sku_id"}
 SALES_DIRNAME = "sales"
 PARTITION_PREFIX = "date="

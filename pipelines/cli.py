@@ -188,13 +188,13 @@ def deploy(
 
 
 def _switch(deployment: Deployment, version: str, bento_tag: str) -> None:
-    started = time.monotonic()
-    before = deployment.active()
-    slot = deployment.switch(bento_tag, version)
-    replaced = f", in place of v{before.model_version}" if before else ""
+    switched = deployment.switch(bento_tag, version)
+    slot, old = switched.slot, switched.replaced
+    replaced = f", in place of v{old.model_version}" if old else ""
     typer.echo(
-        f"v{slot.model_version} ({slot.bento_tag}) serves at {deployment.url} through nginx{replaced}, "
-        f"switched in {time.monotonic() - started:.1f} s"
+        f"v{slot.model_version} ({slot.bento_tag}) serves at {deployment.url} through nginx{replaced}: ready "
+        f"after {switched.ready_s:.1f} s, answering after {switched.answering_s:.1f} s, "
+        f"{'the old Bento stopped' if old else 'done'} after {switched.done_s:.1f} s"
     )
 
 

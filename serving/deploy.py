@@ -47,6 +47,15 @@ class Slot:
     model_version: str
 
 
+@dataclass(frozen=True)
+class Switched:
+    slot: Slot  # what serves now
+    replaced: Slot | None
+    ready_s: float  # after the switch began, the new Bento answered /readyz
+    answering_s: float  # nginx sent new requests to it
+    done_s: float  # the old Bento had finished its requests and stopped
+
+
 class Deployment:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -61,21 +70,24 @@ class Deployment:
         slot = Slot(**json.loads(path.read_text()))
         return slot if psutil.pid_exists(slot.pid) and self._nginx_pid() is not None else None
 
-    def switch(self, bento_tag: str, model_version: str) -> Slot:
-        """Serve `bento_tag` in place of the active Bento (or first, starting nginx); returns its slot."""
+    def switch(self, bento_tag: str, model_version: str) -> Switched:
+        """Serve `bento_tag` in place of the active Bento (or first, starting nginx)."""
+        started = time.monotonic()
         self.root.mkdir(parents=True, exist_ok=True)
         old = self.active()
         new = self._start_bento(bento_tag, model_version, "green" if old and old.colour == "blue" else "blue")
+        ready_s = time.monotonic() - started
         try:
             nginx_workers = self._point_nginx_at(new.port)
         except BaseException:  # nginx still sends to the old Bento: the new one goes, and the error on
             _stop(new.pid, timeout_s=10)
             raise
         (self.root / "slots.json").write_text(json.dumps(asdict(new)))
+        answering_s = time.monotonic() - started
         if old is not None:
             self._wait_until_gone(nginx_workers, "nginx's old workers finishing their requests")
             _stop(old.pid, timeout_s=self.settings.deploy.drain_timeout_s)
-        return new
+        return Switched(new, old, ready_s, answering_s, time.monotonic() - started)
 
     def stop(self) -> None:
         """Stop nginx and the Bento it serves."""

@@ -6,9 +6,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from demandops.contract import ID_PATTERN
+from demandops.contract import ID_PATTERN, MAX_SERVICE_LEVEL, MIN_SERVICE_LEVEL
 from demandops.settings import MAX_HORIZON
-from training.replenishment import MAX_SERVICE_LEVEL, MIN_SERVICE_LEVEL
 
 # Strict: JSON types are taken as they are, so `"horizon": true` or `"3"` is refused rather than
 # read as 1 or 3, and `[1]` is no promo plan. JSON integers are still numbers for float fields.

@@ -7,6 +7,11 @@ from DEMANDOPS_SERVING__* (demandops/settings.py, ServingSettings), read when th
 
 Requests pass ForecastGateway (serving/gateway.py) first, which refuses whatever a batch must not
 meet; /healthz and /readyz are BentoML's, /readyz asking __is_ready__ below.
+
+BentoML's supervisor process imports this module too, only to read the service's configuration: the
+worker's runtime (Feast, torch, pandas, pyarrow, MLflow) is imported in __init__, which runs in the
+workers alone. Imported here, it was half the CPU of a Bento's start-up, and a blue-green switch
+under load waits for that start-up (bench/deploy_switch.py).
 """
 
 from __future__ import annotations
@@ -16,23 +21,17 @@ import json
 import logging
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import bentoml
 from bentoml.validators import ContentType
 
 from demandops.logs import use_json_logs
 from demandops.settings import get_settings
-from feature_repo.store import open_store_failing_fast
-from monitoring.prediction_log import PredictionLog, log_dir
 from serving import metrics
 from serving.api_keys import KeyStore
 from serving.gateway import ForecastGateway
 from serving.key_guard import KeyGuard
-from serving.live_gauges import LiveGauges
-from serving.predictor import Predictor
-from serving.registry_state import LifecycleStateReader
-from serving.resilience import STORE_FAILURES
 from serving.routes import ALIASES, BATCHED_ROUTES, FORECAST, METADATA, REPLENISHMENT
 from serving.schemas import (
     ForecastItem,
@@ -43,7 +42,9 @@ from serving.schemas import (
     ReplenishmentResult,
 )
 from serving.tracing import bentoml_tracing, start_exporting
-from training.bundle import ForecasterBundle
+
+if TYPE_CHECKING:
+    from monitoring.prediction_log import PredictionLog
 
 HERE = Path(__file__).parent
 MANIFEST_FILE = HERE / "bento_manifest.json"
@@ -85,6 +86,13 @@ class DemandForecastService:
     model_ref = bentoml.models.BentoModel(MANIFEST["bento_model_tag"])
 
     def __init__(self) -> None:
+        # The worker's runtime, imported here and not by the supervisor (see the module's docstring).
+        from feature_repo.store import open_store_failing_fast
+        from serving.live_gauges import LiveGauges
+        from serving.predictor import Predictor
+        from serving.registry_state import LifecycleStateReader
+        from training.bundle import ForecasterBundle
+
         use_json_logs()
         self.tracer_provider = start_exporting(LIMITS, str(MANIFEST["model_version"]))
         self.bundle = ForecasterBundle.load(Path(self.model_ref.path))
@@ -114,6 +122,8 @@ class DemandForecastService:
 
     def _load_features(self) -> None:
         """Read every series' features once; when the store cannot be read, readiness probes retry."""
+        from serving.resilience import STORE_FAILURES
+
         try:
             self.predictor.load_features()
         except STORE_FAILURES as exc:
@@ -128,6 +138,8 @@ class DemandForecastService:
 
     def __is_ready__(self) -> bool:
         """200 only while the online store serves complete, current features for some series now."""
+        from serving.resilience import STORE_FAILURES  # imported already, by __init__
+
         try:
             return self.predictor.check_ready()
         except STORE_FAILURES as exc:
@@ -189,6 +201,8 @@ class DemandForecastService:
 
 
 def _prediction_log() -> PredictionLog | None:
+    from monitoring.prediction_log import PredictionLog, log_dir
+
     if not LIMITS.prediction_log:
         return None
     return PredictionLog(

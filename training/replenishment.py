@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from demandops.contract import MAX_SERVICE_LEVEL, MIN_SERVICE_LEVEL
 from training.lead_time import cumulative_median, whole_units
 
-MIN_SERVICE_LEVEL, MAX_SERVICE_LEVEL = 0.5, 0.999
 WHOLE_UNIT_CORRECTION = 0.5  # see the module's docstring
 
 
