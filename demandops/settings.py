@@ -325,7 +325,8 @@ class ServingSettings(BaseModel):
         ge=0,
         le=1,
         description="Share of requests and batches traced, with an endpoint; a caller's sampled `traceparent` is "
-        "always traced. Every request cost 13% of the throughput, one in ten 4% (bench/tracing.py).",
+        "always traced, an unsampled one never. Every request cost 13% of the throughput; one in ten was within the "
+        "bench's noise (bench/tracing.py).",
     )
     prediction_log: bool = Field(
         default=True, description="Record every forecast answered in the lake's prediction log (monitoring/)."
