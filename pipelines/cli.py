@@ -286,7 +286,8 @@ def ui(
     settings = settings.model_copy(update={"ui": ui})
     settings.prepare_state()
     ensure_dataset(settings)  # the asset graph's partitions are the days found in data/
-    env = settings.child_env()
+    # MLflow's GenAI job runner (seven huey consumers, each a full MLflow import) serves nothing demandops uses.
+    env = {**settings.child_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     mlflow_command = ["ui", "--backend-store-uri", settings.mlflow_tracking_uri, "--host", ui.host]
     mlflow_ui = subprocess.Popen([_tool("mlflow"), *mlflow_command, "--port", str(ui.mlflow_port)], env=env)
     try:

@@ -12,7 +12,8 @@ from demandops.settings import Settings, get_settings
 from lifecycle.cli import EXIT_GUARD_REFUSED, EXIT_ILLEGAL_TRANSITION, EXIT_NOT_FOUND, EXIT_UNAUTHORIZED, app
 from lifecycle.registry import ModelRegistry
 from lifecycle.states import State
-from tests.lifecycle.test_registry import new_version, scored_beside, to_staged
+from tests.lifecycle.test_registry import new_version, scored_beside
+from tests.lifecycle.versions import to_staged
 from training.tracking import use_experiment
 
 runner = CliRunner()

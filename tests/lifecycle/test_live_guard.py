@@ -11,7 +11,8 @@ from demandops.settings import LifecycleSettings, Settings
 from lifecycle.evidence import live_tags, registration_tags
 from lifecycle.registry import ModelRegistry
 from lifecycle.states import State
-from tests.lifecycle.test_registry import Constant, new_version, scored_beside, to_staged
+from tests.lifecycle.test_registry import new_version, scored_beside
+from tests.lifecycle.versions import Constant, to_staged
 from training.tracking import use_experiment
 
 

@@ -13,8 +13,9 @@ from demandops.errors import LifecycleError
 from demandops.settings import LifecycleSettings, Settings
 from lifecycle.registry import ModelRegistry
 from lifecycle.states import ALIASES, TRANSITIONS, State
-from tests.lifecycle.test_registry import STAGING_EVIDENCE, Constant, scored_beside
+from tests.lifecycle.test_registry import scored_beside
 from tests.lifecycle.test_states import GOOD_EVIDENCE
+from tests.lifecycle.versions import STAGING_EVIDENCE, Constant
 from training.tracking import use_experiment
 
 EVIDENCE = {

@@ -16,14 +16,8 @@ from lifecycle.evidence import STATE_TAG, bento_tags, champion_tags, registratio
 from lifecycle.registry import ModelRegistry
 from lifecycle.states import State
 from tests.lifecycle.test_states import GOOD_EVIDENCE
+from tests.lifecycle.versions import Constant, to_staged
 from training.tracking import use_experiment
-
-STAGING_EVIDENCE = {"bento_tag": "svc:1", "smoke_test_passed": True, "skew_max_difference": 0.0}
-
-
-class Constant(mlflow.pyfunc.PythonModel):
-    def predict(self, context, model_input, params=None):
-        return model_input
 
 
 @pytest.fixture
@@ -46,11 +40,6 @@ def new_version(registry: ModelRegistry) -> str:
         run_id=run.info.run_id,
         tags=registration_tags(dataset_version="d1", feature_service="s", pipeline_run="r1"),
     ).version
-
-
-def to_staged(registry: ModelRegistry, version: str) -> None:
-    registry.transition(version, State.VALIDATED, actor="pipeline", reason="t", evidence=GOOD_EVIDENCE)
-    registry.transition(version, State.STAGED, actor="pipeline", reason="t", evidence=STAGING_EVIDENCE)
 
 
 def scored_beside(

@@ -14,8 +14,8 @@ from monitoring.live_summary import write_summary
 from pipelines.resources import DemandopsResource
 from pipelines.run_tags import RETRAIN_REASON
 from pipelines.sensors import retraining_trigger
-from tests.lifecycle.test_registry import STAGING_EVIDENCE, Constant
 from tests.lifecycle.test_states import GOOD_EVIDENCE
+from tests.lifecycle.versions import STAGING_EVIDENCE, Constant
 from training.tracking import backtest_metric, use_experiment
 
 

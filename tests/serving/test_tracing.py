@@ -74,9 +74,9 @@ def test_a_batch_and_its_children_are_traced_together_or_not_at_all(exported) ->
     with tracing.span("demandops.batch", NEVER, root=True), tracing.span("demandops.model", NEVER):
         pass
     assert exported.get_finished_spans() == (), "an untraced batch's children are not traced either"
-    with tracing.span("demandops.batch", 1.0, root=True, **{"demandops.items": 3}):
-        with tracing.span("demandops.model", 1.0):
-            pass
+    batch_span = tracing.span("demandops.batch", 1.0, root=True, **{"demandops.items": 3})
+    with batch_span, tracing.span("demandops.model", 1.0):
+        pass
     model, batch = exported.get_finished_spans()
     assert batch.parent is None and model.parent.span_id == batch.context.span_id
     assert batch.attributes["demandops.items"] == 3
