@@ -10,10 +10,9 @@ import typer
 from demandops.errors import DemandopsError
 from demandops.frequency import Frequency
 from demandops.settings import get_settings
-from salesdata import dvc_versions
-from salesdata.datasets import append_days, generate, import_sales, next_day
-from salesdata.simulator import DemandShift
 
+# Each command imports the dataset code (Great Expectations, DVC, the simulator) itself: this module is
+# imported by every `demandops` command, `demandops deploy` during a switch among them.
 app = typer.Typer(help="Create and version the sales dataset.", no_args_is_help=True)
 
 
@@ -27,6 +26,9 @@ def generate_command(
     days: Annotated[int | None, typer.Option(min=1, help="Days of history, instead of the preset's.")] = None,
 ) -> None:
     """Write a seeded, deterministic simulated dataset as daily Parquet partitions (stores x SKUs series)."""
+    from salesdata import dvc_versions
+    from salesdata.datasets import generate
+
     settings = get_settings()
     data_dir = (out or settings.data).resolve()
     if (data_dir / "sales").exists():
@@ -51,6 +53,10 @@ def append_command(
     category: Annotated[str, typer.Option(help="Only this category's SKUs (default: every SKU).")] = "",
 ) -> None:
     """Emit the next N days of a simulated dataset as new daily partitions, the way new sales arrive."""
+    from salesdata import dvc_versions
+    from salesdata.datasets import append_days, next_day
+    from salesdata.simulator import DemandShift
+
     settings = get_settings()
     injected = None
     if shift is not None:
@@ -79,6 +85,8 @@ def import_command(
     append: Annotated[bool, typer.Option(help="Add new periods to the current dataset.")] = False,
 ) -> None:
     """Check your own sales file against the contract, write it as partitions and record a DVC version."""
+    from salesdata.datasets import import_sales
+
     if replace and append:
         typer.echo("choose one of --replace and --append", err=True)
         raise typer.Exit(code=2)
