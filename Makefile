@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@# -qq: errors only; pip's notes on this machine's index settings are not the user's to act on
 	@$(BIN)/python -m pip install -qq -c constraints.txt pip
 	@$(BIN)/python -m pip install -qq -c constraints.txt -e ".[dev,cluster]"
+	@# Bentos run under -O (serving/server.py, bento_env): its bytecode compiled once here, not at every
+	@# start where none is written. A file that does not compile (a package's test data) is compiled, and
+	@# refused, where it is imported, as without this step.
+	@$(BIN)/python -O -m compileall -q -j 0 $(VENV)/lib/python3.11/site-packages >/dev/null || true
 	@# nginx (Debian's package) fronts `demandops deploy`; installed here where this user may, else named
 	@command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && echo "installing nginx (Debian's package) for demandops deploy" \

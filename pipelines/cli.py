@@ -27,6 +27,7 @@ from pipelines.features_cli import app as features_app
 from salesdata.cli import app as data_app
 from serving.deploy import Deployment
 from serving.keys_cli import app as keys_app
+from serving.server import bento_env
 
 app = typer.Typer(help="demandops: demand forecasting from raw sales to a served model.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -163,7 +164,7 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port.")] = 3000) -> None:
         raise typer.Exit(code=1)
     tag = bento_of(chosen.tags)
     typer.echo(f"serving {tag} (model v{chosen.version}, {chosen.state}) on http://127.0.0.1:{port}")
-    os.execve(_tool("bentoml"), [_tool("bentoml"), "serve", tag, "--port", str(port)], get_settings().child_env())
+    os.execve(_tool("bentoml"), [_tool("bentoml"), "serve", tag, "--port", str(port)], bento_env(get_settings()))
 
 
 @app.command()

@@ -29,7 +29,7 @@ import psutil
 
 from demandops.errors import DemandopsError
 from demandops.settings import Settings
-from serving.server import free_port, serve_command
+from serving.server import bento_env, free_port, serve_command
 
 POLL_S = 0.2
 
@@ -105,7 +105,7 @@ class Deployment:
         command = serve_command(bento_tag, host="127.0.0.1", port=port)
         # A session of its own: the Bento outlives this command, and a signal to its group stops its workers.
         process = subprocess.Popen(
-            command, env=self.settings.child_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=bento_env(self.settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         deadline = time.monotonic() + self.settings.deploy.ready_timeout_s
         while not _ready(f"http://127.0.0.1:{port}"):

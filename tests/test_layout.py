@@ -67,3 +67,16 @@ def test_functions_stay_short_and_asset_bodies_shorter() -> None:
             if "asset" in decorators and body_lines > LONGEST_ASSET_BODY:
                 too_long.append(f"{path}:{node.lineno} asset {node.name}: a body of {body_lines} lines")
     assert not too_long, too_long
+
+
+def test_no_product_code_asserts() -> None:
+    """Bentos run under Python's -O (serving/server.py, bento_env), which strips assert statements:
+    a check in product code raises an error of its own."""
+    asserts = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for room in MAY_IMPORT
+        for path in sorted((ROOT / room).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Assert)
+    ]
+    assert not asserts, asserts
