@@ -34,7 +34,7 @@ def bento_env(settings: Settings) -> dict[str, str]:
 
     Feast decorates its classes with typeguard's @typechecked, which parses each decorated method's
     module source again at import unless assertions are off: with -O, importing Feast took 3.8 s
-    instead of 7.6, and a Bento got ready in 8 s instead of 12 (bench/README.md, Serving). demandops'
+    instead of 7.6, and a Bento got ready in 8.5 s instead of 11.9 (bench/bento_start.py). demandops'
     own modules hold no asserts. `make install` compiles the -O bytecode once, so that a Bento does not
     compile it on every start where bytecode is not written (PYTHONDONTWRITEBYTECODE).
     """
