@@ -20,7 +20,7 @@ from training.candidates import combine
 from training.covariates import future_width
 from training.dataset import CATEGORY, Tensors, to_tensors
 from training.features import FeatureSpec
-from training.lead_time import lead_time_quantiles
+from training.lead_time import calibrated_quantiles
 from training.model import DemandForecaster
 
 WEIGHTS_FILE = "weights.pt"
@@ -48,7 +48,8 @@ class BundleMeta:
     # Per-step shifts of the outer quantiles fitted on the validation window (training/calibration.py).
     interval_shift: dict[str, list[float]] = field(default_factory=dict)
     # Quantiles of lead-time demand, calibrated on the validation window (training/lead_time.py):
-    # {"levels": [...], "spread": "sum", "table": H rows of one entry per level}; empty before them.
+    # {"levels": [...], "spread": "sum", "volume_edges": [...], "tables": one per volume stratum of H
+    # rows of one entry per level, "table": the pooled one}; empty before them.
     lead_time: dict = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
     stock: bool = False  # bundles from before the stock features did not read them
@@ -134,8 +135,7 @@ class ForecasterBundle:
                 "to serve reorder points"
             )
         forecast = self.predict(features).astype("float64")
-        table = np.asarray(self.meta.lead_time["table"], dtype="float64")
-        return forecast, lead_time_quantiles(forecast, table, spread=self.meta.lead_time["spread"])
+        return forecast, calibrated_quantiles(forecast, self.meta.lead_time)
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

@@ -12,16 +12,20 @@ from tests.conftest import DAILY
 from training.bundle import ForecasterBundle
 from training.dataset import split_by_origin
 from training.lead_time import (
+    MIN_STRATUM_ROWS,
     SERVICE_LEVELS,
     SPREADS,
     achieved_service,
     backtest_service,
+    calibrated_quantiles,
     calibration,
     fit_table,
     lead_time_quantiles,
     one_step_sigma,
     safety_stock,
+    stratum_of,
     textbook_quantiles,
+    volume_edges,
 )
 from training.train import TrainConfig, train_forecaster
 
@@ -69,6 +73,57 @@ def test_the_calibrated_layer_achieves_its_targets_where_summed_p90s_do_not(shar
     assert over_two_weeks > 0.95, "the p90s of independent days add up to far more than two weeks' p90"
 
 
+def _slow_and_fast(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Half slow movers (Poisson demand of 0.4 a day, a p50 of 0 and a p90 of 1, as a network's
+    bands of such a series read) and half fast movers whose days' errors move together."""
+    rng = np.random.default_rng(seed)
+    slow_forecast = np.broadcast_to(np.array([0.0, 0.0, 1.0]), (rows // 2, H, 3)).copy()
+    slow_actual = rng.poisson(0.4, size=(rows // 2, H)).astype("float64")
+    fast_forecast, fast_actual = _world(rows - rows // 2, seed, 0.5)
+    return np.concatenate([slow_forecast, fast_forecast]), np.concatenate([slow_actual, fast_actual])
+
+
+def test_each_volume_stratum_gets_its_own_table_and_so_the_promised_service() -> None:
+    val_forecast, val_actual = _slow_and_fast(20_000, 7)
+    forecast, actual = _slow_and_fast(20_000, 8)
+    kept = calibration(val_forecast, val_actual)
+    assert len(kept["tables"]) == len(kept["volume_edges"]) + 1 == 3
+    column, slow = SERVICE_LEVELS.index(0.95), np.arange(len(forecast)) < len(forecast) // 2
+    stratified = achieved_service(actual, calibrated_quantiles(forecast, kept))[H - 1, column]
+    by_kind = {
+        name: [achieved_service(actual[rows], quantiles[rows])[H - 1, column] for rows in (slow, ~slow)]
+        for name, quantiles in (
+            ("pooled", lead_time_quantiles(forecast, np.asarray(kept["table"]), spread=kept["spread"])),
+            ("strata", calibrated_quantiles(forecast, kept)),
+        )
+    }
+    assert abs(stratified - 0.95) <= 0.02
+    # Two weeks of slow-mover demand is a handful of whole units: the first reorder point at or above
+    # the 0.95 quantile covers 0.97 of them, the nearest a whole number of units can come.
+    assert all(abs(share - 0.95) <= 0.025 for share in by_kind["strata"]), by_kind
+    slow_share, fast_share = by_kind["pooled"]
+    assert slow_share < 0.9 and fast_share > 0.98, f"one table fits neither kind: {by_kind}"
+
+
+def test_volume_strata_hold_enough_rows_even_where_many_rows_tie_at_zero() -> None:
+    volume = np.concatenate([np.zeros(700), np.arange(1.0, 301.0)])
+    edges = volume_edges(volume)
+    counts = np.bincount(np.searchsorted(edges, volume, side="left"))
+    assert len(edges) == 1 and counts.min() >= MIN_STRATUM_ROWS, (edges, counts)
+    assert len(volume_edges(np.arange(MIN_STRATUM_ROWS * 2 - 1.0))) == 0, "too few rows for two strata"
+
+
+def test_a_calibration_from_before_strata_serves_its_one_table() -> None:
+    val_forecast, val_actual = _world(2_000, 9, 0.3)
+    forecast, _ = _world(500, 10, 0.3)
+    kept = calibration(val_forecast, val_actual)
+    before = {key: kept[key] for key in ("levels", "spread", "table")}
+    np.testing.assert_array_equal(
+        calibrated_quantiles(forecast, before), lead_time_quantiles(forecast, np.asarray(kept["table"]), spread="sum")
+    )
+    assert set(stratum_of(forecast, kept["volume_edges"])) == {0, 1, 2}
+
+
 def test_the_textbook_formula_under_covers_when_the_days_errors_move_together() -> None:
     val_forecast, val_actual = _world(20_000, 3, 0.5)
     forecast, actual = _world(20_000, 4, 0.5)
@@ -99,6 +154,8 @@ def test_a_trained_bundle_keeps_its_lead_time_calibration_and_serves_quantiles_f
     bundle = train_forecaster(fit, config, feature_service="s", dataset_version="v", spec=DAILY).bundle
     calibration = bundle.meta.lead_time
     assert calibration["levels"] == list(SERVICE_LEVELS) and len(calibration["table"]) == 7
+    assert len(calibration["tables"]) == len(calibration["volume_edges"]) + 1
+    assert all(len(table) == 7 for table in calibration["tables"])
     loaded = ForecasterBundle.load(bundle.save(tmp_path / "bundle"))
     forecast, quantiles = loaded.lead_time_quantiles(backtest)
     assert quantiles.shape == (len(backtest), 7, len(SERVICE_LEVELS))
