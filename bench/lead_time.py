@@ -4,16 +4,22 @@
 
 Each part trains the network once, forecasts the rows of its validation window (which it did not
 fit) and of a test set, and compares, on the test set, the reorder points of:
-- `sum` and `root`: training/lead_time.py's layer, calibrated on the validation window, with the
-  spread of the cumulative demand read as the sum of the steps' p10–p90 widths, or their root sum
-  of squares;
+- `strata`: training/lead_time.py's layer as served, calibrated on the validation window, one
+  table per volume stratum;
+- `pooled_sum` and `pooled_root`: the layer with one table for every row (as served before
+  2026-12-03), the spread of the cumulative demand read as the sum of the steps' p10–p90 widths,
+  or their root sum of squares;
 - `textbook`: C_L + z·σ·√L, σ each series' one-step error standard deviation on the validation
   window (the formula a planner would otherwise use);
 - `sum_of_p90s` at 0.9 only: each step's p90 added up, to show that quantiles do not add.
 
 For each lead time L and target service level α: the achieved cycle service level (the share of
 test rows whose demand over L stayed at or below the whole-unit reorder point) and the mean safety
-stock (reorder point less the cumulative median). Test sets: the simulator's backtest window
+stock (reorder point less the cumulative median); the achieved level of each third of the test
+rows by forecast volume (slow, medium and fast movers: a promise is made to each item, not to the
+average); and the safety stock at equal service: each method's safety stocks scaled by the one
+factor that makes them achieve the target on the test rows, found in hindsight for every method
+alike, which compares their shapes (for the textbook, that is its z swept). Test sets: the simulator's backtest window
 (default preset, every origin); the default preset's series over four years summed into weeks
 (Monday to Sunday, whole weeks only), with the weekly cadence's defaults and backtest window;
 M1 and Tourism's official holdouts (one origin per series, the last history month). Results in
@@ -44,8 +50,13 @@ from training.lead_time import (
     SERVICE_LEVELS,
     SPREADS,
     achieved_service,
+    band_spread,
+    calibrated_quantiles,
+    calibration,
     cumulative_actual,
+    cumulative_median,
     fit_table,
+    forecast_volume,
     lead_time_quantiles,
     safety_stock,
     textbook_quantiles,
@@ -74,21 +85,54 @@ def _sigma(val: pd.DataFrame, forecast: np.ndarray, test_keys: pd.DataFrame) -> 
     return sigma.fillna(float(errors["error"].std())).to_numpy("float64")
 
 
+def stock_at_equal_service(center, demand, base, target: float) -> float:
+    """The mean safety stock of reorder points C + m·base, with m the smallest that achieves `target`
+    on these rows (found in hindsight, by bisection): the same scale for every method, so that
+    methods are compared at equal achieved service by the shape of their safety stocks alone."""
+    low, high = -5.0, 40.0
+    for _ in range(50):
+        middle = (low + high) / 2
+        points = np.floor(np.maximum(center + middle * base, 0.0) + 1e-9)
+        low, high = (low, middle) if (demand <= points).mean() >= target else (middle, high)
+    return float((np.floor(np.maximum(center + high * base, 0.0) + 1e-9) - center).mean())
+
+
 def compare(val_forecast, val_actual, forecast, actual, sigma, leads) -> dict:
-    """Achieved service and mean safety stock of each variant at each (L, α), on the test rows."""
+    """Achieved service and mean safety stock of each variant at each (L, α), on the test rows; the
+    service of each third of the rows by forecast volume; and the stock at equal service."""
     variants = {
-        s: lead_time_quantiles(forecast, fit_table(val_forecast, val_actual, spread=s), spread=s) for s in SPREADS
+        "strata": calibrated_quantiles(forecast, calibration(val_forecast, val_actual)),
+        **{
+            f"pooled_{s}": lead_time_quantiles(forecast, fit_table(val_forecast, val_actual, spread=s), spread=s)
+            for s in SPREADS
+        },
+        "textbook": textbook_quantiles(forecast, sigma),
     }
-    variants["textbook"] = textbook_quantiles(forecast, sigma)
     levels = list(SERVICE_LEVELS)
+    center, demand = cumulative_median(forecast), cumulative_actual(actual)
+    volume = forecast_volume(forecast)
+    thirds = np.searchsorted(np.quantile(volume, [1 / 3, 2 / 3]), volume, side="left")
     out: dict[str, dict] = {}
     for name, quantiles in variants.items():
         achieved, stock = achieved_service(actual, quantiles), safety_stock(forecast, quantiles)
+        covered = demand[..., None] <= whole_units(quantiles)
         out[name] = {
             f"L{lead}": {
                 f"{alpha}": {
                     "achieved": round(float(achieved[lead - 1, levels.index(alpha)]), 4),
                     "safety_stock": round(float(stock[lead - 1, levels.index(alpha)]), 2),
+                    "achieved_by_volume_third": [
+                        round(float(covered[thirds == n, lead - 1, levels.index(alpha)].mean()), 4) for n in range(3)
+                    ],
+                    "safety_stock_at_equal_service": round(
+                        stock_at_equal_service(
+                            center[:, lead - 1],
+                            demand[:, lead - 1],
+                            quantiles[:, lead - 1, levels.index(alpha)] - center[:, lead - 1],
+                            alpha,
+                        ),
+                        2,
+                    ),
                 }
                 for alpha in TARGETS
             }
@@ -96,10 +140,25 @@ def compare(val_forecast, val_actual, forecast, actual, sigma, leads) -> dict:
         }
         deviations = [abs(achieved[lead - 1, levels.index(a)] - a) for lead in leads for a in TARGETS]
         out[name]["worst_deviation_pp"] = round(100 * float(max(deviations)), 2)
-    covered = cumulative_actual(actual) <= whole_units(np.cumsum(forecast[..., 2], axis=1))
+    covered = demand <= whole_units(np.cumsum(forecast[..., 2], axis=1))
     summed = {lead: round(float(covered[:, lead - 1].mean()), 4) for lead in leads}
     out["sum_of_p90s"] = {f"L{lead}": {"0.9": {"achieved": share}} for lead, share in summed.items()}
+    out["window_shift"] = window_shift(val_forecast, val_actual, forecast, actual, max(leads))
     return out
+
+
+def window_shift(val_forecast, val_actual, forecast, actual, lead: int) -> list[float]:
+    """Per volume third (the validation rows' thirds), the test window's 0.95 quantile of the
+    standardized error (D_L - C_L) / S_L over the validation window's: above 1 where the test
+    window's errors are wider, relative to the bands, than those the table was calibrated on."""
+    edges = np.quantile(forecast_volume(val_forecast), [1 / 3, 2 / 3])
+    ratios = []
+    for rows_forecast, rows_actual in ((val_forecast, val_actual), (forecast, actual)):
+        errors = cumulative_actual(rows_actual) - cumulative_median(rows_forecast)
+        standardized = (errors / band_spread(rows_forecast, "sum"))[:, lead - 1]
+        thirds = np.searchsorted(edges, forecast_volume(rows_forecast), side="left")
+        ratios.append([float(np.quantile(standardized[thirds == n], 0.95)) for n in range(3)])
+    return [round(test / val, 3) for val, test in zip(*ratios, strict=True)]
 
 
 def _train(rows: pd.DataFrame, horizon: int, validation: int, epochs: int, spec, **extra):
@@ -175,10 +234,20 @@ def monthly_part(name: str, epochs: int) -> dict:
 
 
 def print_table(part: str, variants: dict) -> None:
-    """One line per variant: achieved service / mean safety stock at each (L, α)."""
+    """One line per variant: achieved service / mean safety stock at each (L, α), the service of each
+    volume third, and the stock at equal service."""
     for name, table in variants.items():
+        if name == "window_shift":
+            print(f"{part:9} window shift (test / validation 0.95 quantile, by volume third): {table}", flush=True)
+            continue
         cells = [
             f"{lead}@{alpha}: {cell['achieved']:.3f}/{cell.get('safety_stock', float('nan')):.1f}"
+            + (
+                f" thirds {'/'.join(f'{x:.3f}' for x in cell['achieved_by_volume_third'])}"
+                f" equal-service stock {cell['safety_stock_at_equal_service']:.1f}"
+                if "achieved_by_volume_third" in cell
+                else ""
+            )
             for lead, by_level in table.items()
             if lead != "worst_deviation_pp"
             for alpha, cell in by_level.items()
