@@ -191,7 +191,9 @@ def backtest_service(
     taken CHUNK_ROWS at a time: the quantiles are rows x H x levels (5 GB at 25,000 daily series)."""
     levels = list(kept["levels"])
     sigma = one_step_sigma(forecast, actual, series)
+    thirds = volume_thirds(forecast)
     totals = {name: np.zeros((2, forecast.shape[1], len(levels))) for name in ("lead_time", "textbook")}
+    by_third = np.zeros((len(VOLUME_THIRDS), forecast.shape[1], len(levels)))
     for start in range(0, len(forecast), CHUNK_ROWS):
         part, truth = forecast[start : start + CHUNK_ROWS].astype("float64"), actual[start : start + CHUNK_ROWS]
         for name, quantiles in (
@@ -200,7 +202,10 @@ def backtest_service(
         ):
             totals[name][0] += achieved_service(truth, quantiles) * len(part)
             totals[name][1] += safety_stock(part, quantiles) * len(part)
-    metrics, curves = {}, {}
+            if name == "lead_time":
+                by_third += covered_by_third(truth, quantiles, thirds[start : start + CHUNK_ROWS])
+    metrics = service_by_third(by_third, np.bincount(thirds, minlength=len(VOLUME_THIRDS)), levels, forecast.shape[1])
+    curves = {}
     for name, (covered, stock) in totals.items():
         covered, stock = covered / len(forecast), stock / len(forecast)
         leads = report_leads(forecast.shape[1])
@@ -211,3 +216,34 @@ def backtest_service(
                 metrics[f"{name}_service_L{lead}_p{round(alpha * 100)}"] = float(covered[cell])
                 metrics[f"{name}_safety_stock_L{lead}_p{round(alpha * 100)}"] = float(stock[cell])
     return metrics, curves
+
+
+VOLUME_THIRDS = ("slow", "medium", "fast")
+
+
+def volume_thirds(forecast: np.ndarray) -> np.ndarray:
+    """Per row, 0, 1 or 2: its third of the rows by forecast volume over the horizon (ties at an
+    edge go to the lower third)."""
+    volume = forecast_volume(forecast)
+    if not len(volume):
+        return np.zeros(0, dtype="int64")
+    return np.searchsorted(np.quantile(volume, [1 / 3, 2 / 3]), volume, side="left")
+
+
+def covered_by_third(actual: np.ndarray, quantiles: np.ndarray, thirds: np.ndarray) -> np.ndarray:
+    """(3, H, levels): how many rows of each volume third had their demand over L covered."""
+    covered = cumulative_actual(actual)[..., None] <= whole_units(quantiles)
+    return np.stack([covered[thirds == n].sum(axis=0) for n in range(len(VOLUME_THIRDS))])
+
+
+def service_by_third(covered: np.ndarray, rows: np.ndarray, levels: list[float], horizon: int) -> dict[str, float]:
+    """Metrics lead_time_service_L7_p95_slow, ..._medium, ..._fast: a level promised to every item
+    is kept for slow and fast movers alike, not only on average (one table for all rows gave the
+    fast movers 0.998 and the slow 0.85 for 0.95 on the simulator)."""
+    metrics = {}
+    for n, name in enumerate(VOLUME_THIRDS):
+        for lead in report_leads(horizon) if rows[n] else ():
+            for alpha in TARGETS:
+                share = covered[n, lead - 1, levels.index(alpha)] / rows[n]
+                metrics[f"lead_time_service_L{lead}_p{round(alpha * 100)}_{name}"] = float(share)
+    return metrics

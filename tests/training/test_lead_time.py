@@ -184,3 +184,18 @@ def test_the_backtest_reports_achieved_service_and_stock_of_both_methods() -> No
     assert metrics["textbook_safety_stock_L14_p95"] < metrics["lead_time_safety_stock_L14_p95"]
     assert sorted(curves) == ["lead_time", "textbook"] and sorted(curves["lead_time"], key=int) == ["1", "7", "14"]
     assert len(curves["lead_time"]["7"]) == len(SERVICE_LEVELS)
+
+
+def test_the_backtest_reports_the_service_each_volume_third_gets() -> None:
+    val_forecast, val_actual = _slow_and_fast(20_000, 11)
+    forecast, actual = _slow_and_fast(9_000, 12)
+    series = np.arange(len(forecast)) // 20
+    kept = calibration(val_forecast, val_actual)
+    metrics, _ = backtest_service(forecast, actual, series, kept)
+    # Every slow row is forecast at a volume of 0, and ties go to the lower third: the "slow third" is
+    # the slow half, and the fast half is split between the other two.
+    for third in ("slow", "medium", "fast"):
+        assert abs(metrics[f"lead_time_service_L14_p95_{third}"] - 0.95) <= 0.03, (third, metrics)
+    pooled = {key: kept[key] for key in ("levels", "spread", "table")}
+    before, _ = backtest_service(forecast, actual, series, pooled)
+    assert before["lead_time_service_L14_p95_slow"] < 0.9 < 0.98 < before["lead_time_service_L14_p95_fast"]
