@@ -1,6 +1,6 @@
 """Lead-time demand quantiles side by side: the calibrated layer's spreads against the textbook formula.
 
-    .venv/bin/python -m bench.lead_time [--parts simulator weekly m1 tourism] [--epochs 12]
+    .venv/bin/python -m bench.lead_time [--parts simulator weekly m1 tourism] [--epochs 12] [--seeds 0 1 2]
 
 Each part trains the network once, forecasts the rows of its validation window (which it did not
 fit) and of a test set, and compares, on the test set, the reorder points of:
@@ -19,7 +19,10 @@ stock (reorder point less the cumulative median); the achieved level of each thi
 rows by forecast volume (slow, medium and fast movers: a promise is made to each item, not to the
 average); and the safety stock at equal service: each method's safety stocks scaled by the one
 factor that makes them achieve the target on the test rows, found in hindsight for every method
-alike, which compares their shapes (for the textbook, that is its z swept). Test sets: the simulator's backtest window
+alike, which compares their shapes (for the textbook, that is its z swept). With several
+`--seeds`, the network is trained once per seed and the served layer's achieved levels and stock
+ratios are summarized over them (median, least, most): on one test window the achieved level of a
+14-day lead time moves by 2–3 points from one training seed to the next. Test sets: the simulator's backtest window
 (default preset, every origin); the default preset's series over four years summed into weeks
 (Monday to Sunday, whole weeks only), with the weekly cadence's defaults and backtest window;
 M1 and Tourism's official holdouts (one origin per series, the last history month). Results in
@@ -32,6 +35,7 @@ import argparse
 import json
 import resource
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +64,7 @@ from training.lead_time import (
     lead_time_quantiles,
     safety_stock,
     textbook_quantiles,
+    volume_thirds,
     whole_units,
 )
 from training.static_features import with_static
@@ -110,8 +115,7 @@ def compare(val_forecast, val_actual, forecast, actual, sigma, leads) -> dict:
     }
     levels = list(SERVICE_LEVELS)
     center, demand = cumulative_median(forecast), cumulative_actual(actual)
-    volume = forecast_volume(forecast)
-    thirds = np.searchsorted(np.quantile(volume, [1 / 3, 2 / 3]), volume, side="left")
+    thirds = volume_thirds(forecast)
     out: dict[str, dict] = {}
     for name, quantiles in variants.items():
         achieved, stock = achieved_service(actual, quantiles), safety_stock(forecast, quantiles)
@@ -161,23 +165,31 @@ def window_shift(val_forecast, val_actual, forecast, actual, lead: int) -> list[
     return [round(test / val, 3) for val, test in zip(*ratios, strict=True)]
 
 
-def _train(rows: pd.DataFrame, horizon: int, validation: int, epochs: int, spec, **extra):
-    config = TrainConfig(horizon=horizon, validation_origins=validation, epochs=epochs, seed=0, **extra)
+def _wape(forecast: np.ndarray, actual: np.ndarray) -> dict:
+    """The p50's WAPE on the test rows: a longer validation window must not buy calibration with accuracy."""
+    return {"wape": round(float(np.abs(actual - forecast[..., 1]).sum() / actual.sum()), 4)}
+
+
+def _train(rows: pd.DataFrame, horizon: int, validation: int, epochs: int, spec, seed: int = 0, **extra):
+    config = TrainConfig(horizon=horizon, validation_origins=validation, epochs=epochs, seed=seed, **extra)
     return train_forecaster(rows, config, feature_service="bench", dataset_version="bench", spec=spec).bundle
 
 
-def simulator_part(epochs: int) -> dict:
+def simulator_part(epochs: int, seed: int, validation: int | None = None) -> dict:
+    """The simulator's daily backtest; `validation` origins instead of the daily cadence's default."""
     training_set, _data, cadence, spec = default_training_set()
-    horizon = cadence.horizon
+    horizon, validation = cadence.horizon, validation or cadence.validation_periods
     fit, backtest = split_by_origin(training_set, horizon, cadence.backtest_origins)
-    bundle = _train(fit, horizon, cadence.validation_periods, epochs, spec)
-    val = _validation(fit, horizon, cadence.validation_periods)
+    bundle = _train(fit, horizon, validation, epochs, spec, seed)
+    val = _validation(fit, horizon, validation)
     val_forecast, forecast = bundle.predict(val), bundle.predict(backtest)
     sigma = _sigma(val, val_forecast, backtest)
     val_actual = val[label_columns(horizon)].to_numpy("float64")
     actual = backtest[label_columns(horizon)].to_numpy("float64")
     table = compare(val_forecast, val_actual, forecast, actual, sigma, (1, 7, 14))
-    return {"test_rows": len(backtest), "validation_rows": len(val), "horizon": horizon, "variants": table}
+    return {"test_rows": len(backtest), "validation_rows": len(val), "horizon": horizon, "variants": table} | _wape(
+        forecast, actual
+    )
 
 
 def weekly_sales(daily: pd.DataFrame) -> pd.DataFrame:
@@ -198,29 +210,34 @@ def weekly_sales(daily: pd.DataFrame) -> pd.DataFrame:
 WEEKLY_YEARS = 4
 
 
-def weekly_part(epochs: int) -> dict:
+def weekly_part(epochs: int, seed: int, validation: int | None = None) -> dict:
+    """Four simulated years summed into weeks; `validation` origins instead of the weekly cadence's default."""
     data = simulate(resized(PRESETS["default"], stores=None, skus=None, days=WEEKLY_YEARS * 365))
     sales, cadence = weekly_sales(data.sales), WeeklyCadence()
     spec = FeatureSpec.for_cadence("W", cadence)
     rows = entity_rows(sales, cadence.horizon, spec).merge(compute_features(sales, spec), on=[*KEYS, "event_timestamp"])
     rows = with_static(rows_with_history(rows, spec), data.stores, data.skus)
-    horizon = cadence.horizon
+    horizon, validation = cadence.horizon, validation or cadence.validation_periods
     fit, backtest = split_by_origin(rows, horizon, cadence.backtest_origins)
     extra = {"seasonal_period": cadence.seasonal_period}
-    bundle = _train(fit, horizon, cadence.validation_periods, epochs, spec, **extra)
-    val = _validation(fit, horizon, cadence.validation_periods)
+    bundle = _train(fit, horizon, validation, epochs, spec, seed, **extra)
+    val = _validation(fit, horizon, validation)
     val_forecast, forecast = bundle.predict(val), bundle.predict(backtest)
     sigma = _sigma(val, val_forecast, backtest)
     val_actual = val[label_columns(horizon)].to_numpy("float64")
     actual = backtest[label_columns(horizon)].to_numpy("float64")
     table = compare(val_forecast, val_actual, forecast, actual, sigma, (1, horizon // 2, horizon))
-    return {"test_rows": len(backtest), "validation_rows": len(val), "horizon": horizon, "variants": table}
+    return {"test_rows": len(backtest), "validation_rows": len(val), "horizon": horizon, "variants": table} | _wape(
+        forecast, actual
+    )
 
 
-def monthly_part(name: str, epochs: int) -> dict:
+def monthly_part(name: str, epochs: int, seed: int) -> dict:
     data, cadence, spec, rows, last = _origin_rows(name)
     horizon = data.horizon
-    bundle = _train(rows, horizon, cadence.validation_periods, epochs, spec, seasonal_period=cadence.seasonal_period)
+    bundle = _train(
+        rows, horizon, cadence.validation_periods, epochs, spec, seed, seasonal_period=cadence.seasonal_period
+    )
     val = _validation(rows, horizon, cadence.validation_periods)
     val_forecast, forecast = bundle.predict(val), bundle.predict(last)
     dates = sorted(data.holdout["date"].unique())
@@ -230,7 +247,9 @@ def monthly_part(name: str, epochs: int) -> dict:
     val_actual = val[label_columns(horizon)].to_numpy("float64")
     leads = (1, horizon // 2, horizon)
     table = compare(val_forecast, val_actual, forecast, actual, sigma, leads)
-    return {"test_rows": len(last), "validation_rows": len(val), "horizon": horizon, "variants": table}
+    return {"test_rows": len(last), "validation_rows": len(val), "horizon": horizon, "variants": table} | _wape(
+        forecast, actual
+    )
 
 
 def print_table(part: str, variants: dict) -> None:
@@ -255,28 +274,97 @@ def print_table(part: str, variants: dict) -> None:
         print(f"{part:9} {name:11} worst {table.get('worst_deviation_pp', '-')} pp | " + " | ".join(cells), flush=True)
 
 
+def seed_summary(variants: dict) -> dict:
+    """What one seed's run says of the served layer: its achieved level and its stock at equal service
+    over the textbook's, per lead time and target."""
+    strata, textbook = variants["strata"], variants["textbook"]
+    return {
+        lead: {
+            alpha: {
+                "achieved": cell["achieved"],
+                "stock_to_textbook_at_equal_service": round(
+                    cell["safety_stock_at_equal_service"] / textbook[lead][alpha]["safety_stock_at_equal_service"], 3
+                ),
+            }
+            for alpha, cell in by_level.items()
+        }
+        for lead, by_level in strata.items()
+        if lead.startswith("L")
+    }
+
+
+def across_seeds(summaries: dict[str, dict]) -> dict:
+    """Median, least and most over the seeds of each number of seed_summary."""
+    first = next(iter(summaries.values()))
+    return {
+        lead: {
+            alpha: {
+                name: {
+                    stat: round(float(how([s[lead][alpha][name] for s in summaries.values()])), 4)
+                    for stat, how in (("median", np.median), ("min", np.min), ("max", np.max))
+                }
+                for name in cell
+            }
+            for alpha, cell in by_level.items()
+        }
+        for lead, by_level in first.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=["simulator", "weekly", "m1", "tourism"])
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[0], help="training seeds; the first one's full table is kept"
+    )
+    parser.add_argument(
+        "--validation", type=int, help="the simulator and weekly parts with this many validation origins"
+    )
     args = parser.parse_args(argv)
     path = RESULTS / "lead_time.json"
     # A run of some parts replaces those parts and keeps the others' recorded results; each part
     # records its own epochs and peak RSS.
     result: dict = json.loads(path.read_text()) if path.exists() else {"targets": TARGETS, "parts": {}}
     result.pop("epochs", None), result.pop("peak_rss_mb", None)
+    parts = {"simulator": simulator_part, "weekly": weekly_part}
+    if args.validation:  # recorded beside the default runs, not over them
+        parts = {
+            f"{part}_validation{args.validation}": partial(parts[part], validation=args.validation)
+            for part in args.parts
+        }
+        args.parts = list(parts)
     for part in args.parts:
-        started = time.perf_counter()
-        parts = {"simulator": simulator_part, "weekly": weekly_part}
-        entry = parts[part](args.epochs) if part in parts else monthly_part(part, args.epochs)
+        started, entry, summaries, wapes = time.perf_counter(), None, {}, {}
+        for seed in args.seeds:
+            run = parts[part](args.epochs, seed) if part in parts else monthly_part(part, args.epochs, seed)
+            print_table(f"{part}/{seed}", run["variants"])
+            entry = entry or run | {"seed": seed}
+            summaries[str(seed)] = seed_summary(run["variants"])
+            wapes[str(seed)] = run["wape"]
+        entry["seeds"] = summaries
+        entry["across_seeds"] = across_seeds(summaries)
+        entry["wape_by_seed"] = wapes
         entry["seconds"] = round(time.perf_counter() - started, 1)
         entry["epochs"] = args.epochs
         entry["peak_rss_mb_so_far"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         result["parts"][part] = entry
-        print_table(part, entry["variants"])
+        print_across(part, entry["across_seeds"])
+        print(f"{part:9} WAPE of the p50 by seed: {wapes}", flush=True)
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def print_across(part: str, summary: dict) -> None:
+    for lead, by_level in summary.items():
+        cells = [
+            f"{alpha}: achieved {c['achieved']['median']:.3f} ({c['achieved']['min']:.3f}-{c['achieved']['max']:.3f}), "
+            f"stock/textbook {c['stock_to_textbook_at_equal_service']['median']:.2f} "
+            f"({c['stock_to_textbook_at_equal_service']['min']:.2f}-{c['stock_to_textbook_at_equal_service']['max']:.2f})"
+            for alpha, c in by_level.items()
+        ]
+        print(f"{part:9} across seeds {lead:4} | " + " | ".join(cells), flush=True)
 
 
 if __name__ == "__main__":
