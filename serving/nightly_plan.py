@@ -77,6 +77,11 @@ def plan_all(
         results += predictor.replenish(part)
     frame = pd.DataFrame([r.model_dump() for r in results], columns=PLAN_COLUMNS)
     frame["origin_date"] = pd.to_datetime(frame["origin_date"])
+    # The position each order was computed from (an answer of the endpoint does not repeat it):
+    # a planner reading the file sees what it assumed. Results come in the items' order.
+    frame["on_hand"] = pd.array([item.on_hand for item in items], dtype="Int64")
+    frame["on_order"] = pd.array([item.on_order for item in items], dtype="Int64")
+    frame["suggested_order"] = frame["suggested_order"].astype("Int64")  # whole units, empty without on_hand
     write_frame(frame, output)
     return NightlyPlan(output, version, len(results), int(frame["degraded"].sum()), predictor.unserved)
 

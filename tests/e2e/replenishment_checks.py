@@ -117,6 +117,8 @@ def assert_the_nightly_plan_covers_every_series(
         assert one[column] == pytest.approx(served[column], abs=2e-3), column  # the endpoint's answer
     positioned = by_series.loc[("S001", "P0002")]
     assert positioned["suggested_order"] == max(0, positioned["order_up_to"] - 5)
+    assert (positioned["on_hand"], positioned["on_order"]) == (5, 0), "the file shows the position it planned from"
+    assert math.isnan(one["on_hand"]) and one["on_order"] == 0
     assert not math.isnan(positioned["stockout_probability"]) and math.isnan(one["stockout_probability"])
 
     too_long = _plan(settings, "--output", str(tmp_path / "never.csv"), "--lead-time", "14")
