@@ -62,8 +62,8 @@ def band_spread(forecast: np.ndarray, kind: str) -> np.ndarray:
 def calibration(forecast: np.ndarray, actual: np.ndarray) -> dict:
     """What a bundle keeps (BundleMeta.lead_time): the levels, the spread, the volume edges between
     strata and one table per stratum, from the quantile forecasts (rows, H, 3) and actuals (rows, H)
-    in units of a window the network did not fit. "table" is the pooled table of all rows, kept for
-    the metrics that compare the two."""
+    in units of a window the network did not fit. "table" is the pooled table of all rows: code from
+    before the strata, serving a bundle trained after them, reads that one."""
     edges = volume_edges(forecast_volume(forecast))
     strata = stratum_of(forecast, edges)
     strata_rows = [strata == n for n in range(len(edges) + 1)]
