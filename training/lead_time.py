@@ -200,10 +200,11 @@ def backtest_service(
             ("lead_time", calibrated_quantiles(part, kept)),
             ("textbook", textbook_quantiles(part, sigma[start : start + CHUNK_ROWS], levels)),
         ):
-            totals[name][0] += achieved_service(truth, quantiles) * len(part)
+            covered = cumulative_actual(truth)[..., None] <= whole_units(quantiles)
+            totals[name][0] += covered.sum(axis=0)
             totals[name][1] += safety_stock(part, quantiles) * len(part)
             if name == "lead_time":
-                by_third += covered_by_third(truth, quantiles, thirds[start : start + CHUNK_ROWS])
+                by_third += covered_by_third(covered, thirds[start : start + CHUNK_ROWS])
     metrics = service_by_third(by_third, np.bincount(thirds, minlength=len(VOLUME_THIRDS)), levels, forecast.shape[1])
     curves = {}
     for name, (covered, stock) in totals.items():
@@ -230,9 +231,9 @@ def volume_thirds(forecast: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.quantile(volume, [1 / 3, 2 / 3]), volume, side="left")
 
 
-def covered_by_third(actual: np.ndarray, quantiles: np.ndarray, thirds: np.ndarray) -> np.ndarray:
-    """(3, H, levels): how many rows of each volume third had their demand over L covered."""
-    covered = cumulative_actual(actual)[..., None] <= whole_units(quantiles)
+def covered_by_third(covered: np.ndarray, thirds: np.ndarray) -> np.ndarray:
+    """(3, H, levels): how many rows of each volume third had their demand over L covered, from
+    each row's (H, levels) coverage."""
     return np.stack([covered[thirds == n].sum(axis=0) for n in range(len(VOLUME_THIRDS))])
 
 
