@@ -124,15 +124,17 @@ def answers_table(spooled: bytes) -> pa.Table:
     return pa.table(columns, schema=SCHEMA)
 
 
-def compact_spool(directory: Path) -> int:
+def compact_spool(directory: Path, table_of: Callable[[bytes], pa.Table] | None = None) -> int:
     """Turn every complete spool file into the log's Parquet files, named after it, and delete it; the
-    number of spool files found. Safe to repeat and to run twice at once: a file compacted again is
-    rewritten under the same names, whole (write_rows), so no answer is ever counted twice. A spool file
-    that does not parse is set aside as `<name>.corrupt`, named in the error log, and the rest go on."""
+    number of spool files found. `table_of` reads a spool file's answers: the forecasts' `answers_table`
+    unless another log says otherwise (monitoring/decision_log.py). Safe to repeat and to run twice at
+    once: a file compacted again is rewritten under the same names, whole (write_rows), so no answer is
+    ever counted twice. A spool file that does not parse is set aside as `<name>.corrupt`, named in the
+    error log, and the rest go on."""
     files = sorted((directory / SPOOL).glob("*.jsonl"))
     for spooled in files:
         try:
-            table = answers_table(spooled.read_bytes())
+            table = (table_of or answers_table)(spooled.read_bytes())
         except FileNotFoundError:  # compacted meanwhile by another reader
             continue
         except (orjson.JSONDecodeError, KeyError, TypeError, pa.ArrowInvalid) as exc:
@@ -269,7 +271,7 @@ def read_log(directory: Path, *, targets: Sequence[date], earliest_origin: date)
     after compacting the spool."""
     compact_spool(directory)
     last = max(targets)
-    folders = [f for f in sorted(directory.glob("origin=*")) if earliest_origin <= _origin_of(f) < last]
+    folders = [f for f in sorted(directory.glob("origin=*")) if earliest_origin <= origin_of(f) < last]
     files = [str(f) for folder in folders for f in sorted(folder.glob("*.parquet"))]
     if not files:
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in READ_COLUMNS.items()})
@@ -289,7 +291,8 @@ def read_log(directory: Path, *, targets: Sequence[date], earliest_origin: date)
     return rows[rows["date"].isin(pd.to_datetime(list(targets)))].reset_index(drop=True)[list(READ_COLUMNS)]
 
 
-def _origin_of(folder: Path) -> date:
+def origin_of(folder: Path) -> date:
+    """The origin of a log folder `origin=YYYY-MM-DD` (written by write_rows)."""
     return date.fromisoformat(folder.name.removeprefix("origin="))
 
 
