@@ -329,7 +329,9 @@ class ServingSettings(BaseModel):
         "bench's noise (bench/tracing.py).",
     )
     prediction_log: bool = Field(
-        default=True, description="Record every forecast answered in the lake's prediction log (monitoring/)."
+        default=True,
+        description="Record every forecast answered in the lake's prediction log, and every reorder point in its "
+        "decision log (monitoring/).",
     )
     require_keys: bool | None = Field(
         default=None,
@@ -398,6 +400,19 @@ class MonitoringSettings(BaseModel):
         description="Retrain when one of these drifts significantly (PSI > 0.25); () never. The sales themselves by "
         "default: rolling-window features move together over a window, so their PSI is noisy on few series.",
     )
+    retrain_service_shortfall: float = Field(
+        default=0.03,
+        ge=0,
+        le=1,
+        description="Retrain when the champion's reorder points kept their promise less often than promised by more "
+        "than this (0.03: a 95% level achieved below 92%) at some lead time and level... (1: never)",
+    )
+    retrain_service_decisions: int = Field(
+        default=500,
+        ge=1,
+        description="...over at least this many decisions scored in the window (at 500, one standard error of a 95% "
+        "share is 1 point).",
+    )
     rollback_margin: float = Field(
         default=0.1, ge=0, description="Roll back when the champion's live WAPE exceeds its predecessor's by this..."
     )
@@ -424,7 +439,9 @@ class MonitoringSettings(BaseModel):
         "e.g. your deployment's restart; DEMANDOPS_PRODUCTION_VERSION and DEMANDOPS_PRODUCTION_BENTO are set.",
     )
     prediction_log_dir: Path | None = Field(
-        default=None, description="Where served forecasts are logged (default: the lake's prediction_log/)."
+        default=None,
+        description="Where served forecasts are logged (default: the lake's prediction_log/); reorder points go to "
+        "decision_log/ beside it.",
     )
 
 

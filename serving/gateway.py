@@ -57,13 +57,13 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 # Checks a validated request against the served model; raises RequestRefused (see the service).
 Admission = Callable[[ForecastRequest | ReplenishmentRequest], None]
-# Takes a forecast answer sent to its client (its request id and JSON body), e.g. into the prediction log.
-Served = Callable[[str, bytes], object]
+# Takes an answer sent to its client (the route, its request id and JSON body): forecasts into the
+# prediction log, reorder points into the decision log (monitoring/).
+Served = Callable[[str, str, bytes], object]
 
-# The batched routes and the schema of their bodies. Only forecasts go to the prediction log: it
-# scores forecasts per target period, which a replenishment answer does not hold.
+# The batched routes and the schema of their bodies; both routes' successful answers are handed over.
 BATCHED = {FORECAST: TypeAdapter(ForecastRequest), REPLENISHMENT: TypeAdapter(ReplenishmentRequest)}
-LOGGED_PATH = FORECAST
+LOGGED_PATHS = frozenset(BATCHED)
 JSON_MEDIA_TYPES = {"application/json", ""}  # BentoML reads an absent or empty Content-Type as JSON
 PROBE_PATHS = {"/healthz", "/livez", "/readyz"}
 # What some statuses of the app mean on a route: a batched route's 404 is its unknown ids; a probe's 503
@@ -139,8 +139,8 @@ class ForecastGateway:
                 body = await self._read_json_body(scope, receive)
                 await self.app(scope, _replay(body, receive), answer)
             await answer.finish()
-            if answer.held_success is not None and scope["path"] == LOGGED_PATH:
-                self._hand_over(request_id, answer.held_success[1])
+            if answer.held_success is not None and scope["path"] in LOGGED_PATHS:
+                self._hand_over(scope["path"], request_id, answer.held_success[1])
         except RequestRefused as refused:
             await self._refuse(scope, send, refused)
         except Exception:
@@ -204,10 +204,10 @@ class ForecastGateway:
         admit = self.admission()
         admit(request)
 
-    def _hand_over(self, request_id: str, body: bytes) -> None:
+    def _hand_over(self, path: str, request_id: str, body: bytes) -> None:
         take = self.served()
         if take is not None:
-            take(request_id, body)
+            take(path, request_id, body)
 
     def _rewrite(self, scope: Scope, status: int, headers: Headers, body: bytes) -> RequestRefused:
         codes = BATCHED_CODES if scope["path"] in self.batched else PROBE_CODES if scope["path"] in PROBE_PATHS else {}

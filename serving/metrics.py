@@ -99,6 +99,20 @@ _DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
             documentation="Forecast answers not logged: the log's queue was full, or writing it failed.",
         ),
     ),
+    "DECISION_LOG_ANSWERS": (
+        "Counter",
+        dict(
+            name="demandops_decision_log_answers_total",
+            documentation="Replenishment answers written to the decision log's spool.",
+        ),
+    ),
+    "DECISION_LOG_DROPPED": (
+        "Counter",
+        dict(
+            name="demandops_decision_log_dropped_total",
+            documentation="Replenishment answers not logged: the log's queue was full, or writing it failed.",
+        ),
+    ),
     "LIVE_WAPE": (
         "Gauge",
         dict(

@@ -11,6 +11,7 @@ file holds what the endpoint would have answered.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from pydantic import ValidationError
 from demandops.errors import DataContractError, DemandopsError
 from demandops.settings import Settings
 from lifecycle.registry import ModelRegistry
+from monitoring.decision_log import decision_log_dir, frame_decisions
+from monitoring.prediction_log import write_rows
 from serving.batch import champion_predictor, check_output, write_frame
 from serving.errors import RequestRefused, field_path
 from serving.schemas import ReplenishmentItem, ReplenishmentRequest, ReplenishmentResult
@@ -83,6 +86,9 @@ def plan_all(
     frame["on_order"] = pd.array([item.on_order for item in items], dtype="Int64")
     frame["suggested_order"] = frame["suggested_order"].astype("Int64")  # whole units, empty without on_hand
     write_frame(frame, output)
+    if settings.serving.prediction_log:  # the nightly file's promises are scored like the endpoint's
+        request_id = f"plan-{uuid.uuid4().hex}"
+        write_rows(decision_log_dir(settings), frame_decisions(request_id, frame), request_id)
     return NightlyPlan(output, version, len(results), int(frame["degraded"].sum()), predictor.unserved)
 
 

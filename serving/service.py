@@ -112,7 +112,14 @@ class DemandForecastService:
             feature_service=meta.feature_service,
             frequency=meta.frequency,
         ).set(1)
-        self.prediction_log = _prediction_log()
+        # Forecasts to the prediction log, reorder points to the decision log (monitoring/).
+        from monitoring.decision_log import decision_log_dir
+        from monitoring.prediction_log import log_dir
+
+        self.prediction_log = _answer_log(log_dir(SETTINGS), metrics.LOG_ANSWERS, metrics.LOG_DROPPED)
+        self.decision_log = _answer_log(
+            decision_log_dir(SETTINGS), metrics.DECISION_LOG_ANSWERS, metrics.DECISION_LOG_DROPPED
+        )
         self.live_gauges = LiveGauges(SETTINGS.lake_dir).start()
         self._load_features()
         # Move everything loaded so far (Feast, pandas, the model) out of the collector's view:
@@ -149,15 +156,18 @@ class DemandForecastService:
     def admit(self, request: ForecastRequest | ReplenishmentRequest) -> None:
         self.predictor.admit(request)
 
-    def record_answer(self, request_id: str, answer: bytes) -> None:
-        """Into the prediction log's queue; never blocks, counts what a full queue drops."""
-        self.prediction_log.record(request_id or uuid.uuid4().hex, answer)
+    def record_answer(self, path: str, request_id: str, answer: bytes) -> None:
+        """Into the queue of its route's log (forecasts, or reorder points); never blocks, counts what a
+        full queue drops."""
+        chosen = self.decision_log if path == REPLENISHMENT else self.prediction_log
+        chosen.record(request_id or uuid.uuid4().hex, answer)
 
     @bentoml.on_shutdown
     def _write_the_log(self) -> None:
         self.live_gauges.stop()
         if self.prediction_log is not None:
             self.prediction_log.close()
+            self.decision_log.close()
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()  # the spans still batched go out
 
@@ -200,17 +210,18 @@ class DemandForecastService:
         }
 
 
-def _prediction_log() -> PredictionLog | None:
-    from monitoring.prediction_log import PredictionLog, log_dir
+def _answer_log(directory: Path, written, dropped) -> PredictionLog | None:
+    """A log of the answers of one route, spooled in the background (monitoring/prediction_log.py)."""
+    from monitoring.prediction_log import PredictionLog
 
     if not LIMITS.prediction_log:
         return None
     return PredictionLog(
-        log_dir(SETTINGS),
+        directory,
         capacity_bytes=LIMITS.log_queue_bytes,
         flush_interval_s=LIMITS.log_flush_interval_s,
-        on_written=metrics.LOG_ANSWERS.inc,
-        on_dropped=metrics.LOG_DROPPED.inc,
+        on_written=written.inc,
+        on_dropped=dropped.inc,
     ).start()
 
 

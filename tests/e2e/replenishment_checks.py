@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from demandops.settings import Settings
+from monitoring.decision_log import decision_log_dir, read_decisions
 from serving.client import ForecastClient, ForecastRequestError
 from tests.e2e.serving_checks import ERROR_KEYS, _metric, _refused
 
@@ -52,6 +54,20 @@ def assert_replenishment_answers_as_the_forecast_does(url: str, horizon: int) ->
     seven_days = sum(step["p50"] for step in series["forecast"][:7])
     assert plain["expected_demand"] == pytest.approx(seven_days, abs=2e-3), "the same p50s as /forecast"
     return plain
+
+
+def assert_served_decisions_are_logged(settings: Settings, planned: dict) -> None:
+    """Every reorder point answered is in the decision log once the service has stopped, one per promise
+    (series, origin, lead time and level), as it was sent; refusals are not."""
+    origin = date.fromisoformat(planned["origin_date"])
+    logged = read_decisions(decision_log_dir(settings), first_origin=origin, last_origin=origin)
+    promises = {(r.store_id, r.sku_id, r.lead_time, r.service_level) for r in logged.itertuples()}
+    assert {("S000", "P0001", 7, 0.9), ("S000", "P0001", 7, 0.95), ("S000", "P0001", 7, 0.98)} <= promises
+    assert ("S002", "P0004", 1, 0.95) in promises and len(promises) == len(logged)
+    mine = logged[(logged["sku_id"] == "P0001") & (logged["service_level"] == 0.95) & (logged["lead_time"] == 7)]
+    assert mine["reorder_point"].tolist() == [planned["reorder_point"]]
+    assert mine["model_version"].tolist() == [planned["model_version"]]
+    assert "NOPE" not in set(logged["sku_id"]) and logged["lead_time"].max() <= planned["lead_time"], "no refusal"
 
 
 def assert_every_replenishment_refusal_names_its_field(url: str, horizon: int) -> None:
@@ -120,6 +136,11 @@ def assert_the_nightly_plan_covers_every_series(
     assert (positioned["on_hand"], positioned["on_order"]) == (5, 0), "the file shows the position it planned from"
     assert math.isnan(one["on_hand"]) and one["on_order"] == 0
     assert not math.isnan(positioned["stockout_probability"]) and math.isnan(one["stockout_probability"])
+    origin = date.fromisoformat(served["origin_date"])
+    logged = read_decisions(decision_log_dir(settings), first_origin=origin, last_origin=origin)
+    nightly = logged[logged["request_id"].str.startswith("plan-")]
+    # Each promise counts once: the endpoint made the file's one for ITEM (7 periods at 0.95) before it.
+    assert nightly["lead_time"].value_counts().to_dict() == {2: len(plan) - 2, 3: 1}
 
     too_long = _plan(settings, "--output", str(tmp_path / "never.csv"), "--lead-time", "14")
     assert too_long.returncode == 1 and "lead_time + review_period 15 exceeds" in too_long.stderr, too_long.stderr

@@ -32,6 +32,7 @@ from tests.e2e.deploy_checks import assert_blue_green_switches_under_load
 from tests.e2e.replenishment_checks import (
     assert_every_replenishment_refusal_names_its_field,
     assert_replenishment_answers_as_the_forecast_does,
+    assert_served_decisions_are_logged,
     assert_the_nightly_plan_covers_every_series,
     assert_the_typed_client_plans,
 )
@@ -123,6 +124,7 @@ def _the_chain_serves_and_reruns(settings: Settings, tmp_path: Path, stack: Exit
         assert_the_service_logs_json(tmp_path / "serve.log")
         served = httpx.post(f"{url}/v1/forecast", json={"items": [plain]}).json()[0]
     assert_served_answers_are_logged(settings, answers)  # the service wrote its queue as it stopped
+    assert_served_decisions_are_logged(settings, planned)
 
     meta = download_bundle(settings.mlflow_tracking_uri, champion.run_id, tmp_path / "scored_bundle").meta
     model_series = {(store, sku) for store in meta.stores for sku in meta.skus}

@@ -31,6 +31,7 @@ JSON = ContentType("application/json")
 READY = threading.Event()  # what the service's readiness says; set unless a test clears it
 READY.set()
 HANDED_OVER: list[tuple[str, bytes]] = []
+HANDED_OVER_PATHS: list[str] = []  # the route of each answer handed over (it picks the log)
 SEEN_REQUEST_IDS: list[str | None] = []  # what the gateway hands to the prediction log: (request id, answer)
 
 
@@ -63,7 +64,12 @@ GatewayTestService.add_asgi_middleware(
     ForecastGateway,
     limits=ServingSettings(),
     admission=lambda: bentoml.get_current_service().admit,
-    served=lambda: lambda request_id, answer: HANDED_OVER.append((request_id, answer)),
+    served=lambda: (
+        lambda path, request_id, answer: (
+            HANDED_OVER_PATHS.append(path),
+            HANDED_OVER.append((request_id, answer)),
+        )
+    ),
 )
 
 
@@ -198,6 +204,7 @@ def test_every_answer_carries_a_request_id_and_the_log_gets_the_forecasts(client
     bad = client.post("/v1/forecast", content=b"{", headers={"content-type": "application/json", "X-Request-ID": "r1"})
     refused(bad, 400, "malformed_json")
     assert bad.headers["x-request-id"] == "r1" and len(HANDED_OVER) == 3, "refusals carry it, and are not logged"
+    assert set(HANDED_OVER_PATHS) == {"/v1/forecast"}, "each answer goes with its route, which picks the log"
     assert client.post("/v1/metadata", json={}, headers={"X-Request-ID": "m1"}).headers["x-request-id"] == "m1"
     assert SEEN_REQUEST_IDS[-1] == too_long.headers["x-request-id"], "the app's code logs under the request's id"
     assert REQUEST_ID.get() is None, "and only while the request is served"
@@ -246,6 +253,7 @@ def test_the_unversioned_paths_are_deprecated_aliases_of_the_v1_routes(client) -
         alias.headers["x-request-id"],
         versioned.headers["x-request-id"],
     ]
+    assert HANDED_OVER_PATHS[-2:] == ["/v1/forecast"] * 2, "an alias's answer is logged as its v1 route's"
     # A refusal on an alias is the v1 route's refusal, and still says the alias is deprecated.
     bad = refused(client.post("/forecast", json={"items": [{**GOOD, "horizon": 0}]}), 422, "invalid_request")
     assert bad["details"][0]["field"] == "items[0].horizon"
