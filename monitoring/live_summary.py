@@ -1,5 +1,6 @@
-"""The rolling live accuracy per model version, as one JSON file in the lake: written by the
-`forecast_accuracy` asset, read by the service's gauges and by the loop's decisions."""
+"""The rolling live accuracy per model version, and the live cycle service of its reorder points, as one
+JSON file in the lake: written by the `forecast_accuracy` asset, read by the service's gauges and by the
+loop's decisions."""
 
 from __future__ import annotations
 
@@ -44,6 +45,22 @@ def build_summary(period: str, table: pd.DataFrame, window: pd.DataFrame) -> dic
             },
         }
     return {"period": period, "periods": len(per_period), "versions": versions}
+
+
+def service_summary(service: pd.DataFrame) -> dict[str, list[dict]]:
+    """Per version, the live cycle service of each lead time and level served (monitoring/service_level.py)."""
+    return {
+        str(version): [
+            {
+                "lead_time": int(row.lead_time),
+                "service_level": float(row.service_level),
+                "decisions": int(row.decisions),
+                "achieved": float(row.achieved),
+            }
+            for row in rows.itertuples()
+        ]
+        for version, rows in service.groupby("model_version", sort=True)
+    }
 
 
 def write_summary(lake_dir: Path, summary: dict) -> Path:

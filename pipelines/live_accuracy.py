@@ -9,24 +9,29 @@ from datetime import date
 
 import pandas as pd
 
-from demandops.frequency import shift_period
+from demandops.frequency import period_ordinals, shift_period
 from demandops.settings import Settings
 from lifecycle.registry import ModelRegistry
 from monitoring.accuracy import SCORED_COLUMNS, SCORED_DTYPES, accuracy_table, mover_classes, score_forecasts
-from monitoring.live_summary import build_summary
+from monitoring.decision_log import decision_log_dir, read_decisions
+from monitoring.live_summary import build_summary, service_summary
 from monitoring.prediction_log import log_dir, read_log, scored_forecasts
+from monitoring.service_level import score_decisions, service_table, window_end_ordinals
 from pipelines.lake import Lake
 from training.tracking import backtest_wape
 
 FORECAST_ACCURACY = "forecast_accuracy"
+LEAD_TIME_SERVICE = (FORECAST_ACCURACY, "lead_time_service")  # the decisions scored, one file per period
 
 
 @dataclass(frozen=True)
 class LiveAccuracy:
     scored: list[pd.DataFrame]  # each period's forecasts beside their actuals
+    decided: list[pd.DataFrame]  # each period's reorder points whose lead time ended with it, scored
     window: pd.DataFrame  # every scored forecast of the rolling window, this period included
     table: pd.DataFrame  # accuracy_table of the window
     summary: dict  # monitoring/live_summary.py
+    service: pd.DataFrame  # service_table of the decisions scored in the window (monitoring/service_level.py)
 
 
 def score_period(lake: Lake, settings: Settings, period: str, frequency: str, horizon: int) -> pd.DataFrame:
@@ -43,9 +48,25 @@ def score_period(lake: Lake, settings: Settings, period: str, frequency: str, ho
     return score_forecasts(scored_forecasts(logged), sales, mover_classes(history))
 
 
-def rolling_window(lake: Lake, period: str, scored: pd.DataFrame, periods: int) -> pd.DataFrame:
-    """The scored forecasts of the `periods` latest scored periods up to this one."""
-    directory = lake.asset_dir([FORECAST_ACCURACY])
+def score_decisions_ending(lake: Lake, settings: Settings, period: str, frequency: str, horizon: int) -> pd.DataFrame:
+    """The reorder points served whose lead time ends with this period, against its gated sales and
+    those of the periods before it (monitoring/service_level.py)."""
+    day = date.fromisoformat(period)
+    first = shift_period(day, -horizon, frequency).date()
+    decisions = read_decisions(decision_log_dir(settings), first_origin=first, last_origin=day)
+    decisions = decisions[window_end_ordinals(decisions, frequency) == period_ordinals([day], frequency)[0]]
+    files = lake.raw_sales_files_between(shift_period(first, 1, frequency).date(), day) if len(decisions) else []
+    sales = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
+    if sales is None:
+        return score_decisions(decisions.iloc[:0], pd.DataFrame(), frequency)
+    return score_decisions(decisions.reset_index(drop=True), sales, frequency)
+
+
+def rolling_window(
+    lake: Lake, period: str, scored: pd.DataFrame, periods: int, asset_path: tuple[str, ...] = (FORECAST_ACCURACY,)
+) -> pd.DataFrame:
+    """The scored forecasts (or decisions, by `asset_path`) of the `periods` latest scored periods up to this one."""
+    directory = lake.asset_dir(asset_path)
     earlier = sorted(p for p in directory.glob("*.parquet") if p.stem < period)[-(periods - 1) :] if periods > 1 else []
     frames = [pd.read_parquet(p) for p in earlier] + [scored]
     return pd.concat([f for f in frames if not f.empty] or [scored], ignore_index=True)
@@ -60,15 +81,20 @@ def scored_history(lake: Lake) -> pd.DataFrame:
 def live_accuracy(lake: Lake, settings: Settings, periods: list[str], frequency: str, horizon: int) -> LiveAccuracy:
     """Score each period in order (each written to the lake as it is scored), then the rolling window
     that ends with the last one."""
-    scored = []
+    scored, decided = [], []
     for period in sorted(periods):
         scored.append(score_period(lake, settings, period, frequency, horizon))
+        decided.append(score_decisions_ending(lake, settings, period, frequency, horizon))
         if not scored[-1].empty:  # a period nobody was served a forecast for leaves no file
             lake.write_partitions([FORECAST_ACCURACY], {period: scored[-1]})
-    period = max(periods)
-    window = rolling_window(lake, period, scored[-1], settings.monitoring.window_periods)
+        if not decided[-1].empty:
+            lake.write_partitions(LEAD_TIME_SERVICE, {period: decided[-1]})
+    period, periods_kept = max(periods), settings.monitoring.window_periods
+    window = rolling_window(lake, period, scored[-1], periods_kept)
     table = accuracy_table(window)
-    return LiveAccuracy(scored=scored, window=window, table=table, summary=build_summary(period, table, window))
+    service = service_table(rolling_window(lake, period, decided[-1], periods_kept, LEAD_TIME_SERVICE))
+    summary = build_summary(period, table, window) | {"service": service_summary(service)}
+    return LiveAccuracy(scored=scored, decided=decided, window=window, table=table, summary=summary, service=service)
 
 
 def empty_scored() -> pd.DataFrame:

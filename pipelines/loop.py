@@ -5,8 +5,10 @@
 2. roll back a champion whose live WAPE exceeds its predecessor's, the predecessor scored in shadow
    on the same forecasts, by `rollback_margin` over `rollback_periods` periods;
 3. otherwise retrain when the champion's live WAPE exceeds its backtest WAPE by `retrain_margin` over
-   `retrain_periods` periods, or drift is significant: the reason goes into the run's tags and the new
-   version's audit evidence, and the version goes through the same guards to Staged;
+   `retrain_periods` periods, drift is significant, or the reorder points it served kept their promised
+   service level less often than promised by over `retrain_service_shortfall` (monitoring/service_level.py):
+   the reason goes into the run's tags and the new version's audit evidence, and the version goes through
+   the same guards to Staged;
 4. with `lifecycle.live_guard` on, score a Staged challenger in shadow on the forecasts the champion
    served after the challenger's training data ended, and promote it if the guards agree.
 
@@ -26,7 +28,7 @@ from demandops.settings import Settings
 from lifecycle.evidence import bento_of, live_tags, trained_until_of
 from lifecycle.registry import ModelRegistry, VersionInfo
 from lifecycle.states import ALIASES, UNFINISHED, State, rollback_target
-from monitoring.decisions import LiveRule, retraining_reason, rollback_reason
+from monitoring.decisions import LiveRule, champion_retraining_reason, rollback_reason
 from monitoring.drift import read_drift_summary
 from monitoring.live_summary import read_summary
 from pipelines.lake import RAW_SALES, Lake
@@ -83,7 +85,7 @@ def run_loop(settings: Settings) -> LoopTurn:
     served = champion_forecasts(lake, champion.version, settings.monitoring.window_periods)
     turn.rolled_back = _roll_back_if_worse(settings, registry, champion, served)
     if not turn.rolled_back:
-        _retrain_if_needed(settings, resource, champion, live, drift, turn)
+        _retrain_if_needed(settings, resource, champion, summary, drift, turn)
         if settings.lifecycle.live_guard:
             turn.promotion = _promote_on_live_evidence(settings, registry, champion, served, resource)
     now = registry.by_alias(ALIASES[State.PRODUCTION])
@@ -147,7 +149,7 @@ def _roll_back_if_worse(settings: Settings, registry: ModelRegistry, champion: V
 
 
 def _retrain_if_needed(
-    settings: Settings, resource: DemandopsResource, champion: VersionInfo, live, drift, turn: LoopTurn
+    settings: Settings, resource: DemandopsResource, champion: VersionInfo, summary, drift, turn: LoopTurn
 ) -> None:
     registry = resource.registry()
     newer = [v for v in registry.versions() if int(v.version) > int(champion.version)]
@@ -159,15 +161,8 @@ def _retrain_if_needed(
     if cooling:
         turn.notes.append(cooling)
         return
-    monitoring = settings.monitoring
-    reason = retraining_reason(
-        champion.version,
-        backtest_wape(settings.mlflow_tracking_uri, champion.run_id),
-        live.get("wape_per_period", {}),
-        drift.get("psi", {}),
-        LiveRule(monitoring.retrain_margin, monitoring.retrain_periods),
-        drift_features=monitoring.retrain_on_drift,
-    )
+    backtest = backtest_wape(settings.mlflow_tracking_uri, champion.run_id)
+    reason = champion_retraining_reason(champion.version, backtest, summary, drift, settings.monitoring)
     if reason is None:
         return
     turn.retrained = reason

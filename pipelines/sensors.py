@@ -9,7 +9,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from feature_repo.freshness import online_lag
 from lifecycle.states import ALIASES, State
-from monitoring.decisions import LiveRule, retraining_reason
+from monitoring.decisions import champion_retraining_reason
 from monitoring.drift import read_drift_summary
 from monitoring.live_summary import read_summary
 from pipelines.assets.features import online_features, sales_features
@@ -93,22 +93,16 @@ TRAINING_ASSETS = ["training_set", "trained_model", "model_evaluation", "bento"]
 )
 def retraining_trigger(context: dg.SensorEvaluationContext, demandops: Demandops) -> dg.SensorResult:
     """Starts a training run when the champion's live WAPE exceeds its backtest WAPE by the configured margin
-    for the configured periods, or drift is significant; the reason is the run's tag and the new version's
+    for the configured periods, drift is significant, or its reorder points kept their promised service
+    level less often than configured; the reason is the run's tag and the new version's
     evidence. Once per scored period: the run key is the champion and the latest period scored."""
     settings = demandops.settings()
     champion = demandops.registry().by_alias(ALIASES[State.PRODUCTION])
     summary, drift = read_summary(settings.lake_dir), read_drift_summary(settings.lake_dir) or {}
     if champion is None or summary is None:
         return dg.SensorResult(skip_reason="no champion, or no period scored yet")
-    monitoring = settings.monitoring
-    reason = retraining_reason(
-        champion.version,
-        backtest_wape(settings.mlflow_tracking_uri, champion.run_id),
-        summary["versions"].get(champion.version, {}).get("wape_per_period", {}),
-        drift.get("psi", {}),
-        LiveRule(monitoring.retrain_margin, monitoring.retrain_periods),
-        drift_features=monitoring.retrain_on_drift,
-    )
+    backtest = backtest_wape(settings.mlflow_tracking_uri, champion.run_id)
+    reason = champion_retraining_reason(champion.version, backtest, summary, drift, settings.monitoring)
     if reason is None:
         return dg.SensorResult(skip_reason=f"version {champion.version} holds up on live evidence")
     context.log.warning(f"retraining: {reason}")

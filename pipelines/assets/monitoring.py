@@ -26,7 +26,9 @@ from pipelines.resources import Demandops
 )
 def forecast_accuracy(context: dg.AssetExecutionContext, demandops: Demandops) -> dg.MaterializeResult:
     """Every forecast served for the period (prediction log) scored against its gated sales; the rolling
-    live WAPE, bias, p10-p90 coverage and pinball loss per model version, horizon step and mover class."""
+    live WAPE, bias, p10-p90 coverage and pinball loss per model version, horizon step and mover class;
+    and every reorder point served (decision log) whose lead time ends with the period, against the
+    demand of that lead time: the live cycle service per version, lead time and level."""
     settings = demandops.settings()
     accuracy = live_accuracy(
         demandops.lake(), settings, context.partition_keys, demandops.data_frequency(), demandops.cadence().horizon
@@ -41,7 +43,10 @@ def forecast_accuracy(context: dg.AssetExecutionContext, demandops: Demandops) -
         "live_wape": dg.MetadataValue.json({v: s["wape"] for v, s in versions.items()}),
         "backtest_wape": dg.MetadataValue.json(promised),
         "accuracy": dg.MetadataValue.md(accuracy.table.round(4).to_markdown(index=False)),
+        "scored_decisions": sum(len(s) for s in accuracy.decided),
     }
+    if not accuracy.service.empty:
+        metadata["lead_time_service"] = dg.MetadataValue.md(accuracy.service.round(4).to_markdown(index=False))
     if plot is not None:
         image = f"![live versus backtest](data:image/png;base64,{base64.b64encode(plot).decode()})"
         metadata["live_vs_backtest_plot"] = dg.MetadataValue.md(image)

@@ -1,5 +1,5 @@
-"""The closed loop on the small preset, day by day: the Production model's nightly forecasts are logged,
-new sales days arrive, and `demandops loop` (pipelines/loop.py) scores, watches drift, retrains,
+"""The closed loop on the small preset, day by day: the Production model's nightly forecasts and reorder
+points are logged, new sales days arrive, and `demandops loop` (pipelines/loop.py) scores, watches drift, retrains,
 promotes on live evidence, and rolls back."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from lifecycle.states import State
 from monitoring.drift import read_drift_summary
 from monitoring.live_summary import per_period_wape
 from pipelines.lake import Lake
-from pipelines.live_accuracy import scored_history
+from pipelines.live_accuracy import LEAD_TIME_SERVICE, scored_history
 from pipelines.loop import LoopTurn, run_loop
 from pipelines.resources import DemandopsResource
 from pipelines.run import run_chain
@@ -22,6 +22,7 @@ from salesdata.datasets import append_days, next_day
 from salesdata.dvc_versions import track
 from salesdata.simulator import DemandShift
 from serving.batch import score_all
+from serving.nightly_plan import Policy, plan_all
 from tests.conftest import make_settings
 
 # A challenger trained on the first 2 shifted days is about as good as the champion (here it loses by 2-3%
@@ -49,16 +50,27 @@ def deliver(settings: Settings, days: int = 1, shift: DemandShift | None = None)
 def day_by_day(
     settings: Settings, days: int, tmp_path: Path, shift: DemandShift | None = None
 ) -> list[tuple[LoopTurn, dict]]:
-    """Each day: the nightly file of the Production model (logged), then the day's sales, then the loop;
-    each turn with the drift it measured."""
+    """Each day: the nightly forecast and plan files of the Production model (logged; the plan's reorder
+    points cover the next day), then the day's sales, then the loop; each turn with the drift it measured."""
     turns = []
     for day in range(days):
         registry = DemandopsResource.from_settings(settings).registry()
         score_all(settings, registry, tmp_path / "nightly.parquet")
+        plan_all(settings, registry, tmp_path / "plan.parquet", Policy(lead_time=1, service_level=0.9))
         deliver(settings, shift=shift if day == 0 else None)
         turns.append((run_loop(settings), read_drift_summary(settings.lake_dir)))
         print(f"--- day {day + 1}\n{turns[-1][0].describe()}\nunits_sold PSI {turns[-1][1]['psi'].get('units_sold')}")
     return turns
+
+
+def kept_promises(settings: Settings, version: str, shift_day) -> pd.DataFrame:
+    """The version's reorder points scored before the shift's first day and from it on (index: after the
+    shift): decisions scored, and the share whose day's demand stayed at or below them."""
+    files = sorted(Lake(settings.lake_dir).asset_dir(LEAD_TIME_SERVICE).glob("*.parquet"))
+    scored = pd.concat([pd.read_parquet(f).assign(day=pd.Timestamp(f.stem)) for f in files], ignore_index=True)
+    mine = scored[scored["model_version"] == version]
+    after = mine["day"] >= pd.Timestamp(shift_day)
+    return mine.groupby(after.rename("after_shift"))["covered"].agg(decisions="size", achieved="mean")
 
 
 def live_curve(settings: Settings) -> pd.DataFrame:
@@ -79,6 +91,12 @@ def test_a_demand_shift_is_noticed_retrained_for_promoted_on_live_evidence_and_r
     after = day_by_day(settings, 12, tmp_path, shift=DemandShift("level", shift_day, 3.0))
     curve = live_curve(settings)
     print(curve.round(3).to_string())
+    # The nightly plan's reorder points, scored the day after each: kept about as often as promised
+    # before the shift, far less often once demand tripled, until a retrained version served them.
+    kept = kept_promises(settings, first.model_version, shift_day)
+    print(kept)
+    assert kept["decisions"].min() >= 50 and kept.loc[False, "achieved"] >= 0.8, kept
+    assert kept.loc[True, "achieved"] < kept.loc[False, "achieved"] - 0.3, kept
 
     retrained = [n for n, (t, _) in enumerate(after) if t.retrained]
     assert retrained, "no retraining started after the shift"

@@ -56,6 +56,18 @@ def test_live_degradation_starts_one_tagged_run_per_scored_period(settings: Sett
     assert "above its backtest WAPE 0.400 by more than 20%" in request.tags[RETRAIN_REASON]
 
 
+def test_reorder_points_that_keep_their_promise_too_rarely_start_a_run(settings: Settings, champion: str) -> None:
+    kept = [{"lead_time": 7, "service_level": 0.95, "decisions": 800, "achieved": 0.94}]
+    summary = {"period": "2024-02-04", "periods": 4, "versions": {champion: {}}, "service": {champion: kept}}
+    write_summary(settings.lake_dir, summary)
+    assert evaluate(settings).skip_reason is not None, "one point short: within the 3 points allowed"
+    short = [{**kept[0], "achieved": 0.90}, {"lead_time": 1, "service_level": 0.9, "decisions": 20, "achieved": 0.5}]
+    write_summary(settings.lake_dir, {**summary, "service": {champion: short}})
+    [request] = evaluate(settings).run_requests
+    reason = request.tags[RETRAIN_REASON]
+    assert "L=7 at 0.95: 0.900 over 800 decisions" in reason and "L=1" not in reason, "20 decisions are too few"
+
+
 def test_no_evidence_no_run(settings: Settings, champion: str) -> None:
     assert evaluate(settings).skip_reason is not None, "nothing scored yet"
     scored(settings, champion, [0.41, 0.52, 0.47, 0.60])  # 0.47 is within the margin
