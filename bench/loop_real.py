@@ -4,11 +4,14 @@
 
 The history goes in and through `demandops run` as in bench/real.py (nothing set but the horizon, and
 the live guard on). Then, for each holdout month, what a user's cron does: `demandops forecast` (the
-Production model's file, logged like the endpoint's answers), the month's actuals with
-`demandops data import --append`, and `demandops loop`. Recorded in bench/results/loop_real.json and
-printed: per month, what the loop did; per target month and model version, the live WAPE of every
-forecast served for it (all origins, so every horizon step up to the months delivered); and each
-version's live WAPE over the run beside its backtest WAPE.
+Production model's file, logged like the endpoint's answers), `demandops plan` twice (reorder points
+for a lead time of 1 month at 0.9 and of 3 months at 0.95, logged as the endpoint's are), the month's
+actuals with `demandops data import --append`, and `demandops loop`. Recorded in
+bench/results/loop_real.json and printed: per month, what the loop did; per target month and model
+version, the live WAPE of every forecast served for it (all origins, so every horizon step up to the
+months delivered); each version's live WAPE over the run beside its backtest WAPE; and the live cycle
+service of the reorder points served (monitoring/service_level.py): per version, lead time and level,
+the decisions scored and the share whose demand over the lead time stayed at or below them.
 
 M1 by default, all of its 617 monthly series: on Tourism (all 366, or 40), and on the first 120 of M1,
 the guards refuse version 1 (worse than seasonal naive on the backtest's window starts; see
@@ -31,13 +34,15 @@ import pandas as pd
 from bench.real import RESULTS, _cli, user_environment
 from demandops.settings import Settings
 from monitoring.live_summary import per_period_wape
+from monitoring.service_level import service_table
 from pipelines.lake import Lake
-from pipelines.live_accuracy import backtest_wapes, scored_history
+from pipelines.live_accuracy import LEAD_TIME_SERVICE, backtest_wapes, scored_history
 from pipelines.resources import DemandopsResource
 from salesdata.competitions import COMPETITIONS, CompetitionData, monthly_competition
 
 CONTRACT = ["date", "store_id", "sku_id", "units_sold"]
 TURN_LINES = ("champion:", "live WAPE", "drift:", "rolled back:", "retrained:", "promotion:", "version ")
+PLANS = ((1, 0.9), (3, 0.95))  # (lead time in months, service level) of the nightly plans
 
 
 def _csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -54,6 +59,10 @@ def deliver_months(data: CompetitionData, project: Path, months: int) -> list[di
     turns = [{"month": "history", "seconds": round(run_s, 1), "said": ["demandops run"]}]
     for month in sorted(data.holdout["date"].unique())[:months]:
         _, forecast_s = _cli(project, "forecast", "--output", str(project / "forecast.parquet"), env=env)
+        for lead, level in PLANS:
+            plan = ("plan", "--output", str(project / f"plan_L{lead}.parquet"), "--lead-time", str(lead))
+            _, plan_s = _cli(project, *plan, "--service-level", str(level), env=env)
+            forecast_s += plan_s
         actuals = _csv(data.holdout[data.holdout["date"] == month], project / f"{month:%Y-%m}.csv")
         _cli(project, "data", "import", str(actuals), "--frequency", "M", "--append", env=env)
         said, loop_s = _cli(project, "loop", env=env)
@@ -66,6 +75,16 @@ def deliver_months(data: CompetitionData, project: Path, months: int) -> list[di
 def live_curve(project: Path) -> pd.DataFrame:
     """WAPE of the served forecasts per target month and model version (forecast_accuracy's partitions)."""
     return per_period_wape(scored_history(Lake(Settings(project_dir=project).lake_dir)))
+
+
+def live_service(project: Path) -> list[dict]:
+    """The reorder points scored so far, per version, lead time and level (forecast_accuracy's decisions)."""
+    folder = Lake(Settings(project_dir=project).lake_dir).asset_dir(LEAD_TIME_SERVICE)
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        return []
+    table = service_table(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
+    return table.round(4).to_dict("records")
 
 
 def versions(project: Path, curve: pd.DataFrame) -> dict[str, dict]:
@@ -109,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{d:%Y-%m}": {v: round(float(w), 4) for v, w in row.dropna().items()} for d, row in curve.iterrows()
             },
             "versions": versions(project, curve),
+            "live_service": live_service(project),
             "wall_s": round(time.perf_counter() - started, 1),
             "peak_rss_mb_largest_command": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         }
     print(curve.round(3).to_string())
     print(json.dumps(result["versions"], indent=2))
+    print(pd.DataFrame(result["live_service"]).to_string(index=False))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "loop_real.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0
