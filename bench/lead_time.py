@@ -6,6 +6,11 @@ Each part trains the network once, forecasts the rows of its validation window (
 fit) and of a test set, and compares, on the test set, the reorder points of:
 - `strata`: training/lead_time.py's layer as served, calibrated on the validation window, one
   table per volume stratum;
+- `rolling_fresh`: the same tables refitted at each test origin on the test rows whose lead-time
+  demand was known by then and ended within the last validation-window's length of periods, the
+  bundle's columns kept until a stratum holds 300 such rows (training/recalibration.py): as served
+  by a deployment whose loop refits them from its prediction log, which starts empty;
+- `rolling`: the same, with the validation window's rows also in the pool from the start;
 - `pooled_sum` and `pooled_root`: the layer with one table for every row (as served before
   2026-12-03), the spread of the cumulative demand read as the sum of the steps' p10–p90 widths,
   or their root sum of squares;
@@ -44,7 +49,7 @@ import pandas as pd
 from bench.network import _origin_rows
 from bench.real import _matrix
 from bench.train import default_training_set
-from demandops.frequency import period_start
+from demandops.frequency import period_ordinals, period_start
 from demandops.settings import WeeklyCadence
 from salesdata.datasets import resized
 from salesdata.simulator import PRESETS, simulate
@@ -67,6 +72,7 @@ from training.lead_time import (
     volume_thirds,
     whole_units,
 )
+from training.recalibration import rolling_quantiles
 from training.static_features import with_static
 from training.train import TrainConfig, train_forecaster
 
@@ -90,6 +96,10 @@ def _sigma(val: pd.DataFrame, forecast: np.ndarray, test_keys: pd.DataFrame) -> 
     return sigma.fillna(float(errors["error"].std())).to_numpy("float64")
 
 
+def _ordinals(rows: pd.DataFrame, frequency: str) -> np.ndarray:
+    return period_ordinals(rows["event_timestamp"], frequency)
+
+
 def stock_at_equal_service(center, demand, base, target: float) -> float:
     """The mean safety stock of reorder points C + m·base, with m the smallest that achieves `target`
     on these rows (found in hindsight, by bisection): the same scale for every method, so that
@@ -102,11 +112,19 @@ def stock_at_equal_service(center, demand, base, target: float) -> float:
     return float((np.floor(np.maximum(center + high * base, 0.0) + 1e-9) - center).mean())
 
 
-def compare(val_forecast, val_actual, forecast, actual, sigma, leads) -> dict:
+def compare(val_forecast, val_actual, forecast, actual, sigma, leads, origins) -> dict:
     """Achieved service and mean safety stock of each variant at each (L, α), on the test rows; the
-    service of each third of the rows by forecast volume; and the stock at equal service."""
+    service of each third of the rows by forecast volume; and the stock at equal service. `origins`
+    holds the period ordinals of the validation and the test rows, for the rolling variants."""
+    kept = calibration(val_forecast, val_actual)
+    val_origins, test_origins = origins
+    window = len(np.unique(val_origins))  # the calibration window keeps its length as it slides
     variants = {
-        "strata": calibrated_quantiles(forecast, calibration(val_forecast, val_actual)),
+        "strata": calibrated_quantiles(forecast, kept),
+        "rolling": rolling_quantiles(
+            forecast, actual, test_origins, kept, window, history=(val_forecast, val_actual, val_origins)
+        ),
+        "rolling_fresh": rolling_quantiles(forecast, actual, test_origins, kept, window),
         **{
             f"pooled_{s}": lead_time_quantiles(forecast, fit_table(val_forecast, val_actual, spread=s), spread=s)
             for s in SPREADS
@@ -186,7 +204,8 @@ def simulator_part(epochs: int, seed: int, validation: int | None = None) -> dic
     sigma = _sigma(val, val_forecast, backtest)
     val_actual = val[label_columns(horizon)].to_numpy("float64")
     actual = backtest[label_columns(horizon)].to_numpy("float64")
-    table = compare(val_forecast, val_actual, forecast, actual, sigma, (1, 7, 14))
+    origins = _ordinals(val, "D"), _ordinals(backtest, "D")
+    table = compare(val_forecast, val_actual, forecast, actual, sigma, (1, 7, 14), origins)
     return {"test_rows": len(backtest), "validation_rows": len(val), "horizon": horizon, "variants": table} | _wape(
         forecast, actual
     )
@@ -226,7 +245,8 @@ def weekly_part(epochs: int, seed: int, validation: int | None = None) -> dict:
     sigma = _sigma(val, val_forecast, backtest)
     val_actual = val[label_columns(horizon)].to_numpy("float64")
     actual = backtest[label_columns(horizon)].to_numpy("float64")
-    table = compare(val_forecast, val_actual, forecast, actual, sigma, (1, horizon // 2, horizon))
+    origins = _ordinals(val, "W"), _ordinals(backtest, "W")
+    table = compare(val_forecast, val_actual, forecast, actual, sigma, (1, horizon // 2, horizon), origins)
     return {"test_rows": len(backtest), "validation_rows": len(val), "horizon": horizon, "variants": table} | _wape(
         forecast, actual
     )
@@ -246,7 +266,8 @@ def monthly_part(name: str, epochs: int, seed: int) -> dict:
     sigma = _sigma(val, val_forecast, last)
     val_actual = val[label_columns(horizon)].to_numpy("float64")
     leads = (1, horizon // 2, horizon)
-    table = compare(val_forecast, val_actual, forecast, actual, sigma, leads)
+    origins = _ordinals(val, "M"), _ordinals(last, "M")
+    table = compare(val_forecast, val_actual, forecast, actual, sigma, leads, origins)
     return {"test_rows": len(last), "validation_rows": len(val), "horizon": horizon, "variants": table} | _wape(
         forecast, actual
     )
@@ -274,10 +295,13 @@ def print_table(part: str, variants: dict) -> None:
         print(f"{part:9} {name:11} worst {table.get('worst_deviation_pp', '-')} pp | " + " | ".join(cells), flush=True)
 
 
-def seed_summary(variants: dict) -> dict:
-    """What one seed's run says of the served layer: its achieved level and its stock at equal service
-    over the textbook's, per lead time and target."""
-    strata, textbook = variants["strata"], variants["textbook"]
+SUMMARIZED = ("strata", "rolling", "rolling_fresh")  # the served layer, and as the loop recalibrates it
+
+
+def seed_summary(variants: dict, name: str = "strata") -> dict:
+    """What one seed's run says of a variant of the served layer: its achieved level and its stock at
+    equal service over the textbook's, per lead time and target."""
+    strata, textbook = variants[name], variants["textbook"]
     return {
         lead: {
             alpha: {
@@ -335,15 +359,20 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.parts = list(parts)
     for part in args.parts:
-        started, entry, summaries, wapes = time.perf_counter(), None, {}, {}
+        started, entry, wapes = time.perf_counter(), None, {}
+        summaries: dict[str, dict] = {name: {} for name in SUMMARIZED}
         for seed in args.seeds:
             run = parts[part](args.epochs, seed) if part in parts else monthly_part(part, args.epochs, seed)
             print_table(f"{part}/{seed}", run["variants"])
             entry = entry or run | {"seed": seed}
-            summaries[str(seed)] = seed_summary(run["variants"])
+            for name in SUMMARIZED:
+                summaries[name][str(seed)] = seed_summary(run["variants"], name)
             wapes[str(seed)] = run["wape"]
-        entry["seeds"] = summaries
-        entry["across_seeds"] = across_seeds(summaries)
+        entry["seeds"] = summaries["strata"]
+        entry["across_seeds"] = across_seeds(summaries["strata"])
+        for name in SUMMARIZED[1:]:
+            entry[f"across_seeds_{name}"] = across_seeds(summaries[name])
+            print_across(f"{part} {name}", entry[f"across_seeds_{name}"])
         entry["wape_by_seed"] = wapes
         entry["seconds"] = round(time.perf_counter() - started, 1)
         entry["epochs"] = args.epochs
@@ -351,8 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         result["parts"][part] = entry
         print_across(part, entry["across_seeds"])
         print(f"{part:9} WAPE of the p50 by seed: {wapes}", flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+        RESULTS.mkdir(exist_ok=True)  # after each part: a part that fails later loses only itself
+        path.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

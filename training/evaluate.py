@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from demandops.frequency import period_ordinals
 from training.backtest import actuals, backtest_rows, backtest_table, headline, series_profile
 from training.baselines import seasonal_naive
 from training.bundle import ForecasterBundle
@@ -20,6 +21,7 @@ from training.gbm import GBMConfig, QuantileGBM
 from training.lead_time import backtest_service
 from training.metrics import wape
 from training.oracle import oracle_forecast
+from training.recalibration import recalibrated_service
 from training.sales_table import SalesTable
 from training.statistical import SEASONAL_NAIVE, statistical_forecasts, window_origins
 from training.statistical_engines import IN_PROCESS, StatisticalEngine
@@ -60,6 +62,7 @@ def evaluate_backtest(
     window_bundles: dict[int, ForecasterBundle] | None = None,
     statistical_on: StatisticalEngine = IN_PROCESS,
     progress: Callable[[int, int, str], object] = lambda done, total, doing: None,
+    recalibration_window: int | None = None,
 ) -> Evaluation:
     """Score the model and its baselines on the holdout origins; baselines learn only from `fit` (a
     frame, or a folder's rows read part by part). `progress` hears each phase as it starts: (phases
@@ -70,13 +73,21 @@ def evaluate_backtest(
     each backtest window (see training/statistical.py); the candidate to serve per mover class is
     chosen on them (training/candidates.py) and scored window by window with the choice made on
     the other windows, beside them; on at most `statistical_series` series (see statistical_sample),
-    fitted `statistical_on` this process or a cluster (training/statistical_engines.py).
+    fitted `statistical_on` this process or a cluster (training/statistical_engines.py). With a
+    `recalibration_window`, the lead-time service is also measured with the tables refitted at each
+    origin on the backtest rows known by then (training/recalibration.py), as they are served.
     `window_bundles` (window number -> model) forecast the rows of the later windows when the
     model was refit for each (training/windows.py); `bundle` the rest.
     """
     progress(0, BACKTEST_PHASES, "the model and its baselines on the holdout origins")
     evaluation = _score_holdout(bundle, fit, holdout, period=period, gbm=gbm, oracle=oracle, champion=champion,
                                 window_bundles=window_bundles or {})  # fmt: skip
+    if recalibration_window and bundle.meta.lead_time.get("tables") and len(evaluation.rows):
+        origins = period_ordinals(evaluation.rows["event_timestamp"], bundle.meta.frequency)
+        forecast, kept = evaluation.forecasts["model"], bundle.meta.lead_time
+        metrics, curves = recalibrated_service(forecast, evaluation.actual, origins, kept, recalibration_window)
+        evaluation.metrics |= metrics
+        evaluation.lead_time["recalibrated"] = curves
     # The holdout's every column is scored and can go (the caller holds no reference to it): 0.8 GB at
     # 25,000 series that the statistical fits, the plots and the serving plan below need not carry.
     del holdout

@@ -87,13 +87,15 @@ def calibration_plot(evaluation: Evaluation, forecaster: str = "model") -> bytes
 
 def lead_time_plot(evaluation: Evaluation) -> bytes:
     """Achieved cycle service level against the target, per lead time, for the calibrated lead-time
-    quantiles (solid) and the textbook z·σ·√L (dashed): on the diagonal when the promise is kept."""
+    quantiles (solid), the same refitted at each origin as served (dash-dot; training/recalibration.py)
+    and the textbook z·σ·√L (dashed): on the diagonal when the promise is kept."""
     levels = evaluation.lead_time_levels
     figure, axis = plt.subplots(figsize=(5, 4))
     axis.plot([levels[0], levels[-1]], [levels[0], levels[-1]], linestyle=":", color="grey")
-    for method, style in (("lead_time", "-"), ("textbook", "--")):
+    names = {"lead_time": "calibrated", "recalibrated": "refitted live", "textbook": "textbook"}
+    for method, style in (("lead_time", "-"), ("recalibrated", "-."), ("textbook", "--")):
         for n, (lead, achieved) in enumerate(evaluation.lead_time.get(method, {}).items()):
-            label = f"{'calibrated' if method == 'lead_time' else 'textbook'}, L={lead}"
+            label = f"{names[method]}, L={lead}"
             axis.plot(levels, achieved, linestyle=style, marker="o", color=f"C{n}", label=label)
     axis.set_xlabel("target service level")
     axis.set_ylabel("achieved (share of origins, demand over L <= reorder point)")

@@ -125,6 +125,7 @@ def _backtest(
         statistical=settings.lifecycle.statistical_baselines,
         statistical_series=settings.lifecycle.statistical_series,
         window_bundles=later,
+        recalibration_window=cadence.validation_periods,  # as the service refits its tables (serving/predictor.py)
         statistical_on=engine,
         progress=progress,
     )

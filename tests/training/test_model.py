@@ -63,8 +63,13 @@ def trained(small_training_set: pd.DataFrame):
 def test_training_learns_and_beats_seasonal_naive(trained, small_data) -> None:
     result, fit, holdout = trained
     assert result.history[result.best_epoch - 1]["val_pinball"] < result.history[0]["val_pinball"]
-    evaluation = evaluate_backtest(result.bundle, fit, holdout, period=7, oracle=small_data.oracle)
+    evaluation = evaluate_backtest(
+        result.bundle, fit, holdout, period=7, oracle=small_data.oracle, recalibration_window=14
+    )
     metrics = evaluation.metrics
+    # Lead-time service as served, the tables refitted at each origin: beside the bundle's, per L and level.
+    assert set(evaluation.lead_time["recalibrated"]) == set(evaluation.lead_time["lead_time"]) == {"1", "3", "7"}
+    assert 0.5 < metrics["lead_time_recalibrated_service_L7_p95"] <= 1.0
     assert metrics["wape"] < metrics["seasonal_naive_wape"]
     assert metrics["quantiles_ordered"] == 1.0 and metrics["has_nan"] == 0.0
     assert 0.4 < metrics["coverage_p10_p90"] < 0.98
