@@ -333,6 +333,12 @@ class ServingSettings(BaseModel):
         description="Record every forecast answered in the lake's prediction log, and every reorder point in its "
         "decision log (monitoring/).",
     )
+    recalibrate_lead_time: bool = Field(
+        default=True,
+        description="Refit the served version's lead-time tables on its latest logged forecasts whose lead-time "
+        "demand is known (training/recalibration.py), when the loop scores a period and when `demandops plan` "
+        "starts; off: the tables calibrated at training, always.",
+    )
     require_keys: bool | None = Field(
         default=None,
         description="Require `Authorization: Bearer KEY` on the API routes (demandops keys); unset: on in the "

@@ -266,6 +266,8 @@ def plan(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     typer.echo(f"wrote {planned.series} series (model v{planned.model_version}) to {planned.path}")
+    if planned.refitted_rows:
+        typer.echo(f"lead-time tables refitted on {planned.refitted_rows} lead-time demands of logged forecasts")
     if planned.degraded_series:
         typer.echo(f"warning: {planned.degraded_series} series from last known features (store failing)", err=True)
     if planned.unserved:

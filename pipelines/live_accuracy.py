@@ -9,11 +9,12 @@ from datetime import date
 
 import pandas as pd
 
-from demandops.frequency import period_ordinals, shift_period
+from demandops.frequency import period_ordinals, periods_after, shift_period
 from demandops.settings import Settings
 from lifecycle.registry import ModelRegistry
 from monitoring.accuracy import SCORED_COLUMNS, SCORED_DTYPES, accuracy_table, mover_classes, score_forecasts
 from monitoring.decision_log import decision_log_dir, read_decisions
+from monitoring.lead_time_evidence import build_evidence, write_evidence
 from monitoring.live_summary import build_summary, service_summary
 from monitoring.prediction_log import log_dir, read_log, scored_forecasts
 from monitoring.service_level import score_decisions, service_table, window_end_ordinals
@@ -22,6 +23,10 @@ from training.tracking import backtest_wape
 
 FORECAST_ACCURACY = "forecast_accuracy"
 LEAD_TIME_SERVICE = (FORECAST_ACCURACY, "lead_time_service")  # the decisions scored, one file per period
+NO_SALES = pd.DataFrame(
+    {"store_id": pd.Series(dtype="object"), "sku_id": pd.Series(dtype="object"), "date": pd.to_datetime([]),
+     "units_sold": pd.Series(dtype="float64")}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class LiveAccuracy:
     table: pd.DataFrame  # accuracy_table of the window
     summary: dict  # monitoring/live_summary.py
     service: pd.DataFrame  # service_table of the decisions scored in the window (monitoring/service_level.py)
+    evidence: int  # lead-time demands known to refit /replenishment's tables on (monitoring/lead_time_evidence.py)
 
 
 def score_period(lake: Lake, settings: Settings, period: str, frequency: str, horizon: int) -> pd.DataFrame:
@@ -90,11 +96,28 @@ def live_accuracy(lake: Lake, settings: Settings, periods: list[str], frequency:
         if not decided[-1].empty:
             lake.write_partitions(LEAD_TIME_SERVICE, {period: decided[-1]})
     period, periods_kept = max(periods), settings.monitoring.window_periods
+    evidence = lead_time_evidence(lake, settings, period, frequency, horizon)
+    write_evidence(settings.lake_dir, evidence)  # before the summary: the service refits when that changes
     window = rolling_window(lake, period, scored[-1], periods_kept)
     table = accuracy_table(window)
     service = service_table(rolling_window(lake, period, decided[-1], periods_kept, LEAD_TIME_SERVICE))
     summary = build_summary(period, table, window) | {"service": service_summary(service)}
-    return LiveAccuracy(scored=scored, decided=decided, window=window, table=table, summary=summary, service=service)
+    known = int(evidence["demand"].notna().sum())
+    return LiveAccuracy(scored, decided, window, table, summary, service, evidence=known)
+
+
+def lead_time_evidence(lake: Lake, settings: Settings, period: str, frequency: str, horizon: int) -> pd.DataFrame:
+    """The forecasts logged at the origins whose lead times can end within the calibration window up
+    to `period` (as long as the cadence's validation window), beside the gated sales that followed."""
+    window = settings.cadence(frequency).validation_periods
+    day = date.fromisoformat(period)
+    first = shift_period(day, -(window + horizon), frequency).date()  # the origin before the first that counts
+    targets = [t.date() for t in periods_after(first, window + 2 * horizon - 1, frequency)]
+    logged = scored_forecasts(read_log(log_dir(settings), targets=targets, earliest_origin=first))
+    logged = logged[(logged["origin_date"] > pd.Timestamp(first)) & (logged["origin_date"] < pd.Timestamp(day))]
+    files = lake.raw_sales_files_between(shift_period(first, 1, frequency).date(), day) if len(logged) else []
+    sales = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else NO_SALES
+    return build_evidence(logged, sales, period=period, frequency=frequency, horizon=horizon, window=window)
 
 
 def empty_scored() -> pd.DataFrame:

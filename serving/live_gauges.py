@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitoring.lead_time_evidence import evidence_path
 from monitoring.live_summary import read_summary, summary_path
 from serving import metrics
 
@@ -20,8 +22,11 @@ GAUGES = {"wape": "LIVE_WAPE", "bias": "LIVE_BIAS", "coverage": "LIVE_COVERAGE",
 
 
 class LiveGauges:
-    def __init__(self, lake_dir: Path, *, interval_s: float = 10.0):
+    def __init__(self, lake_dir: Path, *, interval_s: float = 10.0, recalibrate: Callable[[Path], int] | None = None):
         self.lake_dir = lake_dir
+        # Called with the lake after each new summary, which the loop writes after the lead-time
+        # evidence: the predictor's refit of its tables (serving/predictor.py), off the request path.
+        self.recalibrate = recalibrate
         self.interval_s = interval_s
         self._seen: float | None = None
         self._stop = threading.Event()
@@ -51,6 +56,11 @@ class LiveGauges:
                 if wape is not None:
                     metrics.LIVE_STEP_WAPE.labels(model_version=version, step=step).set(wape)
         metrics.LIVE_PERIOD.set(_ordinal(summary["period"]))
+        if self.recalibrate is not None:
+            try:
+                metrics.LEAD_TIME_REFITTED.set(self.recalibrate(self.lake_dir))
+            except (OSError, ValueError) as exc:  # an unreadable evidence file: the tables as they were
+                log.warning("lead-time tables not refitted from %s: %s", evidence_path(self.lake_dir), exc)
         return True
 
     def _run(self) -> None:

@@ -176,6 +176,16 @@ _DEFINITIONS: dict[str, tuple[str, dict[str, Any]]] = {
             multiprocess_mode="max",
         ),
     ),
+    "LEAD_TIME_REFITTED": (
+        "Gauge",
+        dict(
+            name="demandops_lead_time_refitted_rows",
+            documentation="Lead-time demands of the latest logged forecasts that the served lead-time tables were "
+            "refitted on (0: the tables calibrated at training).",
+            labelnames=[],
+            multiprocess_mode="max",
+        ),
+    ),
     "MODEL_INFO": (
         "Gauge",
         dict(

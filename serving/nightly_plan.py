@@ -22,9 +22,11 @@ from demandops.errors import DataContractError, DemandopsError
 from demandops.settings import Settings
 from lifecycle.registry import ModelRegistry
 from monitoring.decision_log import decision_log_dir, frame_decisions
+from monitoring.lead_time_evidence import evidence_path
 from monitoring.prediction_log import write_rows
 from serving.batch import champion_predictor, check_output, write_frame
 from serving.errors import RequestRefused, field_path
+from serving.predictor import Predictor
 from serving.schemas import ReplenishmentItem, ReplenishmentRequest, ReplenishmentResult
 
 ITEM_COLUMNS = ("lead_time", "review_period", "service_level", "on_hand", "on_order")
@@ -52,6 +54,7 @@ class NightlyPlan:
     series: int
     degraded_series: int
     unserved: list[tuple[str, str]]
+    refitted_rows: int = 0  # lead-time demands the tables were refitted on (0: the bundle's tables)
 
 
 def plan_all(
@@ -62,6 +65,7 @@ def plan_all(
     check_output(output)
     given = read_items(items_file) if items_file is not None else pd.DataFrame(columns=["store_id", "sku_id"])
     version, predictor = champion_predictor(settings, registry)
+    refitted = _recalibrate(predictor, settings) if settings.serving.recalibrate_lead_time else 0
     unknown = set(zip(given["store_id"], given["sku_id"], strict=True)) - set(predictor.all_pairs)
     if unknown:
         named = ", ".join(f"{s}/{k}" for s, k in sorted(unknown)[:10])
@@ -89,7 +93,20 @@ def plan_all(
     if settings.serving.prediction_log:  # the nightly file's promises are scored like the endpoint's
         request_id = f"plan-{uuid.uuid4().hex}"
         write_rows(decision_log_dir(settings), frame_decisions(request_id, frame), request_id)
-    return NightlyPlan(output, version, len(results), int(frame["degraded"].sum()), predictor.unserved)
+    return NightlyPlan(output, version, len(results), int(frame["degraded"].sum()), predictor.unserved, refitted)
+
+
+def _recalibrate(predictor: Predictor, settings: Settings) -> int:
+    """Refit the lead-time tables as the service would answer with now (serving/predictor.py)."""
+    if not predictor.bundle.meta.lead_time:
+        return 0
+    try:
+        return predictor.recalibrate(settings.lake_dir)
+    except (OSError, ValueError) as exc:
+        raise DemandopsError(
+            f"cannot refit the lead-time tables from {evidence_path(settings.lake_dir)}: {exc}; "
+            "DEMANDOPS_SERVING__RECALIBRATE_LEAD_TIME=false plans with the tables as trained"
+        ) from None
 
 
 def read_items(path: Path) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from feast import FeatureStore
 
 from demandops.frequency import PERIOD_NAMES
 from demandops.settings import ServingSettings
+from monitoring.lead_time_evidence import live_calibration, refitted_rows
 from serving import metrics
 from serving.errors import RequestRefused
 from serving.online import OnlineFeatureReader
@@ -57,6 +59,14 @@ class Predictor:
         self._ready_lock = threading.Lock()
         self._looked_for_unserved = -REDISCOVER_EVERY_S
         self._sample_from = 0
+        self.lead_time_calibration = meta.lead_time  # refitted on live evidence by recalibrate()
+
+    def recalibrate(self, lake_dir: Path) -> int:
+        """Refit the lead-time tables on this version's live evidence (monitoring/lead_time_evidence.py);
+        the lead-time demands they rest on, 0 where the bundle's tables stay."""
+        refitted = live_calibration(lake_dir, self.model_version, self.bundle.meta.lead_time, self.bundle.meta.horizon)
+        self.lead_time_calibration = refitted or self.bundle.meta.lead_time  # one swap: a batch sees old or new
+        return refitted_rows(refitted) if refitted else 0
 
     def load_features(self) -> None:
         """Read every series' features once (static attributes with them): the last known rows, and
@@ -154,7 +164,7 @@ class Predictor:
         self.admit(ReplenishmentRequest.model_construct(items=list(items)))
         features, origins, degraded = self._read(items)
         with span("demandops.model", self.trace_rate):
-            forecast, quantiles = self.bundle.lead_time_quantiles(features)
+            forecast, quantiles = self.bundle.lead_time_quantiles(features, self.lead_time_calibration)
         made = decide(
             forecast,
             quantiles,

@@ -120,7 +120,8 @@ class DemandForecastService:
         self.decision_log = _answer_log(
             decision_log_dir(SETTINGS), metrics.DECISION_LOG_ANSWERS, metrics.DECISION_LOG_DROPPED
         )
-        self.live_gauges = LiveGauges(SETTINGS.lake_dir).start()
+        recalibrate = self.predictor.recalibrate if LIMITS.recalibrate_lead_time and meta.lead_time else None
+        self.live_gauges = LiveGauges(SETTINGS.lake_dir, recalibrate=recalibrate).start()
         self._load_features()
         # Move everything loaded so far (Feast, pandas, the model) out of the collector's view:
         # full collections over that heap paused requests for ~300 ms at p99.

@@ -126,16 +126,19 @@ class ForecasterBundle:
         weights = joined.groupby("row", sort=True)["network_weight"].max().reindex(range(len(features)))
         return weights.fillna(1.0).to_numpy("float64"), statistical
 
-    def lead_time_quantiles(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def lead_time_quantiles(
+        self, features: pd.DataFrame, calibration: dict | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The quantile forecasts (rows, H, 3) and quantiles of demand over 1..H periods (rows, H,
-        levels) at the levels of `meta.lead_time`; raises when the model was trained without them."""
+        levels) at the levels of `meta.lead_time`, from its tables or from `calibration` (the same
+        tables refitted live, training/recalibration.py); raises when the model was trained without them."""
         if not self.meta.lead_time:
             raise ValueError(
                 "this model was trained before lead-time quantiles were calibrated: retrain it (demandops run) "
                 "to serve reorder points"
             )
         forecast = self.predict(features).astype("float64")
-        return forecast, calibrated_quantiles(forecast, self.meta.lead_time)
+        return forecast, calibrated_quantiles(forecast, calibration or self.meta.lead_time)
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,7 @@ def forecast_accuracy(context: dg.AssetExecutionContext, demandops: Demandops) -
         "backtest_wape": dg.MetadataValue.json(promised),
         "accuracy": dg.MetadataValue.md(accuracy.table.round(4).to_markdown(index=False)),
         "scored_decisions": sum(len(s) for s in accuracy.decided),
+        "lead_time_evidence": accuracy.evidence,
     }
     if not accuracy.service.empty:
         metadata["lead_time_service"] = dg.MetadataValue.md(accuracy.service.round(4).to_markdown(index=False))

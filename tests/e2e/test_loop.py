@@ -12,6 +12,7 @@ import pytest
 from demandops.settings import LifecycleSettings, MonitoringSettings, Settings
 from lifecycle.states import State
 from monitoring.drift import read_drift_summary
+from monitoring.lead_time_evidence import evidence_path
 from monitoring.live_summary import per_period_wape
 from pipelines.lake import Lake
 from pipelines.live_accuracy import LEAD_TIME_SERVICE, scored_history
@@ -97,6 +98,10 @@ def test_a_demand_shift_is_noticed_retrained_for_promoted_on_live_evidence_and_r
     print(kept)
     assert kept["decisions"].min() >= 50 and kept.loc[False, "achieved"] >= 0.8, kept
     assert kept.loc[True, "achieved"] < kept.loc[False, "achieved"] - 0.3, kept
+    # The nightly forecasts, whole horizons, are the evidence the lead-time tables are refitted on.
+    evidence = pd.read_parquet(evidence_path(settings.lake_dir))
+    known = evidence.dropna(subset=["demand"])
+    assert len(known) > 0 and set(evidence["step"]) == set(range(1, settings.cadence("D").horizon + 1)), evidence
 
     retrained = [n for n, (t, _) in enumerate(after) if t.retrained]
     assert retrained, "no retraining started after the shift"

@@ -12,6 +12,7 @@ import pytest
 from demandops.contract import partition_dates, read_sales
 from demandops.settings import Settings
 from monitoring.decision_log import decision_log_dir
+from monitoring.lead_time_evidence import evidence_path
 from monitoring.live_summary import read_summary
 from monitoring.prediction_log import PredictionLog, log_dir
 from pipelines.assets.monitoring import forecast_accuracy
@@ -75,7 +76,7 @@ def test_each_gated_period_scores_the_forecasts_logged_for_it(project_with_data:
     lake.write_partitions([RAW_SALES], {d.isoformat(): read_sales(settings.data, [d]) for d in days})
     origin = days[-3]
     log = PredictionLog(log_dir(settings), capacity_bytes=1_000_000, flush_interval_s=60)
-    log.record("r1", served(origin, p50=4.0))
+    log.record("r1", served(origin, p50=4.0, horizon=settings.cadence("D").horizon))  # whole: lead-time evidence
     log.close()
     sales = read_sales(settings.data, days[-2:]).set_index(["store_id", "sku_id", "date"])["units_sold"]
     over_two = [sum(sales[(s, k, pd.Timestamp(d))] for d in days[-2:]) for s, k in SERIES]
@@ -112,6 +113,10 @@ def test_each_gated_period_scores_the_forecasts_logged_for_it(project_with_data:
     assert [p.stem for p in lake.asset_dir(LEAD_TIME_SERVICE).glob("*.parquet")] == [days[-1].isoformat()]
     assert metadata["scored_decisions"].value == 3 and "0.3333" in metadata["lead_time_service"].value
     assert "data:image/png;base64," in metadata["live_vs_backtest_plot"].value
+    # The forecast's lead times of one and two days have ended: evidence to refit reorder points on.
+    evidence = pd.read_parquet(evidence_path(settings.lake_dir)).dropna(subset=["demand"])
+    assert metadata["lead_time_evidence"].value == 6 == len(evidence)
+    assert sorted(evidence.loc[evidence["step"] == 2, "demand"]) == sorted(over_two)
 
 
 @pytest.mark.slow
