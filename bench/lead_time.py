@@ -70,6 +70,7 @@ from training.lead_time import (
     safety_stock,
     textbook_quantiles,
     volume_thirds,
+    whole_demand,
     whole_units,
 )
 from training.recalibration import rolling_quantiles
@@ -100,16 +101,16 @@ def _ordinals(rows: pd.DataFrame, frequency: str) -> np.ndarray:
     return period_ordinals(rows["event_timestamp"], frequency)
 
 
-def stock_at_equal_service(center, demand, base, target: float) -> float:
+def stock_at_equal_service(center, demand, base, target: float, whole: bool = True) -> float:
     """The mean safety stock of reorder points C + m·base, with m the smallest that achieves `target`
     on these rows (found in hindsight, by bisection): the same scale for every method, so that
     methods are compared at equal achieved service by the shape of their safety stocks alone."""
     low, high = -5.0, 40.0
     for _ in range(50):
         middle = (low + high) / 2
-        points = np.floor(np.maximum(center + middle * base, 0.0) + 1e-9)
+        points = whole_units(np.maximum(center + middle * base, 0.0), whole)
         low, high = (low, middle) if (demand <= points).mean() >= target else (middle, high)
-    return float((np.floor(np.maximum(center + high * base, 0.0) + 1e-9) - center).mean())
+    return float((whole_units(np.maximum(center + high * base, 0.0), whole) - center).mean())
 
 
 def compare(val_forecast, val_actual, forecast, actual, sigma, leads, origins) -> dict:
@@ -119,6 +120,7 @@ def compare(val_forecast, val_actual, forecast, actual, sigma, leads, origins) -
     kept = calibration(val_forecast, val_actual)
     val_origins, test_origins = origins
     window = len(np.unique(val_origins))  # the calibration window keeps its length as it slides
+    whole = whole_demand(kept)  # reorder points rounded down for unit counts, up for M1's fractions
     variants = {
         "strata": calibrated_quantiles(forecast, kept),
         "rolling": rolling_quantiles(
@@ -136,8 +138,8 @@ def compare(val_forecast, val_actual, forecast, actual, sigma, leads, origins) -
     thirds = volume_thirds(forecast)
     out: dict[str, dict] = {}
     for name, quantiles in variants.items():
-        achieved, stock = achieved_service(actual, quantiles), safety_stock(forecast, quantiles)
-        covered = demand[..., None] <= whole_units(quantiles)
+        achieved, stock = achieved_service(actual, quantiles, whole), safety_stock(forecast, quantiles, whole)
+        covered = demand[..., None] <= whole_units(quantiles, whole)
         out[name] = {
             f"L{lead}": {
                 f"{alpha}": {
@@ -152,6 +154,7 @@ def compare(val_forecast, val_actual, forecast, actual, sigma, leads, origins) -
                             demand[:, lead - 1],
                             quantiles[:, lead - 1, levels.index(alpha)] - center[:, lead - 1],
                             alpha,
+                            whole,
                         ),
                         2,
                     ),
@@ -162,7 +165,7 @@ def compare(val_forecast, val_actual, forecast, actual, sigma, leads, origins) -
         }
         deviations = [abs(achieved[lead - 1, levels.index(a)] - a) for lead in leads for a in TARGETS]
         out[name]["worst_deviation_pp"] = round(100 * float(max(deviations)), 2)
-    covered = demand <= whole_units(np.cumsum(forecast[..., 2], axis=1))
+    covered = demand <= whole_units(np.cumsum(forecast[..., 2], axis=1), whole)
     summed = {lead: round(float(covered[:, lead - 1].mean()), 4) for lead in leads}
     out["sum_of_p90s"] = {f"L{lead}": {"0.9": {"achieved": share}} for lead, share in summed.items()}
     out["window_shift"] = window_shift(val_forecast, val_actual, forecast, actual, max(leads))

@@ -36,6 +36,7 @@ from serving.tracing import sample_rate, span
 from training.bundle import ForecasterBundle
 from training.calendar import target_dates
 from training.covariates import planned_price_columns, planned_promo_columns
+from training.lead_time import whole_demand
 from training.replenishment import decide
 
 Pair = tuple[str, str]
@@ -174,6 +175,7 @@ class Predictor:
             service_level=[i.service_level for i in items],
             on_hand=[np.nan if i.on_hand is None else i.on_hand for i in items],
             on_order=[i.on_order for i in items],
+            whole_demand=whole_demand(self.bundle.meta.lead_time),
         )
         return [
             ReplenishmentResult(

@@ -32,6 +32,7 @@ from training.lead_time import (
     cumulative_median,
     report_leads,
     stratum_of,
+    whole_demand,
     whole_units,
 )
 
@@ -105,7 +106,7 @@ def recalibrated_service(
     levels = list(kept["levels"])
     covered = np.zeros((forecast.shape[1], len(levels)))
     for rows, refitted in rolling_tables(forecast, actual, origins, kept, window):
-        points = whole_units(calibrated_quantiles(forecast[rows].astype("float64"), refitted))
+        points = whole_units(calibrated_quantiles(forecast[rows].astype("float64"), refitted), whole_demand(kept))
         covered += (cumulative_actual(actual[rows])[..., None] <= points).sum(axis=0)
     share, leads = covered / max(len(forecast), 1), report_leads(forecast.shape[1])
     metrics = {

@@ -1,8 +1,9 @@
 """Replenishment decisions from lead-time demand quantiles (training/lead_time.py), in whole units.
 
 For an item with lead time L, review period R and service level α:
-- reorder point      = the α-quantile of demand over L, rounded down (see lead_time.whole_units);
-- order-up-to level  = the α-quantile of demand over L + R, rounded down;
+- reorder point      = the α-quantile of demand over L, in whole units (rounded down where demand
+                       comes in whole units, up where it does not: see lead_time.whole_units);
+- order-up-to level  = the α-quantile of demand over L + R, in whole units alike;
 - safety stock       = reorder point − expected demand over L (the sum of the p50s of steps 1..L);
 - suggested order    = max(0, order-up-to − on_hand − on_order), when the position is given;
 - stockout probability = P(demand over L > on_hand + on_order): the risk of running out before an
@@ -53,11 +54,12 @@ def quantile_at(quantiles: np.ndarray, levels, alpha: np.ndarray) -> np.ndarray:
     return np.maximum(low + share * (high - low), 0.0)
 
 
-def probability_covered(quantiles: np.ndarray, levels, position: np.ndarray) -> np.ndarray:
-    """Per row, P(whole demand <= position): the level at which the quantile curve of `quantiles`
-    (rows, levels), interpolated as quantile_at does, reaches position + 1/2."""
+def probability_covered(quantiles: np.ndarray, levels, position: np.ndarray, whole: bool = True) -> np.ndarray:
+    """Per row, P(demand <= position): the level at which the quantile curve of `quantiles` (rows,
+    levels), interpolated as quantile_at does, reaches position + 1/2 for whole demand, position
+    itself for demand with fractions."""
     z_levels = norm.ppf(np.asarray(levels, dtype="float64"))
-    target = np.asarray(position, dtype="float64") + WHOLE_UNIT_CORRECTION
+    target = np.asarray(position, dtype="float64") + (WHOLE_UNIT_CORRECTION if whole else 0.0)
     below = (quantiles <= target[:, None]).sum(axis=1)  # levels whose quantile the position covers
     segment = np.clip(below - 1, 0, len(z_levels) - 2)
     rows = np.arange(len(quantiles))
@@ -80,17 +82,20 @@ def decide(
     service_level: np.ndarray,
     on_hand: np.ndarray,
     on_order: np.ndarray,
+    whole_demand: bool = True,
 ) -> Decisions:
     """The decisions for rows of quantile forecasts (rows, H, 3) and lead-time quantiles (rows, H,
-    levels); per row its lead time, review period, service level, and position (on_hand NaN: none).
-    Raises ValueError naming what is out of range."""
+    levels); per row its lead time, review period, service level, and position (on_hand NaN: none);
+    `whole_demand`: whether demand comes in whole units (lead_time.whole_units). Raises ValueError
+    naming what is out of range."""
     lead_time, review_period = np.asarray(lead_time, dtype="int64"), np.asarray(review_period, dtype="int64")
     service_level = np.asarray(service_level, dtype="float64")
     on_hand, on_order = np.asarray(on_hand, dtype="float64"), np.asarray(on_order, dtype="float64")
     _check(forecast.shape[1], lead_time, review_period, service_level, on_hand, on_order)
     rows = np.arange(len(forecast))
-    reorder_point = whole_units(quantile_at(quantiles[rows, lead_time - 1], levels, service_level))
-    order_up_to = whole_units(quantile_at(quantiles[rows, lead_time + review_period - 1], levels, service_level))
+    reorder_point = whole_units(quantile_at(quantiles[rows, lead_time - 1], levels, service_level), whole_demand)
+    order_up_to = quantile_at(quantiles[rows, lead_time + review_period - 1], levels, service_level)
+    order_up_to = whole_units(order_up_to, whole_demand)
     order_up_to = np.maximum(order_up_to, reorder_point)  # a longer window never needs less stock
     expected = cumulative_median(forecast)[rows, lead_time - 1]
     position = on_hand + on_order
@@ -100,7 +105,7 @@ def decide(
         order_up_to=order_up_to,
         safety_stock=reorder_point - expected,
         suggested_order=np.maximum(order_up_to - position, 0.0),
-        stockout_probability=1.0 - probability_covered(quantiles[rows, lead_time - 1], levels, position),
+        stockout_probability=1.0 - probability_covered(quantiles[rows, lead_time - 1], levels, position, whole_demand),
     )
 
 

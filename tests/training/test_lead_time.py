@@ -199,3 +199,19 @@ def test_the_backtest_reports_the_service_each_volume_third_gets() -> None:
     pooled = {key: kept[key] for key in ("levels", "spread", "table")}
     before, _ = backtest_service(forecast, actual, series, pooled)
     assert before["lead_time_service_L14_p95_slow"] < 0.9 < 0.98 < before["lead_time_service_L14_p95_fast"]
+
+
+def test_demand_with_fractions_gets_reorder_points_rounded_up_and_keeps_the_promise() -> None:
+    val_forecast, val_actual = _world(20_000, 7, 0.3)
+    forecast, actual = _world(20_000, 8, 0.3)
+    # Tenths of the simulated units, as M1's series are not unit counts.
+    val_forecast, val_actual, forecast, actual = val_forecast / 10, val_actual / 10, forecast / 10, actual / 10
+    kept = calibration(val_forecast, val_actual)
+    assert kept["whole_demand"] is False and calibration(val_forecast * 10, val_actual * 10)["whole_demand"] is True
+    quantiles = calibrated_quantiles(forecast, kept)
+    column = SERVICE_LEVELS.index(0.9)
+    rounded_up = achieved_service(actual, quantiles, whole=False)[:, column]
+    rounded_down = achieved_service(actual, quantiles, whole=True)[:, column]
+    assert (rounded_up >= 0.89).all() and rounded_down[0] < 0.8, (rounded_up, rounded_down)
+    metrics, _ = backtest_service(forecast, actual, np.arange(len(forecast)) // 20, kept)
+    assert metrics["lead_time_service_L1_p90"] == pytest.approx(rounded_up[0])

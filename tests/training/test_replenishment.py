@@ -104,3 +104,26 @@ def test_what_is_out_of_range_is_refused_by_name(given: dict, named: str) -> Non
     forecast, quantiles, kept = _calibrated()
     with pytest.raises(ValueError, match=named):
         _decide(forecast, quantiles, kept["levels"], **given)
+
+
+def test_reorder_points_round_down_for_unit_counts_and_up_for_demand_with_fractions() -> None:
+    forecast = np.zeros((1, 3, 3))
+    quantiles = np.broadcast_to(np.array([9.0, 10.2, 12.0]), (1, 3, 3))  # levels 0.8, 0.9, 0.95
+    made = {
+        whole: decide(
+            forecast,
+            quantiles,
+            [0.8, 0.9, 0.95],
+            lead_time=[1],
+            review_period=[1],
+            service_level=[0.9],
+            on_hand=[10],
+            on_order=[0],
+            whole_demand=whole,
+        )  # fmt: skip
+        for whole in (True, False)
+    }
+    assert (made[True].reorder_point[0], made[False].reorder_point[0]) == (10, 11)
+    assert (made[True].order_up_to[0], made[False].order_up_to[0]) == (10, 11)
+    # 10 units on hand: a whole demand above it is 11 or more, a fractional one anything above 10.
+    assert made[True].stockout_probability[0] < made[False].stockout_probability[0]
