@@ -11,7 +11,10 @@ bench/results/loop_real.json and printed: per month, what the loop did; per targ
 version, the live WAPE of every forecast served for it (all origins, so every horizon step up to the
 months delivered); each version's live WAPE over the run beside its backtest WAPE; and the live cycle
 service of the reorder points served (monitoring/service_level.py): per version, lead time and level,
-the decisions scored and the share whose demand over the lead time stayed at or below them.
+the decisions scored and the share whose demand over the lead time stayed at or below them. Each plan
+is also made with the bundle's lead-time tables as trained (not logged), beside the default's tables
+refitted on the logged forecasts (training/recalibration.py); both ways' reorder points are scored
+against the holdout per month at the end of their lead time (`plan_service_by_month`).
 
 M1 by default, all of its 617 monthly series: on Tourism (all 366, or 40), and on the first 120 of M1,
 the guards refuse version 1 (worse than seasonal naive on the backtest's window starts; see
@@ -21,6 +24,7 @@ bench/results/real.json), so the loop has no champion to watch.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -32,9 +36,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.real import RESULTS, _cli, user_environment
+from demandops.frequency import from_ordinals
 from demandops.settings import Settings
 from monitoring.live_summary import per_period_wape
-from monitoring.service_level import service_table
+from monitoring.service_level import score_decisions, service_table, window_end_ordinals
 from pipelines.lake import Lake
 from pipelines.live_accuracy import LEAD_TIME_SERVICE, backtest_wapes, scored_history
 from pipelines.resources import DemandopsResource
@@ -43,6 +48,13 @@ from salesdata.competitions import COMPETITIONS, CompetitionData, monthly_compet
 CONTRACT = ["date", "store_id", "sku_id", "units_sold"]
 TURN_LINES = ("champion:", "live WAPE", "drift:", "rolled back:", "retrained:", "promotion:", "version ")
 PLANS = ((1, 0.9), (3, 0.95))  # (lead time in months, service level) of the nightly plans
+# Each plan twice, side by side: with the lead-time tables refitted on the logged forecasts' known
+# lead-time demands (the default, logged as the endpoint's answers are), and with the bundle's tables
+# as trained (not logged: its promises would count as the same decisions).
+PLAN_WAYS = {
+    "refitted": {},
+    "as_trained": {"DEMANDOPS_SERVING__RECALIBRATE_LEAD_TIME": "false", "DEMANDOPS_SERVING__PREDICTION_LOG": "false"},
+}
 
 
 def _csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -57,16 +69,21 @@ def deliver_months(data: CompetitionData, project: Path, months: int) -> list[di
     _cli(project, "data", "import", str(_csv(data.history, project / "history.csv")), "--frequency", "M", env=env)
     _, run_s = _cli(project, "run", env=env)
     turns = [{"month": "history", "seconds": round(run_s, 1), "said": ["demandops run"]}]
+    plans = project / "plans"
+    plans.mkdir(exist_ok=True)
     for month in sorted(data.holdout["date"].unique())[:months]:
         _, forecast_s = _cli(project, "forecast", "--output", str(project / "forecast.parquet"), env=env)
-        for lead, level in PLANS:
-            plan = ("plan", "--output", str(project / f"plan_L{lead}.parquet"), "--lead-time", str(lead))
-            _, plan_s = _cli(project, *plan, "--service-level", str(level), env=env)
+        refitted = []
+        for (lead, level), way in itertools.product(PLANS, PLAN_WAYS):
+            plan = ("plan", "--output", str(plans / f"{way}_L{lead}_{month:%Y-%m}.parquet"), "--lead-time", str(lead))
+            said, plan_s = _cli(project, *plan, "--service-level", str(level), env=env | PLAN_WAYS[way])
+            refitted += [f"plan L{lead} {way}: {line}" for line in said.splitlines() if line.startswith("lead-time")]
             forecast_s += plan_s
         actuals = _csv(data.holdout[data.holdout["date"] == month], project / f"{month:%Y-%m}.csv")
         _cli(project, "data", "import", str(actuals), "--frequency", "M", "--append", env=env)
         said, loop_s = _cli(project, "loop", env=env)
         lines = [line for line in said.splitlines() if line.startswith(TURN_LINES)]
+        lines += refitted
         turns.append({"month": f"{month:%Y-%m}", "seconds": round(forecast_s + loop_s, 1), "said": lines})
         print(f"--- {month:%Y-%m} ({forecast_s + loop_s:.0f} s)\n" + "\n".join(lines), flush=True)
     return turns
@@ -75,6 +92,25 @@ def deliver_months(data: CompetitionData, project: Path, months: int) -> list[di
 def live_curve(project: Path) -> pd.DataFrame:
     """WAPE of the served forecasts per target month and model version (forecast_accuracy's partitions)."""
     return per_period_wape(scored_history(Lake(Settings(project_dir=project).lake_dir)))
+
+
+def plan_service(project: Path, holdout: pd.DataFrame, months: int) -> list[dict]:
+    """The reorder points of each way's monthly plans (PLAN_WAYS) against the delivered holdout months,
+    scored as the loop scores decisions: per way, lead time and month at the end of the lead time, the
+    decisions scored and the share kept."""
+    delivered = holdout[holdout["date"].isin(sorted(holdout["date"].unique())[:months])]
+    rows = []
+    for way in PLAN_WAYS:
+        files = sorted((project / "plans").glob(f"{way}_L*.parquet"))
+        decided = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        scored = score_decisions(decided, delivered, "M").assign(way=way)
+        scored["ends"] = from_ordinals(window_end_ordinals(scored, "M"), "M")
+        table = scored.groupby(["way", "lead_time", "service_level", "ends"])["covered"].agg(["size", "mean"])
+        rows += table.reset_index().rename(columns={"size": "decisions", "mean": "achieved"}).to_dict("records")
+    return [
+        r | {"ends": f"{r['ends']:%Y-%m}", "decisions": int(r["decisions"]), "achieved": round(float(r["achieved"]), 4)}
+        for r in rows
+    ]
 
 
 def live_service(project: Path) -> list[dict]:
@@ -129,12 +165,19 @@ def main(argv: list[str] | None = None) -> int:
             },
             "versions": versions(project, curve),
             "live_service": live_service(project),
+            "plan_service_by_month": plan_service(project, data.holdout, args.months),
             "wall_s": round(time.perf_counter() - started, 1),
             "peak_rss_mb_largest_command": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         }
     print(curve.round(3).to_string())
     print(json.dumps(result["versions"], indent=2))
     print(pd.DataFrame(result["live_service"]).to_string(index=False))
+    by_month = pd.DataFrame(result["plan_service_by_month"])
+    if not by_month.empty:
+        print(by_month.pivot_table(index=["lead_time", "ends"], columns="way", values="achieved").to_string())
+        weighted = by_month.assign(kept=by_month["achieved"] * by_month["decisions"])
+        overall = weighted.groupby(["way", "lead_time"])[["kept", "decisions"]].sum()
+        print((overall["kept"] / overall["decisions"]).round(4).rename("achieved").to_string())
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "loop_real.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0
