@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from training.lead_time import SERVICE_LEVELS, achieved_service, calibrated_quantiles, calibration
-from training.recalibration import known_lead_time_demand, recalibrated_service, refit_tables, rolling_quantiles
+from training.recalibration import (
+    known_lead_time_demand,
+    reached_levels,
+    recalibrate_levels,
+    recalibrated_service,
+    refit_tables,
+    rolling_quantiles,
+)
 
 H = 14
 ALPHA = SERVICE_LEVELS.index(0.9)
@@ -69,6 +76,65 @@ def test_rolling_tables_keep_the_promise_where_a_growing_bias_breaks_the_bundles
     fresh = achieved_service(actual, rolling_quantiles(forecast, actual, at, kept, 28))
     assert metrics["lead_time_recalibrated_service_L14_p90"] == pytest.approx(fresh[H - 1, ALPHA])
     assert curves["14"] == pytest.approx(fresh[H - 1].round(4).tolist())
+
+
+def test_the_level_reached_reads_between_levels_and_takes_the_first_of_tied_quantiles() -> None:
+    levels = np.array([0.1, 0.5, 0.9])
+    table = np.array([0.0, 0.0, 2.0])  # a slow mover's column: the 0.1 and 0.5 quantiles tie at 0
+    errors = np.array([-1.0, 0.0, 1.0, 2.0, 3.0, np.nan])
+    reached = reached_levels(errors, table, levels)
+    np.testing.assert_allclose(reached, [0.0, 0.0, 0.7, 0.9, 1.0, np.nan])
+
+
+def test_levels_are_recalibrated_on_what_the_served_tables_covered() -> None:
+    """A table fitted on errors of spread 1, served where they have spread 1.5: its 0.9 entry covers
+    0.8 of them; read at the level those rows needed, it covers 0.9 of the next ones."""
+    rng = np.random.default_rng(5)
+    levels = np.asarray(SERVICE_LEVELS)
+    fitted = np.quantile(rng.normal(0.0, 1.0, 20_000), levels)
+    kept = {"levels": list(levels), "tables": [[fitted.tolist()]]}
+    served_on = rng.normal(0.0, 1.5, (3_000, 1))
+    reached = reached_levels(served_on[:, 0], fitted, levels)[:, None]
+    assert np.mean(served_on[:, 0] <= fitted[ALPHA]) == pytest.approx(0.8, abs=0.03)
+    table = np.asarray(recalibrate_levels(kept, reached, np.zeros(3_000, "int64"))["tables"][0][0])
+    assert np.mean(rng.normal(0.0, 1.5, 20_000) <= table[ALPHA]) == pytest.approx(0.9, abs=0.02)
+    thin = recalibrate_levels(kept, reached[:200], np.zeros(200, "int64"))  # fewer rows than a stratum needs
+    np.testing.assert_allclose(thin["tables"], kept["tables"], atol=1e-6)
+
+
+def test_a_record_that_kept_more_than_promised_leaves_the_tables_as_refitted() -> None:
+    """Served where errors have spread 0.5, the table over-covers: the refit, not the record, brings it
+    down (the record of tables the refit has replaced would read it too low)."""
+    rng = np.random.default_rng(6)
+    levels = np.asarray(SERVICE_LEVELS)
+    fitted = np.quantile(rng.normal(0.0, 1.0, 20_000), levels)
+    kept = {"levels": list(levels), "tables": [[fitted.tolist()]]}
+    reached = reached_levels(rng.normal(0.0, 0.5, 3_000), fitted, levels)[:, None]
+    assert np.mean(reached[:, 0] <= 0.9) > 0.99
+    read = np.asarray(recalibrate_levels(kept, reached, np.zeros(3_000, "int64"))["tables"][0][0])
+    promised = levels >= 0.5  # the levels a reorder point is asked at (the lower ones give stockout probabilities)
+    np.testing.assert_allclose(read[promised], fitted[promised], atol=1e-6)
+    assert np.all(read >= fitted - 1e-6), "no quantile is read lower than refitted"
+
+
+def test_served_levels_make_up_what_a_refit_on_one_window_misses_on_the_next() -> None:
+    """Demand outgrows the forecast by a tenth of a percent a day: a table refitted on the last 28 days
+    lags behind it, by more the longer the lead time; the served record asks for the level that covers it."""
+
+    def bias(day):
+        return 1.0 + 0.001 * day
+
+    val_forecast, val_actual, _ = _days(300, np.arange(28 - H), bias, seed=7)
+    kept = calibration(val_forecast, val_actual)
+    forecast, actual, at = _days(300, np.arange(28, 120), bias, seed=8)
+    refit_only = np.empty((*forecast.shape[:2], len(SERVICE_LEVELS)))
+    for day in np.unique(at):
+        near = (at > day - 28 - H) & (at < day)
+        demand = known_lead_time_demand(actual[near], at[near], int(day), 28)
+        refit_only[at == day] = calibrated_quantiles(forecast[at == day], refit_tables(forecast[near], demand, kept))
+    refitted = achieved_service(actual, refit_only)[H - 1, ALPHA]
+    served = achieved_service(actual, rolling_quantiles(forecast, actual, at, kept, 28))[H - 1, ALPHA]
+    assert refitted < 0.85 and abs(served - 0.9) < abs(refitted - 0.9) - 0.04, (refitted, served)
 
 
 def test_a_calibration_without_strata_is_refused_by_name() -> None:
