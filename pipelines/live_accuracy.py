@@ -108,11 +108,13 @@ def live_accuracy(lake: Lake, settings: Settings, periods: list[str], frequency:
 
 def lead_time_evidence(lake: Lake, settings: Settings, period: str, frequency: str, horizon: int) -> pd.DataFrame:
     """The forecasts logged at the origins whose lead times can end within the calibration window up
-    to `period` (as long as the cadence's validation window), beside the gated sales that followed."""
+    to `period` (as long as the cadence's validation window), and at those whose lead times the
+    tables served at each of these origins were refitted on, beside the gated sales that followed."""
     window = settings.cadence(frequency).validation_periods
     day = date.fromisoformat(period)
-    first = shift_period(day, -(window + horizon), frequency).date()  # the origin before the first that counts
-    targets = [t.date() for t in periods_after(first, window + 2 * horizon - 1, frequency)]
+    reach = 2 * (window + horizon)  # the window's origins reach back window + horizon, and so do their refits'
+    first = shift_period(day, -reach, frequency).date()  # the origin before the first that counts
+    targets = [t.date() for t in periods_after(first, reach + horizon - 1, frequency)]
     logged = scored_forecasts(read_log(log_dir(settings), targets=targets, earliest_origin=first))
     logged = logged[(logged["origin_date"] > pd.Timestamp(first)) & (logged["origin_date"] < pd.Timestamp(day))]
     files = lake.raw_sales_files_between(shift_period(first, 1, frequency).date(), day) if len(logged) else []

@@ -14,6 +14,7 @@ from monitoring.live_summary import summary_path
 from serving import metrics
 from serving.live_gauges import LiveGauges
 from training.lead_time import SERVICE_LEVELS, calibrated_quantiles, calibration
+from training.recalibration import served_calibrations
 
 H = 3
 DAY0 = pd.Timestamp("2025-03-01")
@@ -88,7 +89,11 @@ def _evidence(forecast: np.ndarray, actual: np.ndarray, version: str) -> pd.Data
             "p10": forecast[..., 0].ravel(),
             "p50": forecast[..., 1].ravel(),
             "p90": forecast[..., 2].ravel(),
+            "units": actual.ravel(),
             "demand": np.cumsum(actual, axis=1).ravel(),
+            "origin_period": 0,
+            "scored_period": horizon,  # every step known, and within the window
+            "window": horizon,
         }  # fmt: skip
     )
 
@@ -105,6 +110,40 @@ def test_a_version_is_refitted_on_its_own_evidence_and_its_reorder_points_follow
     covered = [(np.cumsum(actual, 1)[:, -1] <= np.floor(q[:, -1, column])).mean() for q in (before, after)]
     assert covered[0] < 0.8 and covered[1] > 0.93, covered
     assert live_calibration(tmp_path / "elsewhere", "2", kept, H) is None
+
+
+def test_the_served_calibration_is_read_from_the_evidence_as_the_backtest_reads_it(tmp_path: Path) -> None:
+    """Forecasts logged over 12 days for 600 series, demand outgrowing them: the file the loop writes
+    gives the service the calibration the backtest measures (served_calibrations at the scored day),
+    and a file written before the record was kept gives none until the loop rewrites it."""
+    rng = np.random.default_rng(3)
+    series = [f"P{n}" for n in range(600)]
+    level = pd.Series(rng.gamma(2.0, 4.0, len(series)), index=series)
+    logged = _logged(series, list(range(12)), p50=0.0).assign(p50=lambda d: d["sku_id"].map(level))
+    logged = logged.assign(p10=np.maximum(logged["p50"] - 1.28 * np.sqrt(logged["p50"]), 0),
+                           p90=logged["p50"] + 1.28 * np.sqrt(logged["p50"]))  # fmt: skip
+    sales = _sales(series, range(1, 13), 0.0)
+    growth = 1.0 + 0.05 * (sales["date"] - DAY0).dt.days  # demand outgrows the forecast: refits lag behind
+    sales["units_sold"] = rng.poisson(growth * sales["sku_id"].map(level)).astype("float64")
+    day = (DAY0 + pd.Timedelta(days=12)).date().isoformat()
+    evidence = build_evidence(logged, sales, period=day, frequency="D", horizon=H, window=4)
+    write_evidence(tmp_path, evidence)
+    val_forecast = np.repeat(level.to_numpy()[:, None], H, axis=1)
+    val_forecast = np.stack([np.maximum(val_forecast - 1.28 * np.sqrt(val_forecast), 0), val_forecast,
+                             val_forecast + 1.28 * np.sqrt(val_forecast)], axis=-1)  # fmt: skip
+    kept = calibration(val_forecast, rng.poisson(val_forecast[..., 1]).astype("float64"))
+    served = live_calibration(tmp_path, "1", kept, H)
+    rows = evidence.sort_values(["sku_id", "origin_date", "step"])  # any order of rows: one per forecast and step
+    forecast = rows[["p10", "p50", "p90"]].to_numpy().reshape(-1, H, 3)
+    actual, origins = rows["units"].to_numpy().reshape(-1, H), rows["origin_period"].to_numpy()[::H]
+    assert np.isnan(actual[origins == origins.max()][:, 1:]).all(), "the last origin's later days are not known yet"
+    _, expected = next(served_calibrations(forecast, actual, origins, kept, 4, [int(rows["scored_period"].iloc[0])]))
+    np.testing.assert_allclose(served["tables"], expected["tables"])
+    refit_only = next(served_calibrations(forecast, actual, origins, kept, 4, [origins.max() + 1], read_record=False))
+    raised = np.subtract(served["tables"], refit_only[1]["tables"])
+    assert (raised >= -1e-9).all() and raised.mean() > 0.1, raised.mean()
+    evidence.drop(columns=["units", "origin_period", "scored_period", "window"]).to_parquet(evidence_path(tmp_path))
+    assert live_calibration(tmp_path, "1", kept, H) is None
 
 
 def test_the_service_refits_its_tables_each_time_the_loop_scores_a_period(tmp_path: Path) -> None:
