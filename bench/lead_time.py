@@ -1,16 +1,19 @@
 """Lead-time demand quantiles side by side: the calibrated layer's spreads against the textbook formula.
 
-    .venv/bin/python -m bench.lead_time [--parts simulator weekly m1 tourism] [--epochs 12] [--seeds 0 1 2]
+    .venv/bin/python -m bench.lead_time [--parts simulator weekly monthly m1 tourism] [--epochs 12] [--seeds 0 1 2]
 
 Each part trains the network once, forecasts the rows of its validation window (which it did not
 fit) and of a test set, and compares, on the test set, the reorder points of:
 - `strata`: training/lead_time.py's layer as served, calibrated on the validation window, one
   table per volume stratum;
-- `rolling_fresh`: the same tables refitted at each test origin on the test rows whose lead-time
-  demand was known by then and ended within the last validation-window's length of periods, the
-  bundle's columns kept until a stratum holds 300 such rows (training/recalibration.py): as served
-  by a deployment whose loop refits them from its prediction log, which starts empty;
-- `rolling`: the same, with the validation window's rows also in the pool from the start;
+- `rolling_fresh`: the tables a deployment whose loop recalibrates them from its prediction log
+  (which starts empty) serves at each test origin (training/recalibration.py): refitted on the
+  test rows whose lead-time demand was known by then and ended within the last validation-window's
+  length of periods, the bundle's columns kept until a stratum holds 300 such rows, and raised
+  where the record of the tables served at those rows' origins shows promises kept less often than
+  made;
+- `refit_fresh`: the same refit without reading the record (as served before 2026-12-04);
+- `rolling`: as `rolling_fresh`, with the validation window's rows also in the pool from the start;
 - `pooled_sum` and `pooled_root`: the layer with one table for every row (as served before
   2026-12-03), the spread of the cumulative demand read as the sum of the steps' p10–p90 widths,
   or their root sum of squares;
@@ -29,9 +32,10 @@ alike, which compares their shapes (for the textbook, that is its z swept). With
 ratios are summarized over them (median, least, most): on one test window the achieved level of a
 14-day lead time moves by 2–3 points from one training seed to the next. Test sets: the simulator's backtest window
 (default preset, every origin); the default preset's series over four years summed into weeks
-(Monday to Sunday, whole weeks only), with the weekly cadence's defaults and backtest window;
-M1 and Tourism's official holdouts (one origin per series, the last history month). Results in
-bench/results/lead_time.json.
+(Monday to Sunday, whole weeks only), with the weekly cadence's defaults and backtest window; the
+same series over eight years summed into calendar months, with the monthly cadence's (horizon 3,
+6 validation and 9 backtest origins); M1 and Tourism's official holdouts (one origin per series,
+the last history month). Results in bench/results/lead_time.json.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from bench.network import _origin_rows
 from bench.real import _matrix
 from bench.train import default_training_set
 from demandops.frequency import period_ordinals, period_start
-from demandops.settings import WeeklyCadence
+from demandops.settings import MonthlyCadence, WeeklyCadence
 from salesdata.datasets import resized
 from salesdata.simulator import PRESETS, simulate
 from training.dataset import entity_rows, label_columns, origin_split, rows_with_history, split_by_origin
@@ -127,6 +131,7 @@ def compare(val_forecast, val_actual, forecast, actual, sigma, leads, origins) -
             forecast, actual, test_origins, kept, window, history=(val_forecast, val_actual, val_origins)
         ),
         "rolling_fresh": rolling_quantiles(forecast, actual, test_origins, kept, window),
+        "refit_fresh": rolling_quantiles(forecast, actual, test_origins, kept, window, read_record=False),
         **{
             f"pooled_{s}": lead_time_quantiles(forecast, fit_table(val_forecast, val_actual, spread=s), spread=s)
             for s in SPREADS
@@ -214,17 +219,20 @@ def simulator_part(epochs: int, seed: int, validation: int | None = None) -> dic
     )
 
 
-def weekly_sales(daily: pd.DataFrame) -> pd.DataFrame:
-    """Daily sales summed into whole Monday-to-Sunday weeks, labelled by their Monday as an import of
-    weekly data would be: units summed, the mean price, on promotion if any day was, the last stock."""
-    sales = daily.assign(date=period_start(daily["date"], "W"))
+def periodic_sales(daily: pd.DataFrame, frequency: str) -> pd.DataFrame:
+    """Daily sales summed into whole weeks (Monday to Sunday) or calendar months, labelled by their
+    first day as an import of weekly or monthly data would be: units summed, the mean price, on
+    promotion if any day was, the last stock. Partial first and last periods would read as drops."""
+    sales = daily.assign(date=period_start(daily["date"], frequency))
     days = daily["date"].groupby(sales["date"]).nunique()
-    sales = sales[sales["date"].isin(days.index[days == 7])]  # partial first and last weeks would read as drops
-    weekly = sales.groupby(["date", *KEYS], sort=True).agg(
+    length = (period_start(pd.Series(days.index + pd.Timedelta(days=31 if frequency == "M" else 7)), frequency)
+              .to_numpy() - days.index.to_numpy()) / pd.Timedelta(days=1)  # fmt: skip
+    sales = sales[sales["date"].isin(days.index[days.to_numpy() == length])]
+    summed = sales.groupby(["date", *KEYS], sort=True).agg(
         units_sold=("units_sold", "sum"), price=("price", "mean"), on_promo=("on_promo", "max"),
         stock_on_hand=("stock_on_hand", "last"),
     )  # fmt: skip
-    return weekly.reset_index()
+    return summed.reset_index()
 
 
 # Two years hold 44 weekly origins with the weekly cadence's 52 weeks of history: too few for its 24
@@ -234,9 +242,26 @@ WEEKLY_YEARS = 4
 
 def weekly_part(epochs: int, seed: int, validation: int | None = None) -> dict:
     """Four simulated years summed into weeks; `validation` origins instead of the weekly cadence's default."""
-    data = simulate(resized(PRESETS["default"], stores=None, skus=None, days=WEEKLY_YEARS * 365))
-    sales, cadence = weekly_sales(data.sales), WeeklyCadence()
-    spec = FeatureSpec.for_cadence("W", cadence)
+    return summed_part("W", WEEKLY_YEARS, epochs, seed, validation)
+
+
+# Monthly: 12 months of history for the features, 6 validation and 9 backtest origins, each split
+# leaving a horizon of 3 months; eight simulated years give the network 60-odd origins to fit.
+MONTHLY_YEARS = 8
+
+
+def simulator_monthly_part(epochs: int, seed: int, validation: int | None = None) -> dict:
+    """Eight simulated years summed into calendar months, with the monthly cadence's defaults."""
+    return summed_part("M", MONTHLY_YEARS, epochs, seed, validation)
+
+
+def summed_part(frequency: str, years: int, epochs: int, seed: int, validation: int | None) -> dict:
+    """The default preset's 200 series over `years` summed into weeks or months, with that cadence's
+    defaults and backtest window; `validation` origins instead of the cadence's default."""
+    data = simulate(resized(PRESETS["default"], stores=None, skus=None, days=years * 365))
+    cadence = WeeklyCadence() if frequency == "W" else MonthlyCadence()
+    sales = periodic_sales(data.sales, frequency)
+    spec = FeatureSpec.for_cadence(frequency, cadence)
     rows = entity_rows(sales, cadence.horizon, spec).merge(compute_features(sales, spec), on=[*KEYS, "event_timestamp"])
     rows = with_static(rows_with_history(rows, spec), data.stores, data.skus)
     horizon, validation = cadence.horizon, validation or cadence.validation_periods
@@ -248,8 +273,9 @@ def weekly_part(epochs: int, seed: int, validation: int | None = None) -> dict:
     sigma = _sigma(val, val_forecast, backtest)
     val_actual = val[label_columns(horizon)].to_numpy("float64")
     actual = backtest[label_columns(horizon)].to_numpy("float64")
-    origins = _ordinals(val, "W"), _ordinals(backtest, "W")
-    table = compare(val_forecast, val_actual, forecast, actual, sigma, (1, horizon // 2, horizon), origins)
+    origins = _ordinals(val, frequency), _ordinals(backtest, frequency)
+    leads = sorted({1, max(1, horizon // 2), horizon} | ({2} if horizon == 3 else set()))
+    table = compare(val_forecast, val_actual, forecast, actual, sigma, tuple(leads), origins)
     return {"test_rows": len(backtest), "validation_rows": len(val), "horizon": horizon, "variants": table} | _wape(
         forecast, actual
     )
@@ -298,7 +324,7 @@ def print_table(part: str, variants: dict) -> None:
         print(f"{part:9} {name:11} worst {table.get('worst_deviation_pp', '-')} pp | " + " | ".join(cells), flush=True)
 
 
-SUMMARIZED = ("strata", "rolling", "rolling_fresh")  # the served layer, and as the loop recalibrates it
+SUMMARIZED = ("strata", "rolling", "rolling_fresh", "refit_fresh")  # the served layer, and as the loop recalibrates it
 
 
 def seed_summary(variants: dict, name: str = "strata") -> dict:
@@ -340,7 +366,7 @@ def across_seeds(summaries: dict[str, dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["simulator", "weekly", "m1", "tourism"])
+    parser.add_argument("--parts", nargs="+", default=["simulator", "weekly", "monthly", "m1", "tourism"])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument(
         "--seeds", nargs="+", type=int, default=[0], help="training seeds; the first one's full table is kept"
@@ -354,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     # records its own epochs and peak RSS.
     result: dict = json.loads(path.read_text()) if path.exists() else {"targets": TARGETS, "parts": {}}
     result.pop("epochs", None), result.pop("peak_rss_mb", None)
-    parts = {"simulator": simulator_part, "weekly": weekly_part}
+    parts = {"simulator": simulator_part, "weekly": weekly_part, "monthly": simulator_monthly_part}
     if args.validation:  # recorded beside the default runs, not over them
         parts = {
             f"{part}_validation{args.validation}": partial(parts[part], validation=args.validation)
