@@ -336,8 +336,9 @@ class ServingSettings(BaseModel):
     recalibrate_lead_time: bool = Field(
         default=True,
         description="Refit the served version's lead-time tables on its latest logged forecasts whose lead-time "
-        "demand is known (training/recalibration.py), when the loop scores a period and when `demandops plan` "
-        "starts; off: the tables calibrated at training, always.",
+        "demand is known, raised where the tables served before kept their promises less often than made "
+        "(training/recalibration.py), when the loop scores a period and when `demandops plan` starts; off: the "
+        "tables calibrated at training, always.",
     )
     require_keys: bool | None = Field(
         default=None,

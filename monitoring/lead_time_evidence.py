@@ -85,7 +85,9 @@ def live_calibration(lake_dir: Path, version: str, kept: dict, horizon: int) -> 
         return None
     if "units" not in pq.read_schema(path).names:
         return None
-    rows = pd.read_parquet(path, filters=[("model_version", "==", version)])
+    # The numbers only: the keys' strings would take most of the memory (a row per forecast and step).
+    numbers = ["step", "p10", "p50", "p90", "units", "demand", "origin_period", "scored_period", "window"]
+    rows = pd.read_parquet(path, columns=numbers, filters=[("model_version", "==", version)])
     if not rows["demand"].notna().any() or rows["step"].max() != horizon:
         return None
     forecast = rows[["p10", "p50", "p90"]].to_numpy("float64").reshape(-1, horizon, 3)
