@@ -1,28 +1,32 @@
 """What /replenishment's lead-time tables are refitted on live: the latest logged forecasts beside the
-sales that followed them (training/recalibration.py says why and how).
+sales that followed them (training/recalibration.py says why and how), and the tables each version
+serves now.
 
-The `forecast_accuracy` asset builds it after each scored period, from the prediction log and the
-gated sales, and writes it before the live summary; the service refits its tables when the summary
-changes, and `demandops plan` when it starts. Only forecasts logged with the whole horizon count: a
-row's volume stratum is read from the sum of its p50s over the horizon, as it is when served. One
-file for every version; a reader takes its own version's rows. It reaches back twice the window and
-horizon: the tables served at each origin of the window are refitted again from it, so that the
-record of their promises can be read (served_calibrations).
+The `forecast_accuracy` asset builds the evidence after each scored period, from the prediction log
+and the gated sales, computes from it the calibration each registered version serves now
+(served_calibration) and writes both before the live summary; the service reads its version's
+calibration when the summary changes, and `demandops plan` when it starts. The work is the loop's,
+once per period: the service only reads a few kilobytes (bench/lead_time_refit_cost.py measures
+both sides). Only forecasts logged with the whole horizon count: a row's volume stratum is read
+from the sum of its p50s over the horizon, as it is when served. The evidence reaches back twice
+the window and horizon: the tables served at each origin of the window are refitted again from it,
+so that the record of their promises can be read (served_calibrations).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from demandops.files import write_atomically
 from demandops.frequency import period_ordinals
 from training.recalibration import known_lead_time_demand, served_calibrations
 
 EVIDENCE_PATH = ("forecast_accuracy", "lead_time_evidence", "latest.parquet")  # not among the partition files
+SERVED_DIR = ("forecast_accuracy", "lead_time_evidence", "served")  # one calibration per version, v<N>.json
 ROW_KEYS = ["model_version", "store_id", "sku_id", "origin_date"]
 # units: the step's gated sales (NaN: no row, or not known yet); demand: the lead time's, where it
 # counts for the refit now; origin_period, scored_period: period ordinals; window: the refit's, in periods.
@@ -73,22 +77,13 @@ def write_evidence(lake_dir: Path, evidence: pd.DataFrame) -> None:
     write_atomically(evidence_path(lake_dir), lambda partial: evidence.to_parquet(partial, index=False))
 
 
-def live_calibration(lake_dir: Path, version: str, kept: dict, horizon: int) -> dict | None:
-    """The calibration this version serves now (served_calibrations: `kept` refitted on its evidence,
-    raised where the record shows promises kept less often than made), or None when there is no
-    evidence file, it was written before the record was kept (the next scored period rewrites it),
-    none of this version's rows has a known lead-time demand, or they were logged over another
-    horizon (the loop's cadence changed since this version was trained). Raises OSError or
-    ValueError when the file cannot be read."""
-    path = evidence_path(lake_dir)
-    if not path.is_file() or not kept.get("tables"):
-        return None
-    if "units" not in pq.read_schema(path).names:
-        return None
-    # The numbers only: the keys' strings would take most of the memory (a row per forecast and step).
-    numbers = ["step", "p10", "p50", "p90", "units", "demand", "origin_period", "scored_period", "window"]
-    rows = pd.read_parquet(path, columns=numbers, filters=[("model_version", "==", version)])
-    if not rows["demand"].notna().any() or rows["step"].max() != horizon:
+def served_calibration(evidence: pd.DataFrame, version: str, kept: dict, horizon: int) -> dict | None:
+    """The calibration a version serves now (served_calibrations: the bundle's `kept` refitted on the
+    version's evidence, raised where the record shows promises kept less often than made), or None
+    when none of its rows has a known lead-time demand or they were logged over another horizon than
+    the bundle's (the loop's cadence changed since it was trained)."""
+    rows = evidence[evidence["model_version"] == version]
+    if not kept.get("tables") or not rows["demand"].notna().any() or rows["step"].max() != horizon:
         return None
     forecast = rows[["p10", "p50", "p90"]].to_numpy("float64").reshape(-1, horizon, 3)
     actual = rows["units"].to_numpy("float64").reshape(-1, horizon)
@@ -97,6 +92,33 @@ def live_calibration(lake_dir: Path, version: str, kept: dict, horizon: int) -> 
     return next(served_calibrations(forecast, actual, origins, kept, window, [at]))[1]
 
 
+def served_path(lake_dir: Path, version: str) -> Path:
+    return lake_dir.joinpath(*SERVED_DIR, f"v{version}.json")
+
+
+def write_served(lake_dir: Path, version: str, calibration: dict | None, horizon: int) -> None:
+    """What live_calibration reads for this version; None removes it (the bundle's tables again)."""
+    path = served_path(lake_dir, version)
+    if calibration is None:
+        path.unlink(missing_ok=True)
+        return
+    served = {"model_version": version, "horizon": horizon, "calibration": calibration}
+    write_atomically(path, lambda partial: partial.write_text(json.dumps(served)))
+
+
+def live_calibration(lake_dir: Path, version: str, horizon: int) -> dict | None:
+    """The calibration the loop last computed for this version to serve (served_calibration), or None
+    when it computed none or for another horizon. Raises OSError or ValueError when the file cannot
+    be read. A few kilobytes: the service and `demandops plan` read it, the loop does the work."""
+    path = served_path(lake_dir, version)
+    if not path.is_file():
+        return None
+    served = json.loads(path.read_text())
+    if not isinstance(served, dict) or "calibration" not in served:
+        raise ValueError(f"{path} holds no calibration")
+    return served["calibration"] if served.get("horizon") == horizon else None
+
+
 def refitted_rows(calibration: dict) -> int:
-    """The evidence rows behind the refitted columns of a calibration from live_calibration (0: none)."""
+    """The evidence rows behind the refitted columns of a served calibration (0: none)."""
     return int(np.sum(calibration.get("refitted", 0)))

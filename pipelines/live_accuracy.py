@@ -3,9 +3,11 @@ and the rolling window of scored periods that the UI, the service's gauges and t
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
@@ -14,12 +16,19 @@ from demandops.settings import Settings
 from lifecycle.registry import ModelRegistry
 from monitoring.accuracy import SCORED_COLUMNS, SCORED_DTYPES, accuracy_table, mover_classes, score_forecasts
 from monitoring.decision_log import decision_log_dir, read_decisions
-from monitoring.lead_time_evidence import build_evidence, write_evidence
+from monitoring.lead_time_evidence import (
+    SERVED_DIR,
+    build_evidence,
+    refitted_rows,
+    served_calibration,
+    write_evidence,
+    write_served,
+)
 from monitoring.live_summary import build_summary, service_summary
 from monitoring.prediction_log import log_dir, read_log, scored_forecasts
 from monitoring.service_level import score_decisions, service_table, window_end_ordinals
 from pipelines.lake import Lake
-from training.tracking import backtest_wape
+from training.tracking import backtest_wape, bundle_lead_time
 
 FORECAST_ACCURACY = "forecast_accuracy"
 LEAD_TIME_SERVICE = (FORECAST_ACCURACY, "lead_time_service")  # the decisions scored, one file per period
@@ -38,6 +47,7 @@ class LiveAccuracy:
     summary: dict  # monitoring/live_summary.py
     service: pd.DataFrame  # service_table of the decisions scored in the window (monitoring/service_level.py)
     evidence: int  # lead-time demands known to refit /replenishment's tables on (monitoring/lead_time_evidence.py)
+    served_tables: dict[str, int] = field(default_factory=dict)  # version -> the demands its served tables rest on
 
 
 def score_period(lake: Lake, settings: Settings, period: str, frequency: str, horizon: int) -> pd.DataFrame:
@@ -84,9 +94,11 @@ def scored_history(lake: Lake) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else empty_scored()
 
 
-def live_accuracy(lake: Lake, settings: Settings, periods: list[str], frequency: str, horizon: int) -> LiveAccuracy:
+def live_accuracy(
+    lake: Lake, settings: Settings, periods: list[str], frequency: str, horizon: int, registry: ModelRegistry
+) -> LiveAccuracy:
     """Score each period in order (each written to the lake as it is scored), then the rolling window
-    that ends with the last one."""
+    that ends with the last one; and the lead-time evidence, with the tables each version serves now."""
     scored, decided = [], []
     for period in sorted(periods):
         scored.append(score_period(lake, settings, period, frequency, horizon))
@@ -97,13 +109,14 @@ def live_accuracy(lake: Lake, settings: Settings, periods: list[str], frequency:
             lake.write_partitions(LEAD_TIME_SERVICE, {period: decided[-1]})
     period, periods_kept = max(periods), settings.monitoring.window_periods
     evidence = lead_time_evidence(lake, settings, period, frequency, horizon)
-    write_evidence(settings.lake_dir, evidence)  # before the summary: the service refits when that changes
+    write_evidence(settings.lake_dir, evidence)
+    served = serve_lead_time_tables(settings, registry, evidence)  # before the summary: the service reads on its change
     window = rolling_window(lake, period, scored[-1], periods_kept)
     table = accuracy_table(window)
     service = service_table(rolling_window(lake, period, decided[-1], periods_kept, LEAD_TIME_SERVICE))
     summary = build_summary(period, table, window) | {"service": service_summary(service)}
     known = int(evidence["demand"].notna().sum())
-    return LiveAccuracy(scored, decided, window, table, summary, service, evidence=known)
+    return LiveAccuracy(scored, decided, window, table, summary, service, evidence=known, served_tables=served)
 
 
 def lead_time_evidence(lake: Lake, settings: Settings, period: str, frequency: str, horizon: int) -> pd.DataFrame:
@@ -120,6 +133,24 @@ def lead_time_evidence(lake: Lake, settings: Settings, period: str, frequency: s
     files = lake.raw_sales_files_between(shift_period(first, 1, frequency).date(), day) if len(logged) else []
     sales = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else NO_SALES
     return build_evidence(logged, sales, period=period, frequency=frequency, horizon=horizon, window=window)
+
+
+def serve_lead_time_tables(settings: Settings, registry: ModelRegistry, evidence: pd.DataFrame) -> dict[str, int]:
+    """Write the lead-time calibration each registered version serves now (served_calibration, from its
+    bundle's tables and its evidence), and remove it where there is none any more (the bundle's tables
+    again); returns each written version's refitted rows."""
+    runs = {info.version: info.run_id for info in registry.versions()}
+    stale = {path.stem.removeprefix("v") for path in settings.lake_dir.joinpath(*SERVED_DIR).glob("v*.json")}
+    with_evidence = set(evidence.loc[evidence["demand"].notna(), "model_version"].astype(str))
+    written = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for version in sorted((with_evidence | stale) & set(runs)):
+            kept, horizon = bundle_lead_time(settings.mlflow_tracking_uri, runs[version], Path(scratch) / version)
+            calibration = served_calibration(evidence, version, kept, horizon) if version in with_evidence else None
+            write_served(settings.lake_dir, version, calibration, horizon)
+            if calibration is not None:
+                written[version] = refitted_rows(calibration)
+    return written
 
 
 def empty_scored() -> pd.DataFrame:

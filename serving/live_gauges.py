@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitoring.lead_time_evidence import evidence_path
+from monitoring.lead_time_evidence import SERVED_DIR
 from monitoring.live_summary import read_summary, summary_path
 from serving import metrics
 
@@ -25,7 +25,7 @@ class LiveGauges:
     def __init__(self, lake_dir: Path, *, interval_s: float = 10.0, recalibrate: Callable[[Path], int] | None = None):
         self.lake_dir = lake_dir
         # Called with the lake after each new summary, which the loop writes after the lead-time
-        # evidence: the predictor's refit of its tables (serving/predictor.py), off the request path.
+        # tables it computed: the predictor takes its version's (serving/predictor.py), off the request path.
         self.recalibrate = recalibrate
         self.interval_s = interval_s
         self._seen: float | None = None
@@ -59,8 +59,8 @@ class LiveGauges:
         if self.recalibrate is not None:
             try:
                 metrics.LEAD_TIME_REFITTED.set(self.recalibrate(self.lake_dir))
-            except (OSError, ValueError) as exc:  # an unreadable evidence file: the tables as they were
-                log.warning("lead-time tables not refitted from %s: %s", evidence_path(self.lake_dir), exc)
+            except (OSError, ValueError) as exc:  # an unreadable tables file: the tables as they were
+                log.warning("lead-time tables not refitted from %s: %s", self.lake_dir.joinpath(*SERVED_DIR), exc)
         return True
 
     def _run(self) -> None:

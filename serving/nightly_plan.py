@@ -22,7 +22,7 @@ from demandops.errors import DataContractError, DemandopsError
 from demandops.settings import Settings
 from lifecycle.registry import ModelRegistry
 from monitoring.decision_log import decision_log_dir, frame_decisions
-from monitoring.lead_time_evidence import evidence_path
+from monitoring.lead_time_evidence import served_path
 from monitoring.prediction_log import write_rows
 from serving.batch import champion_predictor, check_output, write_frame
 from serving.errors import RequestRefused, field_path
@@ -97,14 +97,14 @@ def plan_all(
 
 
 def _recalibrate(predictor: Predictor, settings: Settings) -> int:
-    """Refit the lead-time tables as the service would answer with now (serving/predictor.py)."""
+    """The lead-time tables the service would answer with now (serving/predictor.py)."""
     if not predictor.bundle.meta.lead_time:
         return 0
     try:
         return predictor.recalibrate(settings.lake_dir)
     except (OSError, ValueError) as exc:
         raise DemandopsError(
-            f"cannot refit the lead-time tables from {evidence_path(settings.lake_dir)}: {exc}; "
+            f"cannot read the lead-time tables from {served_path(settings.lake_dir, predictor.model_version)}: {exc}; "
             "DEMANDOPS_SERVING__RECALIBRATE_LEAD_TIME=false plans with the tables as trained"
         ) from None
 

@@ -63,9 +63,9 @@ class Predictor:
         self.lead_time_calibration = meta.lead_time  # refitted on live evidence by recalibrate()
 
     def recalibrate(self, lake_dir: Path) -> int:
-        """Refit the lead-time tables on this version's live evidence (monitoring/lead_time_evidence.py);
-        the lead-time demands they rest on, 0 where the bundle's tables stay."""
-        refitted = live_calibration(lake_dir, self.model_version, self.bundle.meta.lead_time, self.bundle.meta.horizon)
+        """Take the lead-time tables the loop last computed for this version from its live evidence
+        (monitoring/lead_time_evidence.py); the lead-time demands they rest on, 0 where the bundle's stay."""
+        refitted = live_calibration(lake_dir, self.model_version, self.bundle.meta.horizon)
         self.lead_time_calibration = refitted or self.bundle.meta.lead_time  # one swap: a batch sees old or new
         return refitted_rows(refitted) if refitted else 0
 

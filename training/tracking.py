@@ -22,7 +22,7 @@ from packaging.version import Version
 
 from demandops.errors import ReproductionError
 from demandops.settings import Cadence
-from training.bundle import PLAN_FILE, ForecasterBundle
+from training.bundle import META_FILE, PLAN_FILE, ForecasterBundle
 from training.evaluate import Evaluation, write_residuals
 from training.plots import calibration_plot, forecast_plot, lead_time_plot, residual_plot
 from training.train import Hyperparameters, TrainConfig, TrainResult
@@ -159,6 +159,16 @@ def download_bundle(
     mlflow.set_tracking_uri(tracking_uri)
     path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(destination))
     return ForecasterBundle.load(Path(path))
+
+
+def bundle_lead_time(tracking_uri: str, run_id: str, destination: Path) -> tuple[dict, int]:
+    """The served bundle's lead-time calibration and horizon, from its meta file alone (not its weights)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    path = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=f"{BUNDLE_ARTIFACT}/{META_FILE}", dst_path=str(destination)
+    )
+    meta = json.loads(Path(path).read_text())
+    return meta.get("lead_time") or {}, int(meta["horizon"])
 
 
 def download_backtest_bundle(tracking_uri: str, run_id: str, destination: Path) -> ForecasterBundle:

@@ -31,7 +31,12 @@ def forecast_accuracy(context: dg.AssetExecutionContext, demandops: Demandops) -
     demand of that lead time: the live cycle service per version, lead time and level."""
     settings = demandops.settings()
     accuracy = live_accuracy(
-        demandops.lake(), settings, context.partition_keys, demandops.data_frequency(), demandops.cadence().horizon
+        demandops.lake(),
+        settings,
+        context.partition_keys,
+        demandops.data_frequency(),
+        demandops.cadence().horizon,
+        demandops.registry(),
     )
     write_summary(settings.lake_dir, accuracy.summary)
     versions = accuracy.summary["versions"]
@@ -45,6 +50,7 @@ def forecast_accuracy(context: dg.AssetExecutionContext, demandops: Demandops) -
         "accuracy": dg.MetadataValue.md(accuracy.table.round(4).to_markdown(index=False)),
         "scored_decisions": sum(len(s) for s in accuracy.decided),
         "lead_time_evidence": accuracy.evidence,
+        "lead_time_tables_served": dg.MetadataValue.json(accuracy.served_tables),
     }
     if not accuracy.service.empty:
         metadata["lead_time_service"] = dg.MetadataValue.md(accuracy.service.round(4).to_markdown(index=False))

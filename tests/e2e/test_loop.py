@@ -12,7 +12,7 @@ import pytest
 from demandops.settings import LifecycleSettings, MonitoringSettings, Settings
 from lifecycle.states import State
 from monitoring.drift import read_drift_summary
-from monitoring.lead_time_evidence import evidence_path
+from monitoring.lead_time_evidence import evidence_path, live_calibration
 from monitoring.live_summary import per_period_wape
 from pipelines.lake import Lake
 from pipelines.live_accuracy import LEAD_TIME_SERVICE, scored_history
@@ -102,6 +102,10 @@ def test_a_demand_shift_is_noticed_retrained_for_promoted_on_live_evidence_and_r
     evidence = pd.read_parquet(evidence_path(settings.lake_dir))
     known = evidence.dropna(subset=["demand"])
     assert len(known) > 0 and set(evidence["step"]) == set(range(1, settings.cadence("D").horizon + 1)), evidence
+    # The loop computed the tables each of those versions serves now; the service and the plan read them.
+    for version in set(known["model_version"]):
+        served = live_calibration(settings.lake_dir, version, settings.cadence("D").horizon)
+        assert served is not None and len(served["refitted"]) == len(served["tables"]), version
 
     retrained = [n for n, (t, _) in enumerate(after) if t.retrained]
     assert retrained, "no retraining started after the shift"

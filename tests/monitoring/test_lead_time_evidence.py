@@ -9,7 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.lead_time_evidence import build_evidence, evidence_path, live_calibration, refitted_rows, write_evidence
+from monitoring.lead_time_evidence import (
+    build_evidence,
+    evidence_path,
+    live_calibration,
+    refitted_rows,
+    served_calibration,
+    served_path,
+    write_evidence,
+    write_served,
+)
 from monitoring.live_summary import summary_path
 from serving import metrics
 from serving.live_gauges import LiveGauges
@@ -101,21 +110,27 @@ def _evidence(forecast: np.ndarray, actual: np.ndarray, version: str) -> pd.Data
 def test_a_version_is_refitted_on_its_own_evidence_and_its_reorder_points_follow_demand(tmp_path: Path) -> None:
     kept = calibration(*_stratified_world(3_000, 0, 1.0))
     forecast, actual = _stratified_world(3_000, 1, 1.4)  # demand now 40% above the forecast
-    write_evidence(tmp_path, _evidence(forecast, actual, version="2"))
-    assert live_calibration(tmp_path, "1", kept, H) is None, "version 1 has no evidence of its own"
-    refitted = live_calibration(tmp_path, "2", kept, H)
+    evidence = _evidence(forecast, actual, version="2")
+    assert served_calibration(evidence, "1", kept, H) is None, "version 1 has no evidence of its own"
+    refitted = served_calibration(evidence, "2", kept, H)
     assert refitted_rows(refitted) == 3 * len(forecast)
     column = SERVICE_LEVELS.index(0.95)
     before, after = calibrated_quantiles(forecast, kept), calibrated_quantiles(forecast, refitted)
     covered = [(np.cumsum(actual, 1)[:, -1] <= np.floor(q[:, -1, column])).mean() for q in (before, after)]
     assert covered[0] < 0.8 and covered[1] > 0.93, covered
-    assert live_calibration(tmp_path / "elsewhere", "2", kept, H) is None
+    # What the loop writes is what the service and the plan read; nothing written, nothing read.
+    assert live_calibration(tmp_path, "2", H) is None
+    write_served(tmp_path, "2", refitted, H)
+    assert live_calibration(tmp_path, "2", H) == refitted and live_calibration(tmp_path, "1", H) is None
+    assert live_calibration(tmp_path, "2", H + 4) is None, "computed over 3 steps, served over 7"
+    write_served(tmp_path, "2", None, H)  # no evidence any more: the bundle's tables again
+    assert live_calibration(tmp_path, "2", H) is None
 
 
 def test_the_served_calibration_is_read_from_the_evidence_as_the_backtest_reads_it(tmp_path: Path) -> None:
     """Forecasts logged over 12 days for 600 series, demand outgrowing them: the file the loop writes
-    gives the service the calibration the backtest measures (served_calibrations at the scored day),
-    and a file written before the record was kept gives none until the loop rewrites it."""
+    gives the calibration the backtest measures (served_calibrations at the scored day), raised on
+    the record above the refit alone."""
     rng = np.random.default_rng(3)
     series = [f"P{n}" for n in range(600)]
     level = pd.Series(rng.gamma(2.0, 4.0, len(series)), index=series)
@@ -132,7 +147,7 @@ def test_the_served_calibration_is_read_from_the_evidence_as_the_backtest_reads_
     val_forecast = np.stack([np.maximum(val_forecast - 1.28 * np.sqrt(val_forecast), 0), val_forecast,
                              val_forecast + 1.28 * np.sqrt(val_forecast)], axis=-1)  # fmt: skip
     kept = calibration(val_forecast, rng.poisson(val_forecast[..., 1]).astype("float64"))
-    served = live_calibration(tmp_path, "1", kept, H)
+    served = served_calibration(pd.read_parquet(evidence_path(tmp_path)), "1", kept, H)  # as the loop reads it
     rows = evidence.sort_values(["sku_id", "origin_date", "step"])  # any order of rows: one per forecast and step
     forecast = rows[["p10", "p50", "p90"]].to_numpy().reshape(-1, H, 3)
     actual, origins = rows["units"].to_numpy().reshape(-1, H), rows["origin_period"].to_numpy()[::H]
@@ -142,8 +157,6 @@ def test_the_served_calibration_is_read_from_the_evidence_as_the_backtest_reads_
     refit_only = next(served_calibrations(forecast, actual, origins, kept, 4, [origins.max() + 1], read_record=False))
     raised = np.subtract(served["tables"], refit_only[1]["tables"])
     assert (raised >= -1e-9).all() and raised.mean() > 0.1, raised.mean()
-    evidence.drop(columns=["units", "origin_period", "scored_period", "window"]).to_parquet(evidence_path(tmp_path))
-    assert live_calibration(tmp_path, "1", kept, H) is None
 
 
 def test_the_service_refits_its_tables_each_time_the_loop_scores_a_period(tmp_path: Path) -> None:
@@ -160,14 +173,16 @@ def test_the_service_refits_its_tables_each_time_the_loop_scores_a_period(tmp_pa
 def test_unreadable_or_foreign_evidence_leaves_the_tables_as_they_were(tmp_path: Path, caplog) -> None:
     kept = calibration(*_stratified_world(3_000, 0, 1.0))
     forecast, actual = _stratified_world(30, 1, 1.0)
-    write_evidence(tmp_path, _evidence(forecast, actual, version="1"))
-    assert live_calibration(tmp_path, "1", kept, H + 4) is None, "logged over 3 steps, served over 7"
-    evidence_path(tmp_path).write_bytes(b"PAR1 not a parquet file")
-    with pytest.raises((OSError, ValueError)):
-        live_calibration(tmp_path, "1", kept, H)
+    evidence = _evidence(forecast, actual, version="1")
+    assert served_calibration(evidence, "1", kept, H + 4) is None, "logged over 3 steps, the bundle's 7"
+    write_served(tmp_path, "1", served_calibration(evidence, "1", kept, H), H)
+    served_path(tmp_path, "1").write_text('{"model_version": "1", "horizon": 3, "calibra')  # cut short
+    with pytest.raises(ValueError):
+        live_calibration(tmp_path, "1", H)
     # The service's refresh says so and keeps answering with the tables it has.
     path = summary_path(tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"period": "2025-03-01", "periods": 1, "versions": {}, "service": {}}))
-    gauges = LiveGauges(tmp_path, recalibrate=lambda lake: live_calibration(lake, "1", kept, H) and 1)
+    gauges = LiveGauges(tmp_path, recalibrate=lambda lake: live_calibration(lake, "1", H) and 1)
     assert gauges.refresh()
-    assert "lead-time tables not refitted" in caplog.text and "latest.parquet" in caplog.text
+    assert "lead-time tables not refitted" in caplog.text and "served" in caplog.text
