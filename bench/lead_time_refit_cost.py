@@ -1,21 +1,22 @@
-"""What the live lead-time refit costs as the catalogue grows: the loop's evidence file, and the refit
-the service and `demandops plan` run on it, with the served record read and without.
+"""What the live lead-time refit costs as the catalogue grows: the loop's side (the evidence and the
+tables each version serves, computed once per scored period) and the service's (reading them).
 
     .venv/bin/python -m bench.lead_time_refit_cost [--series 1000 4000 12000] [--repeats 3]
 
-For each catalogue size, in its own process (so that its peak RSS is its own), and the service's
-side in another (`live_peak_rss_mib`: the read and the refit alone): daily forecasts of a
-14-day horizon logged at every origin the evidence reaches back to (twice the 28-day window and the
-horizon), and the sales that followed, for `series` series, demand growing 0.2% a day faster than the
-forecast. Timed, as the product runs them (medians of `--repeats`):
+For each catalogue size: daily forecasts of a 14-day horizon logged at every origin the evidence
+reaches back to (twice the 28-day window and the horizon), and the sales that followed, for `series`
+series, demand growing 0.2% a day faster than the forecast. Each side runs in a process of its own
+(a child inherits its parent's peak RSS, so the driver spawns both). Timed as the product runs them,
+medians of `--repeats`:
 - `build`: monitoring/lead_time_evidence.build_evidence, what the `forecast_accuracy` asset adds to
   each scored period (the log and the sales are in memory here; the asset also reads them);
 - `write`: writing it (parquet);
+- `served`: served_calibration, the tables the version serves now: refitted at each origin of the
+  window, the record of their promises read, and the tables now; `refit_only`: the same rows
+  refitted at the scored period alone, without the record (as served before 2026-12-04), for the
+  ratio; the asset side's peak RSS covers all of these;
 - `live`: live_calibration, what the service runs on each scored period and the plan when it
-  starts: read this version's rows, refit the tables at each origin of the window, read the record
-  of their promises, and the tables served now;
-- `served` and `refit_only`: its compute alone, on the rows in memory: with the record, and the
-  tables refitted at the scored period alone, without it (as served before 2026-12-04), for the ratio.
+  starts: reading the served tables, and its process's peak RSS.
 Results in bench/results/lead_time_refit_cost.json.
 """
 
@@ -36,7 +37,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitoring.lead_time_evidence import build_evidence, evidence_path, live_calibration, write_evidence
+from monitoring.lead_time_evidence import (
+    build_evidence,
+    evidence_path,
+    live_calibration,
+    served_calibration,
+    served_path,
+    write_evidence,
+    write_served,
+)
 from training.lead_time import calibration
 from training.recalibration import served_calibrations
 
@@ -93,39 +102,36 @@ def built(series: int, repeats: int) -> tuple[float, pd.DataFrame, dict, str]:
 
 
 def one_size(series: int, repeats: int, lake_dir: Path) -> dict:
-    """The asset's side: the evidence built and written into `lake_dir`, with the calibration."""
+    """The loop's side: the evidence built and written into `lake_dir`, and the served tables."""
     build_s, evidence, kept, _ = built(series, repeats)
     write_s, _ = timed(lambda: write_evidence(lake_dir, evidence), repeats)
-    (lake_dir / "kept.json").write_text(json.dumps(kept))
+    served_s, served = timed(lambda: served_calibration(evidence, "1", kept, HORIZON), repeats)
+    write_served(lake_dir, "1", served, HORIZON)
+    rows = evidence[evidence["model_version"] == "1"]
+    forecast = rows[["p10", "p50", "p90"]].to_numpy("float64").reshape(-1, HORIZON, 3)
+    actual = rows["units"].to_numpy("float64").reshape(-1, HORIZON)
+    origins, at = rows["origin_period"].to_numpy("int64")[::HORIZON], int(rows["scored_period"].iloc[0])
+    refit_s, refit = timed(
+        lambda: next(served_calibrations(forecast, actual, origins, kept, WINDOW, [at], read_record=False))[1], repeats
+    )
     peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {
         "series": series, "evidence_rows": len(evidence),
         "evidence_mib": round(evidence_path(lake_dir).stat().st_size / 2**20, 1), "build_s": round(build_s, 3),
-        "write_s": round(write_s, 3), "asset_side_peak_rss_mib": peak,
+        "write_s": round(write_s, 3), "served_s": round(served_s, 3), "refit_only_s": round(refit_s, 3),
+        "served_over_refit_only": round(served_s / refit_s, 2),
+        "mean_raise_standardized": round(float(np.mean(np.subtract(served["tables"], refit["tables"]))), 4),
+        "loop_side_peak_rss_mib": peak, "served_tables_kib": round(served_path(lake_dir, "1").stat().st_size / 1024, 1),
     }  # fmt: skip
 
 
 def serve_size(lake_dir: Path, repeats: int) -> dict:
-    """In a process of its own, as the service's: live_calibration on the evidence, then its compute
-    alone with the record and without (the refit at the scored period only)."""
-    kept = json.loads((lake_dir / "kept.json").read_text())
-    live_s, served = timed(lambda: live_calibration(lake_dir, "1", kept, HORIZON), repeats)
+    """The service's side, in a process of its own: reading the served tables."""
+    live_s, served = timed(lambda: live_calibration(lake_dir, "1", HORIZON), repeats)
+    if served is None:
+        raise SystemExit(f"no served tables in {lake_dir}: the loop's side wrote none")
     rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    rows = pd.read_parquet(evidence_path(lake_dir))
-    forecast = rows[["p10", "p50", "p90"]].to_numpy("float64").reshape(-1, HORIZON, 3)
-    actual = rows["units"].to_numpy("float64").reshape(-1, HORIZON)
-    origins, at = rows["origin_period"].to_numpy("int64")[::HORIZON], int(rows["scored_period"].iloc[0])
-
-    def serve(read_record: bool) -> dict:
-        return next(served_calibrations(forecast, actual, origins, kept, WINDOW, [at], read_record))[1]
-
-    served_s, _ = timed(lambda: serve(True), repeats)
-    refit_s, refit = timed(lambda: serve(False), repeats)
-    return {
-        "live_s": round(live_s, 3), "live_peak_rss_mib": rss, "served_s": round(served_s, 3),
-        "refit_only_s": round(refit_s, 3), "served_over_refit_only": round(served_s / refit_s, 2),
-        "mean_raise_standardized": round(float(np.mean(np.subtract(served["tables"], refit["tables"]))), 4),
-    }  # fmt: skip
+    return {"live_s": round(live_s, 4), "service_side_peak_rss_mib": rss}
 
 
 def main(argv: list[str] | None = None) -> int:
